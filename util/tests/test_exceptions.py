@@ -1,0 +1,41 @@
+import json
+
+import pytest
+from django.test import RequestFactory
+
+from util.exceptions import error_body, server_error_handler
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"detail": "Not found."}, {"detail": "Not found."}),
+        (["Give at least one field."], {"detail": "Give at least one field."}),
+        (
+            {"page_size": ["expected an integer from 1 to 1000, got '0'."]},
+            {
+                "detail": "page_size: expected an integer from 1 to 1000, got '0'.",
+                "errors": {"page_size": ["expected an integer from 1 to 1000, got '0'."]},
+            },
+        ),
+        (
+            {"non_field_errors": ["Unknown field(s): id."], "is_paused": ["Must be a JSON boolean."]},
+            {
+                "detail": "Unknown field(s): id. is_paused: Must be a JSON boolean.",
+                "errors": {"non_field_errors": ["Unknown field(s): id."], "is_paused": ["Must be a JSON boolean."]},
+            },
+        ),
+    ],
+)
+def test_error_payloads_get_one_shape_naming_each_field(data: object, expected: dict) -> None:
+    assert error_body(data) == expected
+
+
+def test_server_error_handler_answers_json_under_the_api_prefix_and_html_elsewhere() -> None:
+    handler = server_error_handler(("/v6/",))
+    api = handler(RequestFactory().get("/v6/nodes/"))
+    assert (api.status_code, api["Content-Type"]) == (500, "application/json")
+    assert json.loads(api.content) == {"detail": "Internal server error; the failure has been logged."}
+    page = handler(RequestFactory().get("/admin/"))
+    assert page.status_code == 500
+    assert page["Content-Type"].startswith("text/html")
