@@ -1,0 +1,88 @@
+"""The node model: one machine taking part (or having taken part) in the cluster."""
+
+import datetime as dt
+
+from django.db import models
+from django.db.models.functions import Length, Lower
+from django.db.models.lookups import GreaterThan, LessThanOrEqual
+from django.utils import timezone
+
+HOSTNAME_MAX_LENGTH = 250
+PAUSE_REASON_MAX_LENGTH = 250
+
+
+class Node(models.Model):
+    """A cluster node, known by its hostname.
+
+    Invariants, enforced by ``node.services`` on every write and by check constraints in the
+    database: ``pause_reason`` is null whenever ``is_paused`` is false, and ``deprecated`` is set
+    exactly when ``is_active`` is false. Hostnames are unique regardless of letter case.
+    ``last_modified`` advances on every save, strictly, so a client polling with
+    ``started=<last last_modified seen>`` never misses a change made in the same microsecond.
+    """
+
+    hostname = models.CharField(max_length=HOSTNAME_MAX_LENGTH)
+    # Null, not "", is the contract's "no reason", so the column is nullable.
+    pause_reason = models.CharField(max_length=PAUSE_REASON_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001
+    is_paused = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    deprecated = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    last_modified = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        db_table = "node"
+        constraints = [
+            models.UniqueConstraint(Lower("hostname"), name="node_hostname_unique_ci"),
+            models.CheckConstraint(
+                condition=GreaterThan(Length("hostname"), 0) & LessThanOrEqual(Length("hostname"), HOSTNAME_MAX_LENGTH),
+                name="node_hostname_length",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(pause_reason__isnull=True)
+                | LessThanOrEqual(Length("pause_reason"), PAUSE_REASON_MAX_LENGTH),
+                name="node_pause_reason_length",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(is_paused=True) | models.Q(pause_reason__isnull=True),
+                name="node_pause_reason_only_when_paused",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(is_active=True, deprecated__isnull=True)
+                | models.Q(is_active=False, deprecated__isnull=False),
+                name="node_deprecated_iff_inactive",
+            ),
+        ]
+        indexes = [
+            # The default order and the started/ended filters.
+            models.Index(fields=["last_modified", "id"], name="node_last_modified_idx"),
+            models.Index(fields=["is_active", "last_modified", "id"], name="node_active_modified_idx"),
+            models.Index(fields=["created", "id"], name="node_created_idx"),
+            models.Index(fields=["deprecated", "id"], name="node_deprecated_idx"),
+            models.Index(Lower("pause_reason"), "id", name="node_pause_reason_ci_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+    def save(self, *args: object, modified_at: dt.datetime | None = None, **kwargs: object) -> None:
+        """Save; a new node's ``last_modified`` is its ``created``, a later save advances it.
+
+        ``modified_at`` (from ``next_modification_time``) lets a writer stamp other fields of the
+        same change with the very same time.
+        """
+        if self._state.adding:
+            self.last_modified = self.created
+        else:
+            self.last_modified = modified_at or self.next_modification_time()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "last_modified"}
+        super().save(*args, **kwargs)
+
+    def next_modification_time(self) -> dt.datetime:
+        """Now, or 1 µs past ``last_modified`` where the clock has not moved on (or has moved back)."""
+        now = timezone.now()
+        if self.last_modified is not None and now <= self.last_modified:
+            return self.last_modified + dt.timedelta(microseconds=1)
+        return now

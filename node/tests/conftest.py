@@ -1,0 +1,69 @@
+"""Fixtures for the node tests: API clients with each kind of user, and a node factory."""
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from node.models import Node
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    """An anonymous client; server errors come back as responses, not raised exceptions."""
+    return APIClient(raise_request_exception=False)
+
+
+def _token_client(*, username: str, is_staff: bool) -> APIClient:
+    user = get_user_model().objects.create_user(username=username, password="unused-password", is_staff=is_staff)
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def staff_client(db: None) -> APIClient:
+    """A client authenticated by token as a staff user."""
+    return _token_client(username="operator", is_staff=True)
+
+
+@pytest.fixture
+def user_client(db: None) -> APIClient:
+    """A client authenticated by token as a user who is not staff."""
+    return _token_client(username="viewer", is_staff=False)
+
+
+@pytest.fixture
+def make_node(db: None) -> Callable[..., Node]:
+    """Create a node; timestamps given explicitly are written as given (bypassing ``save``'s clock)."""
+
+    counter = iter(range(1, 1_000_000))
+
+    def make(
+        hostname: str | None = None,
+        *,
+        is_active: bool = True,
+        is_paused: bool = False,
+        pause_reason: str | None = None,
+        created: dt.datetime | None = None,
+        last_modified: dt.datetime | None = None,
+        deprecated: dt.datetime | None = None,
+    ) -> Node:
+        created = created or dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+        node = Node.objects.create(
+            hostname=hostname or f"node-{next(counter)}.test",
+            is_active=is_active,
+            is_paused=is_paused,
+            pause_reason=pause_reason,
+            created=created,
+            deprecated=deprecated if deprecated or is_active else created,
+        )
+        if last_modified is not None:
+            Node.objects.filter(pk=node.pk).update(last_modified=last_modified)
+            node.refresh_from_db()
+        return node
+
+    return make

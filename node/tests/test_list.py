@@ -1,0 +1,277 @@
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from node.models import Node
+from node.tests.helpers import body
+
+URL = "/v6/nodes/"
+UTC = dt.UTC
+T0 = dt.datetime(2025, 1, 1, tzinfo=UTC)
+FIELDS = ["id", "hostname", "pause_reason", "is_paused", "is_active", "deprecated", "created", "last_modified"]
+
+
+def get_ok(client: APIClient, query: str = "") -> dict:
+    response = client.get(f"{URL}?{query}")
+    assert response.status_code == 200, body(response)
+    assert response["Content-Type"] == "application/json"
+    return response.json()
+
+
+def get_error(client: APIClient, query: str, status: int = 400) -> str:
+    response = client.get(f"{URL}?{query}")
+    assert response.status_code == status, body(response)
+    assert response["Content-Type"] == "application/json"
+    return response.json()["detail"]
+
+
+def hostnames(payload: dict) -> list[str]:
+    return [result["hostname"] for result in payload["results"]]
+
+
+@pytest.mark.django_db
+class TestNodeList:
+    def test_empty_table_gives_count_zero_on_page_one(self, api_client: APIClient) -> None:
+        assert get_ok(api_client) == {"count": 0, "next": None, "previous": None, "results": []}
+
+    def test_result_has_exactly_the_eight_fields_in_utc_with_z(
+        self, api_client: APIClient, make_node: Callable[..., Node]
+    ) -> None:
+        created = dt.datetime(2015, 8, 28, 18, 32, 33, 954000, tzinfo=UTC)
+        node = make_node(
+            "host.com",
+            created=created,
+            last_modified=dt.datetime(2015, 9, 4, 13, 53, 46, 670000, tzinfo=UTC),
+        )
+        payload = get_ok(api_client)
+        assert payload == {
+            "count": 1,
+            "next": None,
+            "previous": None,
+            "results": [
+                {
+                    "id": node.pk,
+                    "hostname": "host.com",
+                    "pause_reason": None,
+                    "is_paused": False,
+                    "is_active": True,
+                    "deprecated": None,
+                    "created": "2015-08-28T18:32:33.954000Z",
+                    "last_modified": "2015-09-04T13:53:46.670000Z",
+                }
+            ],
+        }
+        assert list(payload["results"][0]) == FIELDS
+
+    def test_default_order_is_last_modified_then_id(
+        self, api_client: APIClient, make_node: Callable[..., Node]
+    ) -> None:
+        make_node("c.test", last_modified=T0 + dt.timedelta(hours=2))
+        make_node("a.test", last_modified=T0 + dt.timedelta(hours=1))
+        make_node("b2.test", last_modified=T0 + dt.timedelta(hours=3))
+        make_node("b1.test", last_modified=T0 + dt.timedelta(hours=3))
+        assert hostnames(get_ok(api_client)) == ["a.test", "c.test", "b2.test", "b1.test"]
+
+    def test_next_and_previous_are_absolute_and_keep_other_parameters(
+        self, api_client: APIClient, make_node: Callable[..., Node]
+    ) -> None:
+        for _ in range(5):
+            make_node()
+        payload = get_ok(api_client, "page=2&page_size=2&is_active=true&order=-created&order=hostname")
+        assert payload["next"] == (
+            "http://testserver/v6/nodes/?is_active=true&order=-created&order=hostname&page=3&page_size=2"
+        )
+        assert (
+            payload["previous"]
+            == "http://testserver/v6/nodes/?is_active=true&order=-created&order=hostname&page_size=2"
+        )
+
+    def test_pages_neither_overlap_nor_skip_when_order_values_tie(
+        self, api_client: APIClient, make_node: Callable[..., Node]
+    ) -> None:
+        ids = {make_node(last_modified=T0).pk for _ in range(7)}
+        seen: list[int] = []
+        for page in (1, 2, 3, 4):
+            seen += [r["id"] for r in get_ok(api_client, f"page={page}&page_size=2&order=is_paused")["results"]]
+        assert sorted(seen) == sorted(ids)
+        assert len(seen) == len(set(seen))
+
+    def test_page_size_defaults_to_100(self, api_client: APIClient, make_node: Callable[..., Node]) -> None:
+        Node.objects.bulk_create(Node(hostname=f"n{i}.test") for i in range(101))
+        payload = get_ok(api_client)
+        assert len(payload["results"]) == 100
+        assert payload["count"] == 101
+
+    @pytest.mark.parametrize("value", ["0", "-1", "1001", "abc", "1e3", "2.5", ""])
+    def test_bad_page_size_is_rejected_naming_parameter_and_range(self, api_client: APIClient, value: str) -> None:
+        detail = get_error(api_client, f"page_size={value}")
+        assert detail.startswith("page_size: expected an integer from 1 to 1000")
+
+    @pytest.mark.parametrize("value", ["0", "-3", "x", "", "1e3"])
+    def test_bad_page_is_rejected_naming_parameter(self, api_client: APIClient, value: str) -> None:
+        assert get_error(api_client, f"page={value}").startswith("page: expected an integer >= 1")
+
+    @pytest.mark.parametrize("page", ["2", str(10**30)])
+    def test_page_past_the_last_is_404(self, api_client: APIClient, make_node: Callable[..., Node], page: str) -> None:
+        make_node()
+        assert "past the last page" in get_error(api_client, f"page={page}", status=404)
+
+    def test_is_active_selects_active_or_inactive_nodes(
+        self, api_client: APIClient, make_node: Callable[..., Node]
+    ) -> None:
+        make_node("up.test")
+        make_node("down.test", is_active=False)
+        for value in ("true", "TRUE", "t", "T", "1", "True"):
+            assert hostnames(get_ok(api_client, f"is_active={value}")) == ["up.test"], value
+        for value in ("false", "False", "f", "F", "0"):
+            assert hostnames(get_ok(api_client, f"is_active={value}")) == ["down.test"], value
+        assert sorted(hostnames(get_ok(api_client))) == ["down.test", "up.test"]
+
+    @pytest.mark.parametrize("value", ["yes", "2", "", "null", "truth"])
+    def test_bad_is_active_is_rejected(self, api_client: APIClient, value: str) -> None:
+        assert get_error(api_client, f"is_active={value}").startswith("is_active: expected a boolean")
+
+    def test_started_and_ended_bound_last_modified_inclusively(
+        self, api_client: APIClient, make_node: Callable[..., Node]
+    ) -> None:
+        for hour in range(5):
+            make_node(f"h{hour}.test", last_modified=T0 + dt.timedelta(hours=hour))
+        query = "started=2025-01-01T01:00:00Z&ended=2025-01-01T03:00:00Z"
+        assert hostnames(get_ok(api_client, query)) == ["h1.test", "h2.test", "h3.test"]
+        assert hostnames(get_ok(api_client, "started=2025-01-01T05:30:00%2B02:00")) == ["h4.test"]
+        assert hostnames(get_ok(api_client, "ended=2025-01-01T00:00:00Z")) == ["h0.test"]
+
+    def test_duration_means_now_minus_duration(self, api_client: APIClient, make_node: Callable[..., Node]) -> None:
+        from django.utils import timezone
+
+        now = timezone.now()
+        make_node("old.test", last_modified=now - dt.timedelta(days=3))
+        make_node("recent.test", last_modified=now - dt.timedelta(hours=2))
+        assert hostnames(get_ok(api_client, "started=PT3H0M0S")) == ["recent.test"]
+        assert hostnames(get_ok(api_client, "started=P4D&ended=P1D")) == ["old.test"]
+        assert hostnames(get_ok(api_client, "started=P1M")) == ["old.test", "recent.test"]
+
+    def test_last_modified_copied_from_a_response_finds_that_node(
+        self, api_client: APIClient, make_node: Callable[..., Node]
+    ) -> None:
+        make_node("before.test", last_modified=dt.datetime(2025, 6, 1, 12, 0, 0, 123455, tzinfo=UTC))
+        make_node("exact.test", last_modified=dt.datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC))
+        stamp = next(r for r in get_ok(api_client)["results"] if r["hostname"] == "exact.test")["last_modified"]
+        assert hostnames(get_ok(api_client, f"started={stamp}")) == ["exact.test"]
+        assert hostnames(get_ok(api_client, f"ended={stamp}")) == ["before.test", "exact.test"]
+
+    @pytest.mark.parametrize(
+        ("query", "message"),
+        [
+            ("started=2025-01-01T00:00:00", "started: the datetime '2025-01-01T00:00:00' has no time zone"),
+            ("ended=2025-01-01", "ended: expected an ISO-8601 datetime"),
+            ("started=soon", "started: expected an ISO-8601 datetime"),
+            ("started=PT", "started: expected an ISO-8601 duration"),
+            ("started=", "started: expected an ISO-8601 datetime"),
+            ("started=P100000000Y", "started: the duration 'P100000000Y' reaches outside"),
+        ],
+    )
+    def test_bad_time_value_is_rejected_saying_what_is_wrong(
+        self, api_client: APIClient, query: str, message: str
+    ) -> None:
+        assert get_error(api_client, query).startswith(message)
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "started=2025-01-02T00:00:00Z&ended=2025-01-01T00:00:00Z",
+            "started=2025-01-01T00:00:00Z&ended=2025-01-01T00:00:00Z",
+            "started=P1D&ended=P2D",
+        ],
+    )
+    def test_started_not_before_ended_is_rejected(self, api_client: APIClient, query: str) -> None:
+        assert get_error(api_client, query).startswith("started: must be before ended")
+
+    def test_order_is_repeatable_and_dash_reverses(self, api_client: APIClient, make_node: Callable[..., Node]) -> None:
+        make_node("a.test", created=T0)
+        make_node("b.test", created=T0 + dt.timedelta(days=1), is_active=False)
+        make_node("c.test", created=T0 + dt.timedelta(days=2))
+        assert hostnames(get_ok(api_client, "order=-created")) == ["c.test", "b.test", "a.test"]
+        assert hostnames(get_ok(api_client, "order=is_active&order=-created")) == ["b.test", "c.test", "a.test"]
+        assert hostnames(get_ok(api_client, "order=-is_active&order=hostname")) == ["a.test", "c.test", "b.test"]
+
+    def test_host_name_is_an_alias_of_hostname(self, api_client: APIClient, make_node: Callable[..., Node]) -> None:
+        for name in ("b.test", "a.test", "c.test"):
+            make_node(name)
+        assert hostnames(get_ok(api_client, "order=host_name")) == ["a.test", "b.test", "c.test"]
+        assert hostnames(get_ok(api_client, "order=-host_name")) == ["c.test", "b.test", "a.test"]
+
+    def test_hostname_and_pause_reason_sort_case_insensitively(
+        self, api_client: APIClient, make_node: Callable[..., Node]
+    ) -> None:
+        make_node("b.test", is_paused=True, pause_reason="beta")
+        make_node("A.test", is_paused=True, pause_reason="Gamma")
+        make_node("c.test", is_paused=True, pause_reason="alpha")
+        assert hostnames(get_ok(api_client, "order=hostname")) == ["A.test", "b.test", "c.test"]
+        assert hostnames(get_ok(api_client, "order=pause_reason")) == ["c.test", "b.test", "A.test"]
+
+    @pytest.mark.parametrize("field", ["pause_reason", "deprecated"])
+    def test_nulls_sort_last_in_both_directions(
+        self, api_client: APIClient, make_node: Callable[..., Node], field: str
+    ) -> None:
+        make_node("null.test")
+        make_node("one.test", is_paused=True, pause_reason="one", is_active=False, deprecated=T0)
+        make_node("two.test", is_paused=True, pause_reason="two", is_active=False, deprecated=T0 + dt.timedelta(1))
+        assert hostnames(get_ok(api_client, f"order={field}")) == ["one.test", "two.test", "null.test"]
+        assert hostnames(get_ok(api_client, f"order=-{field}")) == ["two.test", "one.test", "null.test"]
+
+    @pytest.mark.parametrize("field", FIELDS)
+    def test_every_node_field_can_order_both_ways(
+        self, api_client: APIClient, make_node: Callable[..., Node], field: str
+    ) -> None:
+        make_node()
+        for value in (field, f"-{field}"):
+            assert get_ok(api_client, f"order={value}")["count"] == 1
+
+    @pytest.mark.parametrize("value", ["colour", "", "-", "Hostname", "x" * 10_000])
+    def test_unknown_order_field_is_rejected_with_allowed_fields(self, api_client: APIClient, value: str) -> None:
+        detail = get_error(api_client, f"order={value}")
+        assert detail.startswith("order: unknown field")
+        assert "allowed fields: id, hostname, pause_reason, is_paused, is_active, deprecated, created, " in detail
+        assert len(detail) < 400
+
+    def test_many_order_values_are_accepted(self, api_client: APIClient, make_node: Callable[..., Node]) -> None:
+        make_node()
+        query = "&".join(f"order={'-' if i % 2 else ''}{FIELDS[i % len(FIELDS)]}" for i in range(100))
+        assert get_ok(api_client, query)["count"] == 1
+
+    def test_filters_order_and_paging_combine(self, api_client: APIClient, make_node: Callable[..., Node]) -> None:
+        for i in range(6):
+            make_node(f"n{i}.test", is_active=i % 2 == 0, last_modified=T0 + dt.timedelta(hours=i))
+        payload = get_ok(api_client, "is_active=true&started=2025-01-01T01:00:00Z&order=-hostname&page_size=1")
+        assert payload["count"] == 2
+        assert hostnames(payload) == ["n4.test"]
+
+    def test_list_without_trailing_slash_works(self, api_client: APIClient) -> None:
+        response = api_client.get("/v6/nodes")
+        assert response.status_code == 200, body(response)
+
+    @override_settings(PUBLIC_READ_API=False)
+    def test_private_reads_need_any_authenticated_user(self, api_client: APIClient, user_client: APIClient) -> None:
+        response = api_client.get(URL)
+        assert response.status_code == 401, body(response)
+        assert response["WWW-Authenticate"] == "Token"
+        assert get_ok(user_client)["count"] == 0
+
+    @pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
+    def test_write_methods_on_the_list_are_405_with_allow(self, staff_client: APIClient, method: str) -> None:
+        response = getattr(staff_client, method)(URL, {}, format="json")
+        assert response.status_code == 405, body(response)
+        assert response["Allow"] == "GET, HEAD, OPTIONS"
+        assert "detail" in response.json()
+
+    def test_query_count_is_constant_whatever_the_page_size(
+        self, api_client: APIClient, make_node: Callable[..., Node], django_assert_num_queries: Callable
+    ) -> None:
+        Node.objects.bulk_create(Node(hostname=f"n{i}.test") for i in range(300))
+        for size in (1, 100, 300):
+            with django_assert_num_queries(2):
+                get_ok(api_client, f"page_size={size}")
