@@ -1,4 +1,7 @@
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from node.models import Node
 from node.services import (
@@ -112,6 +115,24 @@ class TestNodeUpdateMany:
         result = node_update_many(nodes=Node.objects.all(), changes={"is_paused": False}, actor="test")
         assert (result.updated, result.changed) == (2, 1)
         assert not Node.objects.exclude(pause_reason=None).exists()
+
+    def test_nodes_already_inactive_keep_their_deprecated_time(self) -> None:
+        old = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+        Node.objects.create(hostname="gone.test", is_active=False, deprecated=old)
+        Node.objects.create(hostname="up.test")
+        node_update_many(nodes=Node.objects.all(), changes={"is_active": False}, actor="test")
+        nodes = {node.hostname: node for node in Node.objects.all()}
+        assert nodes["gone.test"].deprecated == old
+        assert nodes["up.test"].deprecated == nodes["up.test"].last_modified
+
+    def test_a_node_modified_in_the_future_still_advances_by_a_microsecond(self) -> None:
+        future = timezone.now() + dt.timedelta(days=1)
+        node = Node.objects.create(hostname="skewed.test")
+        Node.objects.filter(pk=node.pk).update(last_modified=future)
+        Node.objects.create(hostname="normal.test")
+        node_update_many(nodes=Node.objects.all(), changes={"is_paused": True}, actor="test")
+        assert Node.objects.get(pk=node.pk).last_modified == future + dt.timedelta(microseconds=1)
+        assert Node.objects.get(hostname="normal.test").last_modified < future
 
     def test_only_the_given_nodes_change(self) -> None:
         Node.objects.create(hostname="a.test")
