@@ -105,6 +105,7 @@ class NodeAdmin(admin.ModelAdmin):
     list_display = ("hostname_display", "state", "pause_reason_display", "deprecated", "last_modified")
     list_filter = ("is_active", "is_paused")
     search_fields = ("hostname",)
+    search_help_text = "Any part of a hostname, in any letter case."
     date_hierarchy = "last_modified"
     # The newest changes first, served backwards by the (last_modified, id) index.
     ordering = ("-last_modified",)

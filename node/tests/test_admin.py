@@ -11,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from node.admin import CONFIRMATION_SAMPLE
 from node.models import Node
 from node.tests.helpers import body
 
@@ -259,6 +260,19 @@ class TestNodeBulkActions:
         assert not inactive.is_paused
 
 
+class TestActionConfirmationPage:
+    def test_a_long_selection_is_listed_in_part_with_the_number_left_out(
+        self, operator: Client, make_node: Callable[..., Node]
+    ) -> None:
+        nodes = [make_node(f"n{number:02d}.test") for number in range(CONFIRMATION_SAMPLE + 5)]
+        response = run_action(operator, "deactivate_nodes", nodes)
+        assert response.status_code == 200, body(response)
+        page = body(response)
+        assert f"Deactivate these {len(nodes)} nodes?" in page
+        assert "… and 5 more" in page
+        assert page.count(f'name="{ACTION_CHECKBOX_NAME}"') == len(nodes)
+
+
 def form_data(node: Node | None = None, **fields: object) -> dict:
     """The change form's fields as a browser posts them: unticked boxes are left out."""
     values = {"hostname": node.hostname, "is_active": node.is_active, "is_paused": node.is_paused} if node else {}
@@ -349,6 +363,7 @@ class TestNodeChangeForm:
         assert "not a valid hostname" in body(response)
 
     def test_add_form_registers_a_node_with_its_initial_state(self, operator: Client) -> None:
+        assert operator.get(ADD).status_code == 200
         response = operator.post(
             ADD, form_data(hostname="new.test", is_active=True, is_paused=True, pause_reason="burn-in")
         )
