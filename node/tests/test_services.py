@@ -1,12 +1,15 @@
 import datetime as dt
+import threading
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from node.models import Node
 from node.services import (
     NODE_ACTIONS,
     BulkUpdateResult,
+    RegistrationResult,
     node_create,
     node_preview,
     node_register,
@@ -214,3 +217,28 @@ class TestNodeHostnames:
         assert (preview.is_paused, preview.pause_reason) == (False, None)
         assert Node.objects.get().pause_reason == "disk"
         assert node.pause_reason == "disk"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_registrations_of_the_same_hostnames_insert_each_once() -> None:
+    names = [f"race-{number}.test" for number in range(600)]
+    results: list[RegistrationResult] = []
+    errors: list[BaseException] = []
+
+    def register(order: list[str]) -> None:
+        try:
+            results.append(node_register(hostnames=order, batch_size=50, actor="test"))
+        except BaseException as exc:  # handed to the test thread, which asserts on it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=register, args=(order,)) for order in (names, names[::-1])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    created = [hostname for result in results for hostname in result.created]
+    assert sorted(created) == sorted(names)
+    assert Node.objects.count() == len(names)
