@@ -5,17 +5,20 @@ paused, and ``deprecated`` is set exactly when it is inactive. Functions raise `
 input that breaks a rule, and ``Node.DoesNotExist`` for a node that is gone.
 """
 
+import copy
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from node.models import HOSTNAME_MAX_LENGTH, PAUSE_REASON_MAX_LENGTH, Node
+from util.db import insert_skipping_conflicts
 from util.hostnames import validate_hostname
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,34 @@ def _apply_changes(node: Node, changes: Mapping[str, Any], *, now: dt.datetime) 
         node.pause_reason = None
 
 
+def _state(node: Node) -> dict[str, Any]:
+    return {name: getattr(node, name) for name in (*UPDATABLE_FIELDS, "deprecated")}
+
+
+def _change_locked(
+    node: Node, changes: Mapping[str, Any], *, clock: dt.datetime | None = None
+) -> dict[str, tuple[Any, Any]]:
+    """Apply checked ``changes`` to a locked row in memory and stamp ``last_modified``; return what changed.
+
+    ``clock`` is the time read once for a whole batch of nodes (see ``Node.next_modification_time``).
+    """
+    before = _state(node)
+    now = node.next_modification_time(clock)
+    _apply_changes(node, changes, now=now)
+    node.last_modified = now
+    after = _state(node)
+    return {name: (before[name], after[name]) for name in before if before[name] != after[name]}
+
+
+def _written(node: Node) -> dict[str, Any]:
+    """The fields an update writes, with their values on ``node``."""
+    return {**_state(node), "last_modified": node.last_modified}
+
+
+def _log_change(node: Node, changed: Mapping[str, tuple[Any, Any]], actor: object) -> None:
+    logger.info("node %s (%s) updated by %s: %s", node.pk, node.hostname, actor or "system", changed or "no change")
+
+
 def node_update(*, node: Node, changes: Mapping[str, Any], actor: object = None) -> Node:
     """Apply ``changes`` (any of ``pause_reason``, ``is_paused``, ``is_active``) to ``node``.
 
@@ -72,15 +103,159 @@ def node_update(*, node: Node, changes: Mapping[str, Any], actor: object = None)
     _check_changes(changes)
     with transaction.atomic():
         locked = Node.objects.select_for_update().get(pk=node.pk)
-        before = {name: getattr(locked, name) for name in (*UPDATABLE_FIELDS, "deprecated")}
-
-        now = locked.next_modification_time()
-        _apply_changes(locked, changes, now=now)
-        locked.save(modified_at=now)
-    after = {name: getattr(locked, name) for name in before}
-    changed = {name: (before[name], after[name]) for name in before if before[name] != after[name]}
-    logger.info("node %s (%s) updated by %s: %s", locked.pk, locked.hostname, actor or "system", changed or "no change")
+        changed = _change_locked(locked, changes)
+        locked.save(modified_at=locked.last_modified)
+    _log_change(locked, changed, actor)
     return locked
+
+
+def node_preview(*, node: Node, changes: Mapping[str, Any]) -> Node:
+    """Return an unsaved copy of ``node`` with ``changes`` applied by ``node_update``'s rules; nothing is written.
+
+    Lets a form show and validate the outcome of an edit before it is saved. Raises ``ValueError``
+    like ``node_update``.
+    """
+    _check_changes(changes)
+    preview = copy.copy(node)
+    _change_locked(preview, changes)
+    return preview
+
+
+@dataclass
+class BulkUpdateResult:
+    """What ``node_update_many`` did: nodes written, and how many of them had a value changed."""
+
+    updated: int = 0
+    changed: int = 0
+
+    @property
+    def unchanged(self) -> int:
+        return self.updated - self.changed
+
+
+def node_update_many(
+    *, nodes: QuerySet[Node], changes: Mapping[str, Any], actor: object = None, chunk_size: int = 2000
+) -> BulkUpdateResult:
+    """Apply the same ``changes`` to every node of ``nodes``, by ``node_update``'s rules.
+
+    Each node is written as ``node_update`` would write it (``last_modified`` advanced,
+    ``deprecated`` stamped with that same time), but rows are locked and written ``chunk_size``
+    at a time, in id order so that two bulk writers cannot deadlock. The clock is read once per
+    chunk, so the nodes of a chunk share one ``last_modified`` and are written with one UPDATE
+    per distinct outcome (usually one). Nodes deleted in the meantime are skipped. Raises
+    ``ValueError`` for changes that break a rule (nothing is written).
+    """
+    _check_changes(changes)
+    ids = sorted(nodes.order_by().values_list("pk", flat=True))
+    result = BulkUpdateResult()
+    for start in range(0, len(ids), chunk_size):
+        with transaction.atomic():
+            chunk = ids[start : start + chunk_size]
+            locked = list(Node.objects.select_for_update().filter(pk__in=chunk).order_by("pk"))
+            clock = timezone.now()
+            changes_by_node = [(node, _change_locked(node, changes, clock=clock)) for node in locked]
+            outcomes: dict[tuple, list[int]] = {}
+            for node in locked:
+                outcomes.setdefault(tuple(_written(node).items()), []).append(node.pk)
+            for outcome, pks in outcomes.items():
+                Node.objects.filter(pk__in=pks).update(**dict(outcome))
+        for node, changed in changes_by_node:
+            _log_change(node, changed, actor)
+        result.updated += len(locked)
+        result.changed += sum(1 for _, changed in changes_by_node if changed)
+    return result
+
+
+@dataclass(frozen=True)
+class NodeAction:
+    """An operator's action on nodes (pause, resume, deactivate, reactivate) as ``node_update`` changes."""
+
+    name: str
+    past_tense: str
+    already: str
+    changes: Mapping[str, Any]
+    needs_reason: bool = False
+
+    def changes_with(self, reason: str | None = None) -> dict[str, Any]:
+        """The changes of this action; a pause needs a non-blank ``reason`` (raises ``ValueError``)."""
+        if not self.needs_reason:
+            return dict(self.changes)
+        if not (reason or "").strip():
+            raise ValueError(f"{self.name} needs a reason.")
+        return {**self.changes, "pause_reason": reason}
+
+    def describe(self, result: BulkUpdateResult) -> str:
+        """A sentence for the operator: how many nodes the action touched and how many were already so."""
+        text = f"{self.past_tense} {result.updated} node{'s' if result.updated != 1 else ''}"
+        if result.unchanged:
+            text += f"; {result.unchanged} of them {'was' if result.unchanged == 1 else 'were'} already {self.already}"
+        return text + "."
+
+
+NODE_ACTIONS: dict[str, NodeAction] = {
+    action.name: action
+    for action in (
+        NodeAction("pause", "Paused", "paused with that reason", {"is_paused": True}, needs_reason=True),
+        NodeAction("resume", "Resumed", "running", {"is_paused": False}),
+        NodeAction("deactivate", "Deactivated", "inactive", {"is_active": False}),
+        NodeAction("reactivate", "Reactivated", "active", {"is_active": True}),
+    )
+}
+
+
+def _taken(hostname: str) -> str:
+    return f"a node with the hostname {hostname!r} exists already (hostnames ignore letter case)."
+
+
+def node_validate_hostname(*, hostname: str, node: Node | None = None) -> str:
+    """Return ``hostname`` if it is valid (RFC 1123, at most 250 characters) and no other node has it.
+
+    The clash check ignores letter case and ``node`` itself (for a rename). Raises ``ValueError``.
+    """
+    validate_hostname(hostname, max_length=HOSTNAME_MAX_LENGTH)
+    clash = Node.objects.annotate(key=Lower("hostname")).filter(key=hostname.lower())
+    if node is not None and node.pk is not None:
+        clash = clash.exclude(pk=node.pk)
+    other = clash.values_list("hostname", flat=True).first()
+    if other is not None:
+        raise ValueError(_taken(other))
+    return hostname
+
+
+def node_rename(*, node: Node, hostname: str, actor: object = None) -> Node:
+    """Give ``node`` a new hostname (validated and unique, see ``node_validate_hostname``); advances ``last_modified``.
+
+    Raises ``ValueError`` for a bad or taken hostname (nothing is written), ``Node.DoesNotExist``
+    when the node no longer exists.
+    """
+    try:
+        with transaction.atomic():
+            locked = Node.objects.select_for_update().get(pk=node.pk)
+            old = locked.hostname
+            locked.hostname = node_validate_hostname(hostname=hostname, node=locked)
+            locked.save(update_fields=["hostname"])
+    except IntegrityError:
+        # Someone registered the same hostname between the check and the write.
+        raise ValueError(_taken(hostname)) from None
+    logger.info("node %s renamed from %s to %s by %s", locked.pk, old, locked.hostname, actor or "system")
+    return locked
+
+
+def node_create(*, hostname: str, changes: Mapping[str, Any] | None = None, actor: object = None) -> Node:
+    """Register one node, optionally with an initial state given as ``node_update`` changes.
+
+    Raises ``ValueError`` for a bad or taken hostname or bad changes; nothing is written then.
+    """
+    if changes:
+        _check_changes(changes)
+    try:
+        with transaction.atomic():
+            node = _new_node(node_validate_hostname(hostname=hostname), now=timezone.now(), changes=changes or {})
+            node.save(force_insert=True)
+    except IntegrityError:
+        raise ValueError(_taken(hostname)) from None
+    logger.info("node %s (%s) registered by %s", node.pk, node.hostname, actor or "system")
+    return node
 
 
 @dataclass
@@ -97,6 +272,7 @@ def node_register(
     actor: object = None,
     batch_size: int = 5000,
     states: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> RegistrationResult:
     """Register new nodes by hostname; hostnames already known (in any letter case) are skipped.
 
@@ -104,8 +280,9 @@ def node_register(
     ``ValueError`` and nothing is inserted. A hostname repeated within ``hostnames`` counts once.
     ``states`` may give some hostnames an initial state as changes (``is_paused``,
     ``pause_reason``, ``is_active``), applied with the same rules as ``node_update``. Inserts in
-    batches of ``batch_size`` rows, each batch in its own transaction; a batch that collides with
-    a node registered concurrently by someone else is retried, so it is skipped, not duplicated.
+    batches of ``batch_size`` rows, each batch in its own transaction; a hostname registered
+    concurrently by someone else is skipped, not duplicated. ``progress``, if given, is called
+    after each batch with the number of distinct hostnames handled so far.
     """
     states = states or {}
     wanted: dict[str, str] = {}
@@ -116,29 +293,16 @@ def node_register(
         if changes:
             _check_changes(changes)
 
+    insert_batch = _insert_batch_postgresql if connection.vendor == "postgresql" else _insert_batch_orm
     result = RegistrationResult()
     keys = list(wanted)
     for start in range(0, len(keys), batch_size):
-        batch = keys[start : start + batch_size]
-        for attempt in range(_REGISTER_ATTEMPTS):
-            try:
-                with transaction.atomic():
-                    known = set(
-                        Node.objects.annotate(key=Lower("hostname")).filter(key__in=batch).values_list("key", flat=True)
-                    )
-                    now = timezone.now()
-                    new_nodes = [
-                        _new_node(wanted[key], now=now, changes=states.get(wanted[key], {}))
-                        for key in batch
-                        if key not in known
-                    ]
-                    Node.objects.bulk_create(new_nodes, batch_size=batch_size)
-                break
-            except IntegrityError:
-                if attempt == _REGISTER_ATTEMPTS - 1:
-                    raise
-        result.created.extend(node.hostname for node in new_nodes)
-        result.existing.extend(wanted[key] for key in batch if key in known)
+        batch = [wanted[key] for key in keys[start : start + batch_size]]
+        created = insert_batch(batch, states=states)
+        result.created.extend(hostname for hostname in batch if hostname in created)
+        result.existing.extend(hostname for hostname in batch if hostname not in created)
+        if progress is not None:
+            progress(start + len(batch))
     logger.info(
         "%d nodes registered by %s, %d already known", len(result.created), actor or "system", len(result.existing)
     )
@@ -146,9 +310,53 @@ def node_register(
 
 
 _REGISTER_ATTEMPTS = 3
+_NODE_COLUMNS = ("hostname", "pause_reason", "is_paused", "is_active", "deprecated", "created", "last_modified")
 
 
 def _new_node(hostname: str, *, now: dt.datetime, changes: Mapping[str, Any]) -> Node:
     node = Node(hostname=hostname, created=now, last_modified=now)
     _apply_changes(node, changes, now=now)
     return node
+
+
+def _insert_batch_postgresql(hostnames: list[str], *, states: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """Insert the hostnames not known yet in one statement that skips conflicts; return those inserted.
+
+    Building a model instance per row costs more than the database's work, so nodes without an
+    initial state share the row values of one default node.
+    """
+    now = timezone.now()
+    default = _new_node("", now=now, changes={})
+    rows = []
+    for hostname in hostnames:
+        changes = states.get(hostname)
+        node = _new_node(hostname, now=now, changes=changes) if changes else default
+        rows.append((hostname, *(getattr(node, column) for column in _NODE_COLUMNS[1:])))
+    return set(insert_skipping_conflicts(model=Node, columns=_NODE_COLUMNS, rows=rows, returning="hostname"))
+
+
+def _insert_batch_orm(hostnames: list[str], *, states: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """Insert the hostnames not known yet with the ORM; return those inserted.
+
+    A batch that collides with a node registered concurrently by someone else is retried, so the
+    newcomer is then found known and skipped.
+    """
+    for attempt in range(_REGISTER_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                keys = [hostname.lower() for hostname in hostnames]
+                known = set(
+                    Node.objects.annotate(key=Lower("hostname")).filter(key__in=keys).values_list("key", flat=True)
+                )
+                now = timezone.now()
+                new_nodes = [
+                    _new_node(hostname, now=now, changes=states.get(hostname, {}))
+                    for hostname in hostnames
+                    if hostname.lower() not in known
+                ]
+                Node.objects.bulk_create(new_nodes, batch_size=len(hostnames))
+            return {node.hostname for node in new_nodes}
+        except IntegrityError:
+            if attempt == _REGISTER_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -7,6 +7,8 @@ from util.exceptions import api_not_found, server_error_handler
 
 API_PREFIX = "/v6/"
 
+admin.site.site_header = admin.site.site_title = "Scale node registry"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api-auth/", include("rest_framework.urls")),

@@ -1,0 +1,101 @@
+"""``manage.py nodes``: list nodes, and pause, resume, deactivate or reactivate them from the shell."""
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
+from django.utils.text import capfirst
+
+from node.models import Node
+from node.services import NODE_ACTIONS, node_update_many
+
+STATES = ("active", "paused", "inactive")
+_STATE_FILTERS = {
+    "active": Q(is_active=True, is_paused=False),
+    "paused": Q(is_paused=True),
+    "inactive": Q(is_active=False),
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "List nodes, or pause/resume/deactivate/reactivate nodes given by id or hostname "
+        "(a value of digits only is an id; hostnames ignore letter case)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+        listing = commands.add_parser("list", help="List nodes in a table, ordered by hostname.")
+        listing.add_argument("--state", choices=STATES, help="Only nodes in this state.")
+        listing.add_argument("--search", metavar="TEXT", help="Only hostnames containing TEXT (any letter case).")
+        listing.add_argument("--limit", type=int, default=100, help="Show at most this many (default 100; 0: all).")
+        for action in NODE_ACTIONS.values():
+            sub = commands.add_parser(action.name, help=f"{action.name.capitalize()} nodes by id or hostname.")
+            sub.add_argument("nodes", nargs="+", metavar="NODE", help="Node id or hostname.")
+            if action.needs_reason:
+                sub.add_argument("--reason", required=True, help="Why the nodes are paused (stored on each).")
+
+    def handle(self, *args: object, **options: object) -> None:
+        if options["command"] == "list":
+            self._list(state=options["state"], search=options["search"], limit=options["limit"])
+            return
+        action = NODE_ACTIONS[options["command"]]
+        nodes = _resolve(options["nodes"])
+        try:
+            changes = action.changes_with(options.get("reason"))
+            result = node_update_many(nodes=nodes, changes=changes, actor=f"manage.py nodes {action.name}")
+        except ValueError as exc:
+            raise CommandError(capfirst(str(exc))) from None
+        self.stdout.write(action.describe(result))
+
+    def _list(self, *, state: str | None, search: str | None, limit: int) -> None:
+        if limit < 0:
+            raise CommandError("--limit must be >= 0.")
+        nodes = Node.objects.all()
+        if state:
+            nodes = nodes.filter(_STATE_FILTERS[state])
+        if search:
+            nodes = nodes.filter(hostname__icontains=search)
+        # Served in order by the case-insensitive unique index on hostname.
+        nodes = nodes.order_by(Lower("hostname"), "id")
+        shown = nodes[:limit] if limit else nodes
+        rows = [
+            (str(node.id), node.hostname, _state(node), node.last_modified.isoformat(), node.pause_reason or "")
+            for node in shown.iterator(chunk_size=2000)
+        ]
+        header = ("ID", "HOSTNAME", "STATE", "LAST MODIFIED", "PAUSE REASON")
+        widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header) - 1)]
+        for row in [header, *rows]:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+            self.stdout.write("  ".join([*cells, row[-1]]).rstrip())
+        total = nodes.count() if limit and len(rows) == limit else len(rows)
+        if total > len(rows):
+            self.stdout.write(f"{len(rows)} of {total} nodes shown; --limit 0 shows all.")
+        else:
+            self.stdout.write(f"{total} node{'s' if total != 1 else ''}.")
+
+
+def _state(node: Node) -> str:
+    words = ["active" if node.is_active else "inactive"]
+    if node.is_paused:
+        words.append("paused")
+    return ",".join(words)
+
+
+def _is_id(reference: str) -> bool:
+    return reference.isascii() and reference.isdigit()
+
+
+def _resolve(references: list[str]) -> QuerySet[Node]:
+    """The nodes named by ids and hostnames; raises ``CommandError`` naming every unknown one."""
+    ids = {int(reference) for reference in references if _is_id(reference)}
+    names = {reference.lower() for reference in references if not _is_id(reference)}
+    known_ids = set(Node.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    by_name = dict(Node.objects.annotate(key=Lower("hostname")).filter(key__in=names).values_list("key", "pk"))
+    unknown = [
+        reference
+        for reference in references
+        if (int(reference) not in known_ids if _is_id(reference) else reference.lower() not in by_name)
+    ]
+    if unknown:
+        raise CommandError(f"Unknown node{'s' if len(unknown) != 1 else ''}: {', '.join(unknown)}. Nothing changed.")
+    return Node.objects.filter(pk__in=known_ids | set(by_name.values()))
