@@ -18,7 +18,8 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
-from node.models import PAUSE_REASON_MAX_LENGTH, Node
+from node.actors import request_actor
+from node.models import PAUSE_REASON_MAX_LENGTH, Node, NodeChange
 from node.services import (
     NODE_ACTIONS,
     UPDATABLE_FIELDS,
@@ -144,11 +145,23 @@ class NodeAdmin(admin.ModelAdmin):
         if change:
             saved = obj
             if "hostname" in form.changed_data:
-                saved = node_rename(node=saved, hostname=form.cleaned_data["hostname"], actor=request.user)
+                saved = node_rename(
+                    node=saved,
+                    hostname=form.cleaned_data["hostname"],
+                    actor=request_actor(request, channel=NodeChange.Channel.ADMIN),
+                )
             if form.node_changes:
-                saved = node_update(node=saved, changes=form.node_changes, actor=request.user)
+                saved = node_update(
+                    node=saved,
+                    changes=form.node_changes,
+                    actor=request_actor(request, channel=NodeChange.Channel.ADMIN),
+                )
         else:
-            saved = node_create(hostname=form.cleaned_data["hostname"], changes=form.node_changes, actor=request.user)
+            saved = node_create(
+                hostname=form.cleaned_data["hostname"],
+                changes=form.node_changes,
+                actor=request_actor(request, channel=NodeChange.Channel.ADMIN),
+            )
         # The admin goes on with ``obj`` (its messages, history and redirect): give it the saved row.
         for field in Node._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))
@@ -192,7 +205,9 @@ class NodeAdmin(admin.ModelAdmin):
             except ValueError as exc:
                 form.add_error(None, capfirst(str(exc)))
             else:
-                result = node_update_many(nodes=queryset, changes=changes, actor=request.user)
+                result = node_update_many(
+                    nodes=queryset, changes=changes, actor=request_actor(request, channel=NodeChange.Channel.ADMIN)
+                )
                 self.message_user(request, action.describe(result), messages.SUCCESS)
                 return None
         count = queryset.count()
