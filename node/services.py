@@ -448,3 +448,13 @@ def _insert_batch_orm(hostnames: list[str], *, states: Mapping[str, Mapping[str,
             if attempt == _REGISTER_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def node_history_prune(*, before: dt.datetime, dry_run: bool = False) -> int:
+    """Delete the history records of all nodes older than ``before``; return how many (would) go."""
+    old = NodeChange.objects.filter(time__lt=before)
+    if dry_run:
+        return old.count()
+    deleted, _ = old.delete()
+    logger.info("%d node history records older than %s deleted", deleted, before.isoformat())
+    return deleted

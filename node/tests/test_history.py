@@ -5,12 +5,13 @@ from collections.abc import Callable
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.test import override_settings
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from node.models import Node, NodeChange
 from node.services import node_update
 from node.tests.helpers import body
+from node.tests.test_admin import ADD, change_url, confirm_action, form_data
 from node.tests.test_concurrency import CLIENTS, _race
 
 UTC = dt.UTC
@@ -135,6 +136,65 @@ class TestNodeHistoryRecording:
             }
         ]
         assert NodeChange.objects.count() == 2
+
+    def test_admin_form_edit_rename_and_add_are_recorded_with_the_admin_user(
+        self, admin_client: Client, make_node: Callable[..., Node]
+    ) -> None:
+        node = make_node("before.test")
+        response = admin_client.post(
+            change_url(node), form_data(node, hostname="after.test", is_paused=True, pause_reason="rack")
+        )
+        assert response.status_code == 302, body(response)
+        assert [(r["action"], r["channel"], r["actor"], r["changes"]) for r in records(node)] == [
+            ("update", "admin", "admin", {"hostname": {"old": "before.test", "new": "after.test"}}),
+            (
+                "update",
+                "admin",
+                "admin",
+                {"is_paused": {"old": False, "new": True}, "pause_reason": {"old": None, "new": "rack"}},
+            ),
+        ]
+        assert admin_client.post(ADD, form_data(hostname="added.test")).status_code == 302
+        added = records(Node.objects.get(hostname="added.test"))
+        assert [(r["action"], r["channel"], r["actor"]) for r in added] == [("register", "admin", "admin")]
+
+    def test_admin_change_page_shows_the_recent_history(
+        self, admin_client: Client, make_node: Callable[..., Node]
+    ) -> None:
+        node = make_node()
+        node_update(node=node, changes={"is_paused": True, "pause_reason": "Disk replacement"})
+        page = body(admin_client.get(change_url(node)))
+        assert "Last 20 changes" in page
+        assert "pause_reason: None -&gt; Disk replacement" in page
+        assert "system (system)" in page
+
+    def test_admin_bulk_action_records_each_changed_node_only(
+        self, admin_client: Client, make_node: Callable[..., Node]
+    ) -> None:
+        running, paused = make_node(), make_node(is_paused=True, pause_reason="old")
+        response = confirm_action(admin_client, "resume_nodes", [running, paused])
+        assert response.status_code == 200, body(response)
+        assert records(running) == []
+        assert records(paused) == [
+            {
+                "action": "update",
+                "channel": "admin",
+                "actor": "admin",
+                "changes": {"is_paused": {"old": True, "new": False}, "pause_reason": {"old": "old", "new": None}},
+            }
+        ]
+
+    def test_nodes_command_records_the_command_and_os_user(self, make_node: Callable[..., Node]) -> None:
+        node = make_node("shell.test")
+        call_command("nodes", "deactivate", "shell.test", stdout=io.StringIO())
+        assert records(node) == [
+            {
+                "action": "update",
+                "channel": "cli",
+                "actor": f"manage.py nodes deactivate (os user {getpass.getuser()})",
+                "changes": {"is_active": {"old": True, "new": False}},
+            }
+        ]
 
     def test_a_failed_update_rolls_back_its_record_too(self, make_node: Callable[..., Node]) -> None:
         node = make_node()
