@@ -15,10 +15,11 @@ from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 
-from node.models import PAUSE_REASON_MAX_LENGTH, Node
+from node.actors import request_actor
+from node.models import PAUSE_REASON_MAX_LENGTH, Node, NodeChange
 from node.services import (
     NODE_ACTIONS,
     UPDATABLE_FIELDS,
@@ -93,6 +94,10 @@ class PauseReasonForm(forms.Form):
     )
 
 
+# How many of a node's newest changes its change page shows.
+RECENT_CHANGES = 20
+
+
 class NoInputForm(forms.Form):
     """The confirmation of an action that needs no input."""
 
@@ -113,11 +118,11 @@ class NodeAdmin(admin.ModelAdmin):
     list_max_show_all = 1000
     # One count per page: the total of the unfiltered table is not worth a second one.
     show_full_result_count = False
-    readonly_fields = ("created", "deprecated", "last_modified")
+    readonly_fields = ("created", "deprecated", "last_modified", "recent_changes")
     fieldsets = (
         (None, {"fields": ("hostname",)}),
         ("State", {"fields": ("is_active", "is_paused", "pause_reason")}),
-        ("History", {"fields": ("created", "deprecated", "last_modified")}),
+        ("History", {"fields": ("created", "deprecated", "last_modified", "recent_changes")}),
     )
     actions = ("pause_nodes", "resume_nodes", "deactivate_nodes", "reactivate_nodes")
 
@@ -137,6 +142,34 @@ class NodeAdmin(admin.ModelAdmin):
     def pause_reason_display(self, node: Node) -> str | None:
         return node.pause_reason
 
+    @admin.display(description=f"last {RECENT_CHANGES} changes")
+    def recent_changes(self, node: Node) -> str:
+        """The node's newest recorded changes, read-only (the full list: GET /v6/nodes/{id}/history/)."""
+        if node.pk is None:
+            return "-"
+        records = NodeChange.objects.filter(node_id=node.pk).order_by("-time", "-id")[:RECENT_CHANGES]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    record.time.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                    record.action,
+                    f"{record.actor} ({record.channel})",
+                    "; ".join(f"{name}: {change['old']} -> {change['new']}" for name, change in record.changes.items()),
+                    record.request_id or "",
+                )
+                for record in records
+            ),
+        )
+        if not rows:
+            return "No recorded changes."
+        return format_html(
+            "<table><thead><tr><th>time</th><th>action</th><th>by</th><th>changes</th><th>request id</th></tr>"
+            "</thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
     def has_delete_permission(self, request: HttpRequest, obj: Node | None = None) -> bool:
         return False
 
@@ -144,11 +177,23 @@ class NodeAdmin(admin.ModelAdmin):
         if change:
             saved = obj
             if "hostname" in form.changed_data:
-                saved = node_rename(node=saved, hostname=form.cleaned_data["hostname"], actor=request.user)
+                saved = node_rename(
+                    node=saved,
+                    hostname=form.cleaned_data["hostname"],
+                    actor=request_actor(request, channel=NodeChange.Channel.ADMIN),
+                )
             if form.node_changes:
-                saved = node_update(node=saved, changes=form.node_changes, actor=request.user)
+                saved = node_update(
+                    node=saved,
+                    changes=form.node_changes,
+                    actor=request_actor(request, channel=NodeChange.Channel.ADMIN),
+                )
         else:
-            saved = node_create(hostname=form.cleaned_data["hostname"], changes=form.node_changes, actor=request.user)
+            saved = node_create(
+                hostname=form.cleaned_data["hostname"],
+                changes=form.node_changes,
+                actor=request_actor(request, channel=NodeChange.Channel.ADMIN),
+            )
         # The admin goes on with ``obj`` (its messages, history and redirect): give it the saved row.
         for field in Node._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))
@@ -192,7 +237,9 @@ class NodeAdmin(admin.ModelAdmin):
             except ValueError as exc:
                 form.add_error(None, capfirst(str(exc)))
             else:
-                result = node_update_many(nodes=queryset, changes=changes, actor=request.user)
+                result = node_update_many(
+                    nodes=queryset, changes=changes, actor=request_actor(request, channel=NodeChange.Channel.ADMIN)
+                )
                 self.message_user(request, action.describe(result), messages.SUCCESS)
                 return None
         count = queryset.count()

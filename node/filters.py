@@ -2,7 +2,7 @@
 
 import django_filters
 
-from node.models import Node
+from node.models import Node, NodeChange
 from util.filters import Iso8601InstantFilter, StrictBooleanFilter, TimeRangeForm
 
 
@@ -16,4 +16,16 @@ class NodeFilter(django_filters.FilterSet):
     class Meta:
         model = Node
         fields = ["started", "ended", "is_active"]
+        form = TimeRangeForm
+
+
+class NodeChangeFilter(django_filters.FilterSet):
+    """``started``/``ended`` bound the time of a node's recorded changes (both inclusive)."""
+
+    started = Iso8601InstantFilter(field_name="time", lookup_expr="gte")
+    ended = Iso8601InstantFilter(field_name="time", lookup_expr="lte")
+
+    class Meta:
+        model = NodeChange
+        fields = ["started", "ended"]
         form = TimeRangeForm

@@ -89,3 +89,41 @@ class Node(models.Model):
         if self.last_modified is not None and now <= self.last_modified:
             return self.last_modified + dt.timedelta(microseconds=1)
         return now
+
+
+class NodeChange(models.Model):
+    """One recorded change to a node: its registration, or a change of its pause or activity state.
+
+    Written by ``node.services`` in the same transaction as the change itself, so a change is never
+    recorded without happening, nor happens without being recorded. ``changes`` maps each changed
+    field to ``{"old": ..., "new": ...}``. ``time`` is the node's ``last_modified`` after the
+    change, which strictly advances per node, so a node's records sort in commit order.
+    """
+
+    class Action(models.TextChoices):
+        REGISTER = "register"
+        UPDATE = "update"
+
+    class Channel(models.TextChoices):
+        API = "api"
+        ADMIN = "admin"
+        CLI = "cli"
+        SYSTEM = "system"
+
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="history")
+    time = models.DateTimeField()
+    action = models.CharField(max_length=16, choices=Action.choices)
+    actor = models.CharField(max_length=200)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    changes = models.JSONField()
+    request_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (null: no request)
+
+    class Meta:
+        db_table = "node_change"
+        indexes = [
+            models.Index(fields=["node", "time", "id"], name="node_change_node_time_idx"),
+            models.Index(fields=["time"], name="node_change_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} of node {self.node_id} at {self.time.isoformat()} by {self.actor}"

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from node.models import PAUSE_REASON_MAX_LENGTH, Node
+from node.models import PAUSE_REASON_MAX_LENGTH, Node, NodeChange
 from node.services import UPDATABLE_FIELDS
 
 NODE_FIELDS = ("id", "hostname", "pause_reason", "is_paused", "is_active", "deprecated", "created", "last_modified")
@@ -15,6 +15,15 @@ class NodeSerializer(serializers.ModelSerializer):
         model = Node
         fields = NODE_FIELDS
         read_only_fields = NODE_FIELDS
+
+
+class NodeChangeSerializer(serializers.ModelSerializer):
+    """One history record: what changed on which node, when, by whom and through which channel."""
+
+    class Meta:
+        model = NodeChange
+        fields = ("id", "node", "time", "action", "actor", "channel", "changes", "request_id")
+        read_only_fields = fields
 
 
 class StrictBooleanField(serializers.BooleanField):

@@ -1,12 +1,15 @@
 """Every write to a node goes through here: the API, the admin and the manage.py commands alike.
 
 This is the one place for the invariants: ``pause_reason`` is null whenever the node is not
-paused, and ``deprecated`` is set exactly when it is inactive. Functions raise ``ValueError`` for
-input that breaks a rule, and ``Node.DoesNotExist`` for a node that is gone.
+paused, and ``deprecated`` is set exactly when it is inactive. It is also the one place that
+records each change in the node's history (``NodeChange``), in the same transaction as the change.
+Functions raise ``ValueError`` for input that breaks a rule, and ``Node.DoesNotExist`` for a node
+that is gone.
 """
 
 import copy
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,13 +20,16 @@ from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from node.models import HOSTNAME_MAX_LENGTH, PAUSE_REASON_MAX_LENGTH, Node
+from node.actors import SYSTEM, Actor
+from node.models import HOSTNAME_MAX_LENGTH, PAUSE_REASON_MAX_LENGTH, Node, NodeChange
 from util.db import insert_skipping_conflicts
 from util.hostnames import validate_hostname
 
 logger = logging.getLogger(__name__)
 
 UPDATABLE_FIELDS = ("pause_reason", "is_paused", "is_active")
+# The fields a history record follows; deprecated is derived from is_active and not repeated.
+RECORDED_FIELDS = ("is_paused", "pause_reason", "is_active")
 
 
 def _check_changes(changes: Mapping[str, Any]) -> None:
@@ -80,11 +86,37 @@ def _written(node: Node) -> dict[str, Any]:
     return {**_state(node), "last_modified": node.last_modified}
 
 
-def _log_change(node: Node, changed: Mapping[str, tuple[Any, Any]], actor: object) -> None:
-    logger.info("node %s (%s) updated by %s: %s", node.pk, node.hostname, actor or "system", changed or "no change")
+def _log_change(node: Node, changed: Mapping[str, tuple[Any, Any]], actor: Actor) -> None:
+    logger.info("node %s (%s) updated by %s: %s", node.pk, node.hostname, actor, changed or "no change")
 
 
-def node_update(*, node: Node, changes: Mapping[str, Any], actor: object = None) -> Node:
+def _history_record(node: Node, *, action: str, actor: Actor, fields: dict[str, dict[str, Any]]) -> NodeChange:
+    """A history record of ``node``'s change at its current ``last_modified``."""
+    return NodeChange(
+        node_id=node.pk,
+        time=node.last_modified,
+        action=action,
+        actor=actor.name,
+        channel=actor.channel,
+        request_id=actor.request_id,
+        changes=fields,
+    )
+
+
+def _update_record(node: Node, changed: Mapping[str, tuple[Any, Any]], actor: Actor) -> NodeChange | None:
+    """The record of an update, or None when none of the followed fields changed."""
+    fields = {name: {"old": old, "new": new} for name, (old, new) in changed.items() if name in RECORDED_FIELDS}
+    return _history_record(node, action=NodeChange.Action.UPDATE, actor=actor, fields=fields) if fields else None
+
+
+def _registration_fields(hostname: str, state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A registration's record: the hostname and the initial state, each from nothing."""
+    return {"hostname": {"old": None, "new": hostname}} | {
+        name: {"old": None, "new": state[name]} for name in RECORDED_FIELDS
+    }
+
+
+def node_update(*, node: Node, changes: Mapping[str, Any], actor: Actor = SYSTEM) -> Node:
     """Apply ``changes`` (any of ``pause_reason``, ``is_paused``, ``is_active``) to ``node``.
 
     Runs in one transaction with the row locked, so concurrent writers apply one after the other
@@ -96,8 +128,9 @@ def node_update(*, node: Node, changes: Mapping[str, Any], actor: object = None)
       that leaves ``is_active`` as it was leaves ``deprecated`` alone.
     - Every accepted change advances ``last_modified``, even one that changes no value.
 
-    ``actor`` (a user, or a description of a shell command) is logged with the change. Returns
-    the node as saved. Raises ``ValueError`` for changes that break a rule (nothing is written),
+    A change of ``is_paused``, ``pause_reason`` or ``is_active`` is recorded in the node's history
+    with ``actor``, in the same transaction; a call that changes none of them records nothing.
+    Returns the node as saved. Raises ``ValueError`` for changes that break a rule (nothing is written),
     ``Node.DoesNotExist`` when the node no longer exists.
     """
     _check_changes(changes)
@@ -105,6 +138,9 @@ def node_update(*, node: Node, changes: Mapping[str, Any], actor: object = None)
         locked = Node.objects.select_for_update().get(pk=node.pk)
         changed = _change_locked(locked, changes)
         locked.save(modified_at=locked.last_modified)
+        record = _update_record(locked, changed, actor)
+        if record is not None:
+            record.save()
     _log_change(locked, changed, actor)
     return locked
 
@@ -134,7 +170,7 @@ class BulkUpdateResult:
 
 
 def node_update_many(
-    *, nodes: QuerySet[Node], changes: Mapping[str, Any], actor: object = None, chunk_size: int = 2000
+    *, nodes: QuerySet[Node], changes: Mapping[str, Any], actor: Actor = SYSTEM, chunk_size: int = 2000
 ) -> BulkUpdateResult:
     """Apply the same ``changes`` to every node of ``nodes``, by ``node_update``'s rules.
 
@@ -142,7 +178,8 @@ def node_update_many(
     ``deprecated`` stamped with that same time), but rows are locked and written ``chunk_size``
     at a time, in id order so that two bulk writers cannot deadlock. The clock is read once per
     chunk, so the nodes of a chunk share one ``last_modified`` and are written with one UPDATE
-    per distinct outcome (usually one). Nodes deleted in the meantime are skipped. Raises
+    per distinct outcome (usually one). Each node's effective change is recorded in its history,
+    in the chunk's transaction. Nodes deleted in the meantime are skipped. Raises
     ``ValueError`` for changes that break a rule (nothing is written).
     """
     _check_changes(changes)
@@ -159,6 +196,8 @@ def node_update_many(
                 outcomes.setdefault(tuple(_written(node).items()), []).append(node.pk)
             for outcome, pks in outcomes.items():
                 Node.objects.filter(pk__in=pks).update(**dict(outcome))
+            records = [_update_record(node, changed, actor) for node, changed in changes_by_node]
+            NodeChange.objects.bulk_create([record for record in records if record is not None])
         for node, changed in changes_by_node:
             _log_change(node, changed, actor)
         result.updated += len(locked)
@@ -222,11 +261,11 @@ def node_validate_hostname(*, hostname: str, node: Node | None = None) -> str:
     return hostname
 
 
-def node_rename(*, node: Node, hostname: str, actor: object = None) -> Node:
+def node_rename(*, node: Node, hostname: str, actor: Actor = SYSTEM) -> Node:
     """Give ``node`` a new hostname (validated and unique, see ``node_validate_hostname``); advances ``last_modified``.
 
-    Raises ``ValueError`` for a bad or taken hostname (nothing is written), ``Node.DoesNotExist``
-    when the node no longer exists.
+    A real change of the hostname is recorded in the node's history. Raises ``ValueError`` for a
+    bad or taken hostname (nothing is written), ``Node.DoesNotExist`` when the node no longer exists.
     """
     try:
         with transaction.atomic():
@@ -234,15 +273,24 @@ def node_rename(*, node: Node, hostname: str, actor: object = None) -> Node:
             old = locked.hostname
             locked.hostname = node_validate_hostname(hostname=hostname, node=locked)
             locked.save(update_fields=["hostname"])
+            if locked.hostname != old:
+                _history_record(
+                    locked,
+                    action=NodeChange.Action.UPDATE,
+                    actor=actor,
+                    fields={"hostname": {"old": old, "new": locked.hostname}},
+                ).save()
     except IntegrityError:
         # Someone registered the same hostname between the check and the write.
         raise ValueError(_taken(hostname)) from None
-    logger.info("node %s renamed from %s to %s by %s", locked.pk, old, locked.hostname, actor or "system")
+    logger.info("node %s renamed from %s to %s by %s", locked.pk, old, locked.hostname, actor)
     return locked
 
 
-def node_create(*, hostname: str, changes: Mapping[str, Any] | None = None, actor: object = None) -> Node:
+def node_create(*, hostname: str, changes: Mapping[str, Any] | None = None, actor: Actor = SYSTEM) -> Node:
     """Register one node, optionally with an initial state given as ``node_update`` changes.
+
+    The registration is recorded in the node's history, in the same transaction.
 
     Raises ``ValueError`` for a bad or taken hostname or bad changes; nothing is written then.
     """
@@ -252,9 +300,15 @@ def node_create(*, hostname: str, changes: Mapping[str, Any] | None = None, acto
         with transaction.atomic():
             node = _new_node(node_validate_hostname(hostname=hostname), now=timezone.now(), changes=changes or {})
             node.save(force_insert=True)
+            _history_record(
+                node,
+                action=NodeChange.Action.REGISTER,
+                actor=actor,
+                fields=_registration_fields(node.hostname, _state(node)),
+            ).save()
     except IntegrityError:
         raise ValueError(_taken(hostname)) from None
-    logger.info("node %s (%s) registered by %s", node.pk, node.hostname, actor or "system")
+    logger.info("node %s (%s) registered by %s", node.pk, node.hostname, actor)
     return node
 
 
@@ -269,7 +323,7 @@ class RegistrationResult:
 def node_register(
     *,
     hostnames: Iterable[str],
-    actor: object = None,
+    actor: Actor = SYSTEM,
     batch_size: int = 5000,
     states: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Callable[[int], None] | None = None,
@@ -281,7 +335,8 @@ def node_register(
     ``states`` may give some hostnames an initial state as changes (``is_paused``,
     ``pause_reason``, ``is_active``), applied with the same rules as ``node_update``. Inserts in
     batches of ``batch_size`` rows, each batch in its own transaction; a hostname registered
-    concurrently by someone else is skipped, not duplicated. ``progress``, if given, is called
+    concurrently by someone else is skipped, not duplicated. Each new node's registration is
+    recorded in its history, in its batch's transaction. ``progress``, if given, is called
     after each batch with the number of distinct hostnames handled so far.
     """
     states = states or {}
@@ -298,14 +353,13 @@ def node_register(
     keys = list(wanted)
     for start in range(0, len(keys), batch_size):
         batch = [wanted[key] for key in keys[start : start + batch_size]]
-        created = insert_batch(batch, states=states)
+        with transaction.atomic():
+            created = insert_batch(batch, states=states, actor=actor)
         result.created.extend(hostname for hostname in batch if hostname in created)
         result.existing.extend(hostname for hostname in batch if hostname not in created)
         if progress is not None:
             progress(start + len(batch))
-    logger.info(
-        "%d nodes registered by %s, %d already known", len(result.created), actor or "system", len(result.existing)
-    )
+    logger.info("%d nodes registered by %s, %d already known", len(result.created), actor, len(result.existing))
     return result
 
 
@@ -319,24 +373,47 @@ def _new_node(hostname: str, *, now: dt.datetime, changes: Mapping[str, Any]) ->
     return node
 
 
-def _insert_batch_postgresql(hostnames: list[str], *, states: Mapping[str, Mapping[str, Any]]) -> set[str]:
-    """Insert the hostnames not known yet in one statement that skips conflicts; return those inserted.
+_HISTORY_COLUMNS = ("node", "time", "action", "actor", "channel", "request_id", "changes")
+
+
+def _insert_batch_postgresql(
+    hostnames: list[str], *, states: Mapping[str, Mapping[str, Any]], actor: Actor
+) -> set[str]:
+    """Insert the hostnames not known yet in one statement that skips conflicts, and their history
+    records in a second one; return the hostnames inserted. Call inside a transaction.
 
     Building a model instance per row costs more than the database's work, so nodes without an
     initial state share the row values of one default node.
     """
     now = timezone.now()
     default = _new_node("", now=now, changes={})
-    rows = []
+    rows = {}
     for hostname in hostnames:
         changes = states.get(hostname)
         node = _new_node(hostname, now=now, changes=changes) if changes else default
-        rows.append((hostname, *(getattr(node, column) for column in _NODE_COLUMNS[1:])))
-    return set(insert_skipping_conflicts(model=Node, columns=_NODE_COLUMNS, rows=rows, returning="hostname"))
+        rows[hostname] = (hostname, *(getattr(node, column) for column in _NODE_COLUMNS[1:]))
+    inserted = insert_skipping_conflicts(
+        model=Node, columns=_NODE_COLUMNS, rows=list(rows.values()), returning=["id", "hostname"]
+    )
+    state_at = {name: _NODE_COLUMNS.index(name) for name in RECORDED_FIELDS}
+    history = [
+        (
+            node_id,
+            now,
+            NodeChange.Action.REGISTER.value,
+            actor.name,
+            actor.channel,
+            actor.request_id,
+            json.dumps(_registration_fields(hostname, {name: rows[hostname][at] for name, at in state_at.items()})),
+        )
+        for node_id, hostname in inserted
+    ]
+    insert_skipping_conflicts(model=NodeChange, columns=_HISTORY_COLUMNS, rows=history, returning=["id"])
+    return {hostname for _, hostname in inserted}
 
 
-def _insert_batch_orm(hostnames: list[str], *, states: Mapping[str, Mapping[str, Any]]) -> set[str]:
-    """Insert the hostnames not known yet with the ORM; return those inserted.
+def _insert_batch_orm(hostnames: list[str], *, states: Mapping[str, Mapping[str, Any]], actor: Actor) -> set[str]:
+    """Insert the hostnames not known yet with the ORM, and their history records; return those inserted.
 
     A batch that collides with a node registered concurrently by someone else is retried, so the
     newcomer is then found known and skipped.
@@ -355,8 +432,29 @@ def _insert_batch_orm(hostnames: list[str], *, states: Mapping[str, Mapping[str,
                     if hostname.lower() not in known
                 ]
                 Node.objects.bulk_create(new_nodes, batch_size=len(hostnames))
+                NodeChange.objects.bulk_create(
+                    [
+                        _history_record(
+                            node,
+                            action=NodeChange.Action.REGISTER,
+                            actor=actor,
+                            fields=_registration_fields(node.hostname, _state(node)),
+                        )
+                        for node in new_nodes
+                    ]
+                )
             return {node.hostname for node in new_nodes}
         except IntegrityError:
             if attempt == _REGISTER_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def node_history_prune(*, before: dt.datetime, dry_run: bool = False) -> int:
+    """Delete the history records of all nodes older than ``before``; return how many (would) go."""
+    old = NodeChange.objects.filter(time__lt=before)
+    if dry_run:
+        return old.count()
+    deleted, _ = old.delete()
+    logger.info("%d node history records older than %s deleted", deleted, before.isoformat())
+    return deleted

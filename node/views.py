@@ -1,15 +1,18 @@
 """The v6 node endpoints: thin views over the filter set, the serializers and ``node.services``."""
 
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from node.filters import NodeFilter
-from node.models import Node
-from node.serializers import NODE_FIELDS, NodeSerializer, NodeUpdateSerializer
+from node.actors import request_actor
+from node.filters import NodeChangeFilter, NodeFilter
+from node.models import Node, NodeChange
+from node.serializers import NODE_FIELDS, NodeChangeSerializer, NodeSerializer, NodeUpdateSerializer
 from node.services import node_update
 from util.http import prefers_representation
 from util.ordering import OrderParamFilter, OrderTerm
@@ -40,7 +43,23 @@ class NodeDetailView(APIView):
         node = get_object_or_404(Node, pk=pk)
         body = NodeUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        node = node_update(node=node, changes=body.validated_data, actor=request.user)
+        actor = request_actor(request, channel=NodeChange.Channel.API)
+        node = node_update(node=node, changes=body.validated_data, actor=actor)
         if prefers_representation(request):
             return Response(NodeSerializer(node).data, headers={"Preference-Applied": "return=representation"})
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NodeHistoryView(generics.ListAPIView):
+    """A node's recorded changes, newest first, filtered by ``started``/``ended`` on their time."""
+
+    serializer_class = NodeChangeSerializer
+    pagination_class = StrictPageNumberPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = NodeChangeFilter
+
+    def get_queryset(self) -> QuerySet[NodeChange]:
+        node_id = self.kwargs["pk"]
+        if not Node.objects.filter(pk=node_id).exists():
+            raise NotFound(f"No node with id {node_id}.")
+        return NodeChange.objects.filter(node_id=node_id).order_by("-time", "-id")

@@ -122,7 +122,7 @@ def test_a_second_writer_waits_for_the_first_so_no_update_is_lost() -> None:
         real_apply(*args, **kwargs)
 
     def write(changes: dict, done: threading.Event | None = None) -> None:
-        services.node_update(node=node, changes=changes, actor="test")
+        services.node_update(node=node, changes=changes)
         if done is not None:
             done.set()
 

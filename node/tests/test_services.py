@@ -35,20 +35,20 @@ class TestNodeUpdate:
     def test_bad_changes_raise_and_write_nothing(self, changes: dict, message: str) -> None:
         node = Node.objects.create(hostname="n.test")
         with pytest.raises(ValueError, match=message):
-            node_update(node=node, changes=changes, actor="test")
+            node_update(node=node, changes=changes)
         assert Node.objects.get().last_modified == node.last_modified
 
     def test_update_of_a_deleted_node_raises_does_not_exist(self) -> None:
         node = Node.objects.create(hostname="gone.test")
         Node.objects.all().delete()
         with pytest.raises(Node.DoesNotExist):
-            node_update(node=node, changes={"is_paused": True}, actor="test")
+            node_update(node=node, changes={"is_paused": True})
 
     def test_update_works_from_the_database_row_not_the_callers_copy(self) -> None:
         node = Node.objects.create(hostname="n.test")
         stale = Node.objects.get()
-        node_update(node=node, changes={"is_paused": True, "pause_reason": "first"}, actor="test")
-        updated = node_update(node=stale, changes={"is_active": False}, actor="test")
+        node_update(node=node, changes={"is_paused": True, "pause_reason": "first"})
+        updated = node_update(node=stale, changes={"is_active": False})
         assert (updated.is_paused, updated.pause_reason, updated.is_active) == (True, "first", False)
 
 
@@ -56,14 +56,14 @@ class TestNodeUpdate:
 class TestNodeRegister:
     def test_new_hostnames_are_inserted_and_known_ones_skipped_in_any_case(self) -> None:
         Node.objects.create(hostname="Known.Test")
-        result = node_register(hostnames=["a.test", "known.test", "b.test", "A.TEST"], actor="test")
+        result = node_register(hostnames=["a.test", "known.test", "b.test", "A.TEST"])
         assert result.created == ["a.test", "b.test"]
         assert result.existing == ["known.test"]
         assert sorted(Node.objects.values_list("hostname", flat=True)) == ["Known.Test", "a.test", "b.test"]
 
     def test_one_bad_hostname_inserts_nothing(self) -> None:
         with pytest.raises(ValueError, match="not a valid hostname"):
-            node_register(hostnames=["good.test", "bad_host.test"], actor="test")
+            node_register(hostnames=["good.test", "bad_host.test"])
         assert not Node.objects.exists()
 
     def test_initial_states_follow_the_update_rules(self) -> None:
@@ -74,7 +74,6 @@ class TestNodeRegister:
                 "i.test": {"is_active": False},
                 "u.test": {"pause_reason": "not paused, not stored"},
             },
-            actor="test",
         )
         nodes = {node.hostname: node for node in Node.objects.all()}
         assert (nodes["p.test"].is_paused, nodes["p.test"].pause_reason) == (True, "disk")
@@ -82,7 +81,7 @@ class TestNodeRegister:
         assert nodes["u.test"].pause_reason is None
 
     def test_batches_insert_everything(self) -> None:
-        result = node_register(hostnames=[f"n{i}.test" for i in range(25)], batch_size=10, actor="test")
+        result = node_register(hostnames=[f"n{i}.test" for i in range(25)], batch_size=10)
         assert len(result.created) == 25
         assert Node.objects.count() == 25
 
@@ -92,12 +91,12 @@ class TestNodeRegisterProgress:
     def test_progress_is_reported_after_each_batch_with_distinct_hostnames_done(self) -> None:
         seen: list[int] = []
         names = [f"n{i}.test" for i in range(25)] + ["N0.TEST"]
-        node_register(hostnames=names, batch_size=10, progress=seen.append, actor="test")
+        node_register(hostnames=names, batch_size=10, progress=seen.append)
         assert seen == [10, 20, 25]
 
     def test_a_batch_mixing_new_and_known_hostnames_reports_each_in_input_order(self) -> None:
         Node.objects.create(hostname="B.test")
-        result = node_register(hostnames=["c.test", "b.TEST", "a.test"], batch_size=2, actor="test")
+        result = node_register(hostnames=["c.test", "b.TEST", "a.test"], batch_size=2)
         assert (result.created, result.existing) == (["c.test", "a.test"], ["b.TEST"])
 
 
@@ -106,7 +105,7 @@ class TestNodeUpdateMany:
     def test_every_node_gets_the_rules_and_its_own_last_modified(self) -> None:
         nodes = [Node.objects.create(hostname=f"n{i}.test") for i in range(5)]
         before = {node.pk: node.last_modified for node in nodes}
-        result = node_update_many(nodes=Node.objects.all(), changes={"is_active": False}, chunk_size=2, actor="test")
+        result = node_update_many(nodes=Node.objects.all(), changes={"is_active": False}, chunk_size=2)
         assert (result.updated, result.changed, result.unchanged) == (5, 5, 0)
         for node in Node.objects.all():
             assert node.last_modified > before[node.pk]
@@ -115,7 +114,7 @@ class TestNodeUpdateMany:
     def test_nodes_already_in_the_state_are_written_but_not_counted_as_changed(self) -> None:
         Node.objects.create(hostname="p.test", is_paused=True, pause_reason="disk")
         Node.objects.create(hostname="r.test")
-        result = node_update_many(nodes=Node.objects.all(), changes={"is_paused": False}, actor="test")
+        result = node_update_many(nodes=Node.objects.all(), changes={"is_paused": False})
         assert (result.updated, result.changed) == (2, 1)
         assert not Node.objects.exclude(pause_reason=None).exists()
 
@@ -123,7 +122,7 @@ class TestNodeUpdateMany:
         old = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
         Node.objects.create(hostname="gone.test", is_active=False, deprecated=old)
         Node.objects.create(hostname="up.test")
-        node_update_many(nodes=Node.objects.all(), changes={"is_active": False}, actor="test")
+        node_update_many(nodes=Node.objects.all(), changes={"is_active": False})
         nodes = {node.hostname: node for node in Node.objects.all()}
         assert nodes["gone.test"].deprecated == old
         assert nodes["up.test"].deprecated == nodes["up.test"].last_modified
@@ -133,20 +132,20 @@ class TestNodeUpdateMany:
         node = Node.objects.create(hostname="skewed.test")
         Node.objects.filter(pk=node.pk).update(last_modified=future)
         Node.objects.create(hostname="normal.test")
-        node_update_many(nodes=Node.objects.all(), changes={"is_paused": True}, actor="test")
+        node_update_many(nodes=Node.objects.all(), changes={"is_paused": True})
         assert Node.objects.get(pk=node.pk).last_modified == future + dt.timedelta(microseconds=1)
         assert Node.objects.get(hostname="normal.test").last_modified < future
 
     def test_only_the_given_nodes_change(self) -> None:
         Node.objects.create(hostname="a.test")
         Node.objects.create(hostname="b.test")
-        node_update_many(nodes=Node.objects.filter(hostname="a.test"), changes={"is_paused": True}, actor="test")
+        node_update_many(nodes=Node.objects.filter(hostname="a.test"), changes={"is_paused": True})
         assert list(Node.objects.filter(is_paused=True).values_list("hostname", flat=True)) == ["a.test"]
 
     def test_bad_changes_raise_and_write_nothing(self) -> None:
         node = Node.objects.create(hostname="a.test")
         with pytest.raises(ValueError, match="cannot change hostname"):
-            node_update_many(nodes=Node.objects.all(), changes={"hostname": "x.test"}, actor="test")
+            node_update_many(nodes=Node.objects.all(), changes={"hostname": "x.test"})
         assert Node.objects.get().last_modified == node.last_modified
 
 
@@ -182,13 +181,13 @@ class TestNodeActions:
 class TestNodeHostnames:
     def test_rename_changes_only_the_hostname_and_advances_last_modified(self) -> None:
         node = Node.objects.create(hostname="old.test", is_paused=True, pause_reason="disk")
-        renamed = node_rename(node=node, hostname="New.test", actor="test")
+        renamed = node_rename(node=node, hostname="New.test")
         assert (renamed.hostname, renamed.pause_reason) == ("New.test", "disk")
         assert renamed.last_modified > node.last_modified
 
     def test_rename_to_its_own_name_in_another_case_is_allowed(self) -> None:
         node = Node.objects.create(hostname="host.test")
-        assert node_rename(node=node, hostname="HOST.test", actor="test").hostname == "HOST.test"
+        assert node_rename(node=node, hostname="HOST.test").hostname == "HOST.test"
 
     @pytest.mark.parametrize(
         ("hostname", "message"), [("Taken.TEST", "'taken.test' exists already"), ("bad_name", "not a valid hostname")]
@@ -197,18 +196,18 @@ class TestNodeHostnames:
         Node.objects.create(hostname="taken.test")
         node = Node.objects.create(hostname="mine.test")
         with pytest.raises(ValueError, match=message):
-            node_rename(node=node, hostname=hostname, actor="test")
+            node_rename(node=node, hostname=hostname)
         assert Node.objects.get(pk=node.pk).hostname == "mine.test"
 
     def test_create_applies_the_initial_state_by_the_update_rules(self) -> None:
-        node = node_create(hostname="new.test", changes={"is_active": False, "pause_reason": "dropped"}, actor="test")
+        node = node_create(hostname="new.test", changes={"is_active": False, "pause_reason": "dropped"})
         assert (node.is_active, node.pause_reason, node.deprecated) == (False, None, node.created)
         assert node.last_modified == node.created
 
     def test_create_refuses_a_known_hostname_in_any_case(self) -> None:
         Node.objects.create(hostname="known.test")
         with pytest.raises(ValueError, match="exists already"):
-            node_create(hostname="KNOWN.test", actor="test")
+            node_create(hostname="KNOWN.test")
         assert Node.objects.count() == 1
 
     def test_preview_shows_the_outcome_without_writing(self) -> None:
@@ -227,7 +226,7 @@ def test_concurrent_registrations_of_the_same_hostnames_insert_each_once() -> No
 
     def register(order: list[str]) -> None:
         try:
-            results.append(node_register(hostnames=order, batch_size=50, actor="test"))
+            results.append(node_register(hostnames=order, batch_size=50))
         except BaseException as exc:  # handed to the test thread, which asserts on it
             errors.append(exc)
         finally:

@@ -5,6 +5,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils.text import capfirst
 
+from node.actors import command_actor
 from node.models import Node
 from node.services import NODE_ACTIONS, node_update_many
 
@@ -42,7 +43,7 @@ class Command(BaseCommand):
         nodes = _resolve(options["nodes"])
         try:
             changes = action.changes_with(options.get("reason"))
-            result = node_update_many(nodes=nodes, changes=changes, actor=f"manage.py nodes {action.name}")
+            result = node_update_many(nodes=nodes, changes=changes, actor=command_actor(f"nodes {action.name}"))
         except ValueError as exc:
             raise CommandError(capfirst(str(exc))) from None
         self.stdout.write(action.describe(result))

@@ -7,6 +7,7 @@ from typing import TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from node.actors import command_actor
 from node.demo import demo_nodes
 from node.models import HOSTNAME_MAX_LENGTH, Node
 from node.services import node_register
@@ -95,7 +96,7 @@ class Command(BaseCommand):
             result = node_register(
                 hostnames=hostnames.valid,
                 states=states,
-                actor="manage.py seed_nodes",
+                actor=command_actor("seed_nodes"),
                 progress=bar.update if bar else None,
             )
         finally:
