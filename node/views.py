@@ -2,6 +2,7 @@
 
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema_view
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -9,6 +10,7 @@ from rest_framework.views import APIView
 
 from node.filters import NodeFilter
 from node.models import Node
+from node.schema import node_detail_schema, node_list_schema, node_update_schema
 from node.serializers import NODE_FIELDS, NodeSerializer, NodeUpdateSerializer
 from node.services import node_update
 from util.http import prefers_representation
@@ -16,6 +18,7 @@ from util.ordering import OrderParamFilter, OrderTerm
 from util.pagination import StrictPageNumberPagination
 
 
+@extend_schema_view(get=node_list_schema)
 class NodeListView(generics.ListAPIView):
     """List nodes, filtered by ``started``/``ended``/``is_active`` and ordered by ``order``."""
 
@@ -29,6 +32,7 @@ class NodeListView(generics.ListAPIView):
     ordering_default = (OrderTerm("last_modified"),)
 
 
+@extend_schema_view(get=node_detail_schema, patch=node_update_schema)
 class NodeDetailView(APIView):
     """Read one node, or change its pause and activity state."""
 
