@@ -66,6 +66,7 @@ NODE_ID = OpenApiParameter(
     OpenApiTypes.INT,
     OpenApiParameter.PATH,
     description="The unique identifier of an existing node. The URL works with or without its trailing slash.",
+    examples=[OpenApiExample("node 4", value=4)],
 )
 
 PREFER = OpenApiParameter(
