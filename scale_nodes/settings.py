@@ -79,7 +79,8 @@ ROOT_URLCONF = "scale_nodes.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The project's own templates: the offline Redoc page of the API docs.
+        "DIRS": [BASE_DIR / "scale_nodes" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

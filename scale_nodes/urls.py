@@ -15,7 +15,11 @@ urlpatterns = [
     # The OpenAPI contract (YAML, or JSON with ?format=json or Accept: application/json) and its docs.
     path("v6/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("v6/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("v6/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path(
+        "v6/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="scale_nodes/redoc.html"),
+        name="redoc",
+    ),
     re_path(r"^v6(?:/.*)?$", api_not_found),
 ]
 
