@@ -7,8 +7,13 @@ methods) and property-based cases, once as a staff user and once anonymously. No
 The run is bounded: a fixed number of property-based cases per operation, the same cases on
 every run (deterministic generation, so CI does not flake), a timeout per request and a time
 limit for the whole run.
+
+To explore beyond the deterministic cases, set ``CONTRACT_SEED`` to any integer: the run then
+draws other cases from that seed (``make test`` with a few seeds is a cheap bug hunt), and the
+same seed replays them.
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +49,11 @@ CHECKS = (
 pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True)
 
 
+def _generation_options() -> list[str]:
+    seed = os.environ.get("CONTRACT_SEED")
+    return [f"--seed={int(seed)}"] if seed else ["--generation-deterministic"]
+
+
 def run_schemathesis(base_url: str, workdir: Path, *options: str) -> subprocess.CompletedProcess:
     """Run ``st run`` on the schema served at ``base_url``; its reports stay in ``workdir``."""
     command = [
@@ -55,7 +65,7 @@ def run_schemathesis(base_url: str, workdir: Path, *options: str) -> subprocess.
         f"--checks={','.join(CHECKS)}",
         "--phases=examples,coverage,fuzzing",
         f"--max-examples={FUZZ_CASES}",
-        "--generation-deterministic",
+        *_generation_options(),
         f"--request-timeout={REQUEST_TIMEOUT_SECONDS}",
         "--workers=1",
         "--no-color",
