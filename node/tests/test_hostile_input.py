@@ -7,10 +7,14 @@ tests here keep them fixed.
 
 import datetime as dt
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from node.models import Node
@@ -281,3 +285,20 @@ class TestHostileHeaders:
         page = api_client.get(LIST, HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
         assert page.status_code == 200, body(page)
         assert page["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_megabyte_patch_over_real_http_gets_the_json_413(live_server: object, node: Node) -> None:
+    user = get_user_model().objects.create_user(username="http-operator", password="unused", is_staff=True)
+    request = urllib.request.Request(  # noqa: S310 (the live test server)
+        f"{live_server.url}{url(node)}",
+        data=b'{"pause_reason": "' + b"x" * (10 * 1024 * 1024) + b'"}',
+        method="PATCH",
+        headers={"Authorization": f"Token {Token.objects.create(user=user).key}", "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=30)  # noqa: S310
+    assert error.value.code == 413
+    assert error.value.headers["Content-Type"] == "application/json"
+    assert json.loads(error.value.read()) == {"detail": "Request body too large: at most 2621440 bytes are accepted."}
+    assert unchanged(node)
