@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate clean chromium
+.PHONY: venv run test lint format migrate clean chromium schema schema-check
 
 venv: $(VENV)/.installed
 
@@ -36,6 +36,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+	$(MAKE) --no-print-directory schema-check
 
 format: venv
 	$(VENV)/bin/ruff check --fix .
@@ -43,3 +44,15 @@ format: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# The OpenAPI contract: `make schema` regenerates openapi.yaml from the code; `make schema-check`
+# (part of lint) fails when the committed file differs from what the code generates.
+schema: venv
+	DEBUG=1 $(PY) manage.py spectacular --validate --fail-on-warn --file openapi.yaml
+
+schema-check: venv
+	@generated=$$(mktemp) && trap 'rm -f "$$generated"' EXIT && \
+	DEBUG=1 $(PY) manage.py spectacular --validate --fail-on-warn --file "$$generated" && \
+	if ! diff -u openapi.yaml "$$generated"; then \
+		echo "openapi.yaml differs from the schema the code generates: run 'make schema' and commit it." >&2; exit 1; \
+	fi

@@ -1,20 +1,75 @@
 """The node's JSON shape, and validation of the PATCH body."""
 
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from node.models import PAUSE_REASON_MAX_LENGTH, Node, NodeChange
-from node.services import UPDATABLE_FIELDS
+from util.serializers import ClosedObjectSerializer
 
 NODE_FIELDS = ("id", "hostname", "pause_reason", "is_paused", "is_active", "deprecated", "created", "last_modified")
 
 
+# What each field means, in the words of the v6 Node Services reference; the OpenAPI schema shows them.
+NODE_FIELD_DESCRIPTIONS = {
+    "id": "The unique identifier of the model. Can be passed to the details API call.",
+    "hostname": "The full domain-qualified hostname of the node.",
+    "pause_reason": (
+        "The reason this node is paused if is_paused is true. This is a descriptive field for presentation "
+        "to the user. Always null when is_paused is false."
+    ),
+    "is_paused": (
+        "True if the node is paused and will not accept new jobs for execution. Remaining tasks for a "
+        "previously executing job will complete."
+    ),
+    "is_active": "True if the node is actively participating in the cluster.",
+    "deprecated": (
+        "When the node was removed (is_active == False) from the cluster; null exactly when the node is active."
+    ),
+    "created": "When the associated database model was initially created.",
+    "last_modified": (
+        "When the associated database model was last saved. Send it back as `started` to poll for later changes."
+    ),
+}
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "active node",
+            value={
+                "id": 4,
+                "hostname": "host.com",
+                "pause_reason": None,
+                "is_paused": False,
+                "is_active": True,
+                "deprecated": None,
+                "created": "2015-08-28T18:32:33.954000Z",
+                "last_modified": "2015-09-04T13:53:46.670000Z",
+            },
+        ),
+        OpenApiExample(
+            "paused and deactivated node",
+            value={
+                "id": 5,
+                "hostname": "node-005.cluster.example.com",
+                "pause_reason": "Disk replacement scheduled",
+                "is_paused": True,
+                "is_active": False,
+                "deprecated": "2015-06-17T20:05:16.041000Z",
+                "created": "2015-06-15T17:18:52.414000Z",
+                "last_modified": "2015-06-17T20:05:16.041000Z",
+            },
+        ),
+    ]
+)
 class NodeSerializer(serializers.ModelSerializer):
-    """The eight documented fields of a node; datetimes in UTC ending in ``Z``."""
+    """A cluster node: the eight fields of the v6 Node Services. Datetimes are ISO-8601 in UTC, ending in `Z`."""
 
     class Meta:
         model = Node
         fields = NODE_FIELDS
         read_only_fields = NODE_FIELDS
+        extra_kwargs = {name: {"help_text": text} for name, text in NODE_FIELD_DESCRIPTIONS.items()}
 
 
 class NodeChangeSerializer(serializers.ModelSerializer):
@@ -24,6 +79,16 @@ class NodeChangeSerializer(serializers.ModelSerializer):
         model = NodeChange
         fields = ("id", "node", "time", "action", "actor", "channel", "changes", "request_id")
         read_only_fields = fields
+        extra_kwargs = {
+            "id": {"help_text": "The unique identifier of the record."},
+            "node": {"help_text": "The id of the node that changed."},
+            "time": {"help_text": "When the change was made: the node's last_modified after it."},
+            "action": {"help_text": "register (the node was added) or update."},
+            "actor": {"help_text": "The user name, or for a shell change the command and the operating-system user."},
+            "channel": {"help_text": "Where the change came from: api, admin, cli or system."},
+            "changes": {"help_text": 'Each changed field with its values: {"field": {"old": ..., "new": ...}}.'},
+            "request_id": {"help_text": "The X-Request-ID of the request that made the change, if any."},
+        }
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -53,21 +118,33 @@ class StrictCharField(serializers.CharField):
         return value
 
 
-class NodeUpdateSerializer(serializers.Serializer):
-    """The PATCH body: a JSON object with any of the changeable fields and nothing else."""
+class NodeUpdateSerializer(ClosedObjectSerializer):
+    """The PATCH body: a JSON object with at least one of the changeable fields, and nothing else."""
+
+    min_fields = 1
 
     pause_reason = StrictCharField(
-        max_length=PAUSE_REASON_MAX_LENGTH, allow_null=True, allow_blank=True, required=False
+        max_length=PAUSE_REASON_MAX_LENGTH,
+        allow_null=True,
+        allow_blank=True,
+        required=False,
+        help_text=(
+            "The reason this node is paused if is_paused is true. If is_paused is false, this field will be set "
+            "to null. This should provide a brief description for user display. A blank reason is stored as null; "
+            "NUL characters and lone surrogates are refused."
+        ),
     )
-    is_paused = StrictBooleanField(required=False)
-    is_active = StrictBooleanField(required=False)
-
-    def validate(self, attrs: dict) -> dict:
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(
-                f"Unknown field(s): {', '.join(unknown)}. Only {', '.join(UPDATABLE_FIELDS)} can be changed."
-            )
-        if not attrs:
-            raise serializers.ValidationError(f"Give at least one of {', '.join(UPDATABLE_FIELDS)}.")
-        return attrs
+    is_paused = StrictBooleanField(
+        required=False,
+        help_text=(
+            "True if the node is paused and will not accept new jobs for execution. Remaining tasks for a "
+            "previously executing job will complete. False also clears pause_reason."
+        ),
+    )
+    is_active = StrictBooleanField(
+        required=False,
+        help_text=(
+            "True if the node is active and Scale should use it for scheduling jobs. Changing it to false sets "
+            "deprecated to now; changing it to true clears deprecated."
+        ),
+    )

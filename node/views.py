@@ -3,6 +3,7 @@
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -12,6 +13,7 @@ from rest_framework.views import APIView
 from node.actors import request_actor
 from node.filters import NodeChangeFilter, NodeFilter
 from node.models import Node, NodeChange
+from node.schema import node_detail_schema, node_history_schema, node_list_schema, node_update_schema
 from node.serializers import NODE_FIELDS, NodeChangeSerializer, NodeSerializer, NodeUpdateSerializer
 from node.services import node_update
 from util.http import prefers_representation
@@ -19,6 +21,7 @@ from util.ordering import OrderParamFilter, OrderTerm
 from util.pagination import StrictPageNumberPagination
 
 
+@extend_schema_view(get=node_list_schema)
 class NodeListView(generics.ListAPIView):
     """List nodes, filtered by ``started``/``ended``/``is_active`` and ordered by ``order``."""
 
@@ -32,6 +35,7 @@ class NodeListView(generics.ListAPIView):
     ordering_default = (OrderTerm("last_modified"),)
 
 
+@extend_schema_view(get=node_detail_schema, patch=node_update_schema)
 class NodeDetailView(APIView):
     """Read one node, or change its pause and activity state."""
 
@@ -50,9 +54,12 @@ class NodeDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema_view(get=node_history_schema)
 class NodeHistoryView(generics.ListAPIView):
     """A node's recorded changes, newest first, filtered by ``started``/``ended`` on their time."""
 
+    # The model for schema generation; get_queryset narrows it to one node.
+    queryset = NodeChange.objects.none()
     serializer_class = NodeChangeSerializer
     pagination_class = StrictPageNumberPagination
     filter_backends = [DjangoFilterBackend]

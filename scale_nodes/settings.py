@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "node",
 ]
 
@@ -77,7 +79,8 @@ ROOT_URLCONF = "scale_nodes.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The project's own templates: the offline Redoc page of the API docs.
+        "DIRS": [BASE_DIR / "scale_nodes" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -112,6 +115,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's database sessions, ignoring cookies that cannot be session keys (see util/sessions.py).
+SESSION_ENGINE = "util.sessions"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -129,18 +135,34 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "util.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["util.parsers.StrictJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its scheme is what a 401 names in WWW-Authenticate.
-        "rest_framework.authentication.TokenAuthentication",
+        "util.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["util.permissions.StaffWritesPublicReads"],
     "EXCEPTION_HANDLER": "util.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_SCHEMA_CLASS": "util.schema.AutoSchema",
+}
+
+# The OpenAPI contract (openapi.yaml, /v6/schema/) and its docs (/v6/docs/, /v6/redoc/). The UI assets
+# come from drf-spectacular-sidecar's static files, so the docs work without internet access.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Scale node registry: v6 Node Services",
+    "DESCRIPTION": (BASE_DIR / "scale_nodes" / "openapi-description.md").read_text(encoding="utf-8"),
+    "VERSION": "6",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/v6",
+    # One component per body ("NodeUpdate"), not a "Patched" copy: PATCH is the only way to send it.
+    "COMPONENT_SPLIT_PATCH": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

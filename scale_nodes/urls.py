@@ -1,9 +1,10 @@
-"""Root URLs: the v6 API, the admin, and JSON errors for anything unknown under /v6/."""
+"""Root URLs: the v6 API and its OpenAPI docs, the admin, and JSON errors for anything unknown under /v6/."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from util.exceptions import api_not_found, server_error_handler
+from util.exceptions import api_not_found, bad_request_handler, server_error_handler
 
 API_PREFIX = "/v6/"
 
@@ -13,7 +14,16 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api-auth/", include("rest_framework.urls")),
     path("v6/", include("node.urls")),
+    # The OpenAPI contract (YAML, or JSON with ?format=json or Accept: application/json) and its docs.
+    path("v6/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("v6/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path(
+        "v6/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="scale_nodes/redoc.html"),
+        name="redoc",
+    ),
     re_path(r"^v6(?:/.*)?$", api_not_found),
 ]
 
+handler400 = bad_request_handler((API_PREFIX,))
 handler500 = server_error_handler((API_PREFIX,))

@@ -8,10 +8,19 @@ got '0'."``. Unknown URLs and unhandled errors under the API prefix answer in th
 import logging
 from collections.abc import Callable
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.conf import settings
+from django.core.exceptions import (
+    DisallowedHost,
+    ObjectDoesNotExist,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+)
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
-from rest_framework.exceptions import NotFound
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import status
+from rest_framework.exceptions import APIException, NotFound, ParseError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -44,19 +53,70 @@ def error_body(data: object) -> dict:
     return body
 
 
-def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF exception handler: DRF's own statuses and headers, with the body in the shared shape."""
+class PayloadTooLarge(APIException):
+    """413: the request body is larger than the service accepts."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "payload_too_large"
+
+
+def _as_api_exception(exc: Exception) -> Exception:
+    """The API error for Django's own refusals, which DRF would leave to Django's HTML error pages."""
     if isinstance(exc, ObjectDoesNotExist):
-        exc = NotFound(str(exc) or "Not found.")
+        return NotFound(str(exc) or "Not found.")
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses the body by its declared length, before reading it.
+        return PayloadTooLarge(
+            f"Request body too large: at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes are accepted."
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        return ParseError(
+            f"Too many query parameters: at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} values are accepted."
+        )
+    if isinstance(exc, SuspiciousOperation):
+        logger.warning("refused a suspicious request: %s", exc)
+        return ParseError("Bad request.")
+    return exc
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF exception handler: DRF's own statuses and headers, with the body in the shared shape.
+
+    Django's refusals of a request (a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``, too many query
+    parameters, other ``SuspiciousOperation``) become JSON errors too: 413 and 400.
+    """
+    exc = _as_api_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = error_body(response.data)
     return response
 
 
+# Exempt from CSRF: it changes nothing, and the middleware would otherwise answer a PATCH with
+# a session cookie by an HTML 403 page instead of this JSON 404.
+@csrf_exempt
 def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
     """A JSON 404 for any URL under the API prefix that names no endpoint."""
     return JsonResponse({"detail": f"No endpoint at {request.path}; see the API reference."}, status=404)
+
+
+def bad_request_handler(api_prefixes: tuple[str, ...]) -> Callable[[HttpRequest, Exception], HttpResponse]:
+    """Build a ``handler400`` that answers JSON under ``api_prefixes`` and Django's page elsewhere.
+
+    Django calls it for requests refused before any view runs, e.g. an unknown ``Host`` header.
+    """
+
+    def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+        if request.path.startswith(api_prefixes):
+            if isinstance(exception, DisallowedHost):
+                detail = "The Host header names a host this service does not answer to."
+            else:
+                detail = "Bad request."
+            return JsonResponse({"detail": detail}, status=400)
+        return defaults.bad_request(request, exception)
+
+    return bad_request
 
 
 def server_error_handler(api_prefixes: tuple[str, ...]) -> Callable[[HttpRequest], HttpResponse]:

@@ -15,6 +15,15 @@ from util.iso8601 import parse_iso8601_instant
 from util.values import parse_boolean
 
 
+def _invalid(exc: ValueError) -> forms.ValidationError:
+    """A form error carrying ``exc``'s message verbatim.
+
+    The message quotes the client's value, and django-filter %-formats every message with its
+    params: passed as a param, a ``%`` in the value stays a character instead of breaking the format.
+    """
+    return forms.ValidationError("%(message)s", code="invalid", params={"message": str(exc)})
+
+
 class StrictBooleanField(forms.Field):
     """A form field for ``true/false``, ``t/f`` or ``1/0`` (any case); ``None`` when absent."""
 
@@ -24,7 +33,7 @@ class StrictBooleanField(forms.Field):
         try:
             return parse_boolean(value)
         except ValueError as exc:
-            raise forms.ValidationError(str(exc), code="invalid") from None
+            raise _invalid(exc) from None
 
     def validate(self, value: bool | None) -> None:
         # False is a real value here, not an empty one.
@@ -40,7 +49,7 @@ class Iso8601InstantField(forms.Field):
         try:
             return parse_iso8601_instant(value, now=timezone.now())
         except ValueError as exc:
-            raise forms.ValidationError(str(exc), code="invalid") from None
+            raise _invalid(exc) from None
 
 
 class StrictBooleanFilter(django_filters.Filter):

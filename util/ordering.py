@@ -104,3 +104,32 @@ class OrderParamFilter(BaseFilterBackend):
             raise ValidationError({ORDER_PARAM: [str(exc)]}) from None
         terms = terms or list(getattr(view, "ordering_default", ()))
         return queryset.order_by(*order_by_expressions(terms, model=queryset.model))
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict]:
+        """OpenAPI description of ``order``: a repeatable parameter whose values are the allowed fields."""
+        aliases = getattr(view, "ordering_aliases", None) or {}
+        names = [*view.ordering_fields, *aliases]
+        default = list(getattr(view, "ordering_default", ())) or [OrderTerm(view.ordering_fields[0])]
+        first, second = next(iter(aliases), names[0]), default[0].field
+        default_text = ", ".join(f"-{term.field}" if term.descending else term.field for term in default)
+        alias_text = "".join(f" `{alias}` is an alias of `{field}`." for alias, field in aliases.items())
+        return [
+            {
+                "name": ORDER_PARAM,
+                "in": "query",
+                "required": False,
+                "description": (
+                    "One or more fields to use when ordering the results. Duplicate it to multi-sort, "
+                    f"(ex: {ORDER_PARAM}={first}&{ORDER_PARAM}={second}). Prefix fields with a dash to reverse "
+                    f"the sort, (ex: {ORDER_PARAM}=-{second}).{alias_text} Text sorts case-insensitively, nulls "
+                    f"sort last in both directions, and `id` breaks ties. Defaults to `{default_text}`. Any other "
+                    "value is a 400 listing the allowed fields."
+                ),
+                "schema": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": [*names, *(f"-{name}" for name in names)]},
+                },
+                "style": "form",
+                "explode": True,
+            }
+        ]

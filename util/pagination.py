@@ -56,3 +56,61 @@ class StrictPageNumberPagination(PageNumberPagination):
             ) from None
         self.request = request
         return list(self.page)
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict]:
+        """OpenAPI description of ``page`` and ``page_size``, with their ranges and defaults."""
+        return [
+            {
+                "name": self.page_query_param,
+                "in": "query",
+                "required": False,
+                "description": (
+                    "The page of the results to return. Defaults to 1. A page past the last one is a 404; "
+                    "anything but an integer >= 1 is a 400."
+                ),
+                "schema": {"type": "integer", "minimum": 1, "default": 1},
+            },
+            {
+                "name": self.page_size_query_param,
+                "in": "query",
+                "required": False,
+                "description": (
+                    f"The size of the page to use for pagination of results. Defaults to {self.page_size}, "
+                    f"and can be anywhere from 1-{self.max_page_size}; anything else is a 400."
+                ),
+                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size},
+            },
+        ]
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        """OpenAPI description of the ``{count, next, previous, results}`` envelope around ``schema``."""
+        return {
+            "type": "object",
+            "required": ["count", "next", "previous", "results"],
+            "properties": {
+                "count": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "The total number of results that match the query parameters.",
+                    "example": 9,
+                },
+                "next": {
+                    "type": "string",
+                    "format": "uri",
+                    "nullable": True,
+                    "description": (
+                        "A URL to the next page of results, with every other query parameter kept; "
+                        "null on the last page."
+                    ),
+                    "example": None,
+                },
+                "previous": {
+                    "type": "string",
+                    "format": "uri",
+                    "nullable": True,
+                    "description": "A URL to the previous page of results; null on the first page.",
+                    "example": None,
+                },
+                "results": schema,
+            },
+        }

@@ -1,9 +1,10 @@
 import json
 
 import pytest
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.test import RequestFactory
 
-from util.exceptions import error_body, server_error_handler
+from util.exceptions import api_exception_handler, bad_request_handler, error_body, server_error_handler
 
 
 @pytest.mark.parametrize(
@@ -38,4 +39,35 @@ def test_server_error_handler_answers_json_under_the_api_prefix_and_html_elsewhe
     assert json.loads(api.content) == {"detail": "Internal server error; the failure has been logged."}
     page = handler(RequestFactory().get("/admin/"))
     assert page.status_code == 500
+    assert page["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    ("exception", "status", "detail"),
+    [
+        (RequestDataTooBig("raw"), 413, "Request body too large: at most 2621440 bytes are accepted."),
+        (TooManyFieldsSent("raw"), 400, "Too many query parameters: at most 1000 values are accepted."),
+        (SuspiciousOperation("raw internals"), 400, "Bad request."),
+    ],
+)
+def test_django_refusals_become_json_errors_without_their_internal_message(
+    exception: Exception, status: int, detail: str
+) -> None:
+    response = api_exception_handler(exception, {})
+    assert (response.status_code, response.data) == (status, {"detail": detail})
+
+
+def test_other_unexpected_errors_are_left_to_the_500_handler() -> None:
+    assert api_exception_handler(RuntimeError("boom"), {}) is None
+
+
+def test_bad_request_handler_answers_json_under_the_api_prefix_and_html_elsewhere() -> None:
+    handler = bad_request_handler(("/v6/",))
+    api = handler(RequestFactory().get("/v6/nodes/"), DisallowedHost("evil.example"))
+    assert (api.status_code, api["Content-Type"]) == (400, "application/json")
+    assert json.loads(api.content) == {"detail": "The Host header names a host this service does not answer to."}
+    other = handler(RequestFactory().get("/v6/nodes/"), SuspiciousOperation("internals"))
+    assert json.loads(other.content) == {"detail": "Bad request."}
+    page = handler(RequestFactory().get("/admin/"), DisallowedHost("evil.example"))
+    assert page.status_code == 400
     assert page["Content-Type"].startswith("text/html")

@@ -1,0 +1,274 @@
+"""The OpenAPI description of the node endpoints: filters, path and headers, answers and examples.
+
+``node.views`` applies these with drf-spectacular's decorators. The generic pieces document
+themselves where they are enforced: ``page``/``page_size`` (``util.pagination``), ``order``
+(``util.ordering``), the closed PATCH body (``util.serializers``), the error bodies and the
+security of public reads (``util.schema``). Wording follows the v6 Node Services reference.
+"""
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+
+from node.serializers import NodeChangeSerializer, NodeSerializer, NodeUpdateSerializer
+from util.schema import error_response, validation_error_response
+
+TAGS = ["nodes"]
+_MAX_BODY = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+# A point in time: an ISO-8601 datetime with a zone, or a duration meaning "that long before now".
+_INSTANT = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "duration"}]}
+_INSTANT_RULES = (
+    "A datetime must name its zone (`Z` or `+hh:mm`); a duration (`PT3H0M0S`, `P3D`, `P1M`) means that long "
+    "before now. Anything else is a 400."
+)
+_INSTANT_EXAMPLES = [
+    OpenApiExample("datetime", value="2015-01-01T00:00:00Z"),
+    OpenApiExample("duration before now", value="PT3H0M0S"),
+]
+
+LIST_FILTERS = [
+    OpenApiParameter(
+        "started",
+        _INSTANT,
+        OpenApiParameter.QUERY,
+        description=(
+            "The start of the time range to query, on `last_modified` (inclusive). Supports the ISO-8601 date/time "
+            "format, (ex: 2015-01-01T00:00:00Z). Supports the ISO-8601 duration format, (ex: PT3H0M0S). "
+            f"{_INSTANT_RULES} Must be before `ended`."
+        ),
+        examples=_INSTANT_EXAMPLES,
+    ),
+    OpenApiParameter(
+        "ended",
+        _INSTANT,
+        OpenApiParameter.QUERY,
+        description=(
+            "End of the time range to query, on `last_modified` (inclusive); no bound when absent. Supports the "
+            "ISO-8601 date/time format, (ex: 2015-01-01T00:00:00Z). Supports the ISO-8601 duration format, "
+            f"(ex: PT3H0M0S). {_INSTANT_RULES}"
+        ),
+        examples=_INSTANT_EXAMPLES,
+    ),
+    OpenApiParameter(
+        "is_active",
+        OpenApiTypes.BOOL,
+        OpenApiParameter.QUERY,
+        description=(
+            "If true, only active nodes are returned. If false, only inactive nodes. If no value is specified, all "
+            "nodes are returned. `t`/`f` and `1`/`0` are accepted too, in any letter case; anything else is a 400."
+        ),
+    ),
+]
+
+NODE_ID = OpenApiParameter(
+    "id",
+    OpenApiTypes.INT,
+    OpenApiParameter.PATH,
+    description="The unique identifier of an existing node. The URL works with or without its trailing slash.",
+    examples=[OpenApiExample("node 4", value=4)],
+)
+
+PREFER = OpenApiParameter(
+    "Prefer",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description=(
+        "`return=representation` (RFC 7240) answers 200 with the updated node instead of 204 No Content. "
+        "Other preferences are ignored."
+    ),
+    examples=[OpenApiExample("the updated node in the answer", value="return=representation")],
+)
+PREFERENCE_APPLIED = OpenApiParameter(
+    "Preference-Applied",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="`return=representation`: the preference was honoured.",
+    response=[200],
+)
+WWW_AUTHENTICATE = OpenApiParameter(
+    "WWW-Authenticate",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="`Token`: the scheme to authenticate with.",
+    response=[401],
+)
+
+_SERVER_ERROR = error_response(
+    "Unexpected failure. It is logged on the server; the answer carries no details.",
+    examples={"server error": "Internal server error; the failure has been logged."},
+)
+_NOT_ACCEPTABLE = error_response(
+    "The Accept header names no type the service answers with: JSON (the default), or HTML for browsers.",
+    examples={"not acceptable": "Could not satisfy the request Accept header."},
+)
+_UNAUTHORIZED_READ = error_response(
+    "Missing or invalid credentials, only where the deployment sets `PUBLIC_READ_API=false` "
+    "(reads then need any authenticated user), or for an invalid token.",
+    examples={"invalid token": "Invalid token.", "no credentials": "Authentication credentials were not provided."},
+)
+
+node_list_schema = extend_schema(
+    summary="Node List",
+    description="Returns a list of nodes, a page at a time.",
+    tags=TAGS,
+    parameters=[*LIST_FILTERS, WWW_AUTHENTICATE],
+    responses={
+        200: OpenApiResponse(NodeSerializer(many=True), description="A page of nodes."),
+        400: validation_error_response(
+            "A query parameter was refused; `detail` and `errors` name it and what it accepts.",
+            examples={
+                "page size out of range": {
+                    "detail": "page_size: expected an integer from 1 to 1000, got '0'.",
+                    "errors": {"page_size": ["expected an integer from 1 to 1000, got '0'."]},
+                },
+                "datetime without zone": {
+                    "detail": "started: the datetime '2015-01-01T00:00:00' has no time zone; add Z or an offset "
+                    "such as +00:00.",
+                    "errors": {
+                        "started": [
+                            "the datetime '2015-01-01T00:00:00' has no time zone; add Z or an offset such as +00:00."
+                        ]
+                    },
+                },
+            },
+        ),
+        401: _UNAUTHORIZED_READ,
+        404: error_response(
+            "A page past the last one.",
+            examples={"past the last page": "page 7 is past the last page (1) for 9 results."},
+        ),
+        406: _NOT_ACCEPTABLE,
+        500: _SERVER_ERROR,
+    },
+)
+
+node_detail_schema = extend_schema(
+    summary="Node Details",
+    description="Returns a specific node: the same eight fields as its entry in the node list.",
+    tags=TAGS,
+    parameters=[NODE_ID, WWW_AUTHENTICATE],
+    responses={
+        200: OpenApiResponse(NodeSerializer, description="The node."),
+        401: _UNAUTHORIZED_READ,
+        404: error_response("No node has this id.", examples={"unknown node": "No Node matches the given query."}),
+        406: _NOT_ACCEPTABLE,
+        500: _SERVER_ERROR,
+    },
+)
+
+node_update_schema = extend_schema(
+    summary="Update Node",
+    description=(
+        "Update one or more fields in an existing node. All fields are optional and additional fields are not "
+        "accepted. Applied atomically: `is_paused: false` clears `pause_reason`, and a reason sent for a node "
+        "that ends up unpaused is not stored; `is_active` true to false sets `deprecated` to now, false to true "
+        "clears it; every accepted update advances `last_modified`. Needs a staff user. A refused request "
+        "writes nothing."
+    ),
+    tags=TAGS,
+    parameters=[NODE_ID, PREFER, PREFERENCE_APPLIED, WWW_AUTHENTICATE],
+    request=NodeUpdateSerializer,
+    examples=[
+        OpenApiExample("pause", value={"is_paused": True, "pause_reason": "Disk replacement"}, request_only=True),
+        OpenApiExample("resume", value={"is_paused": False}, request_only=True),
+        OpenApiExample("deactivate", value={"is_active": False}, request_only=True),
+    ],
+    responses={
+        204: OpenApiResponse(description="Updated. No body (the default answer, as in the v6 reference)."),
+        200: OpenApiResponse(
+            NodeSerializer, description="Updated; the node as saved, when asked with `Prefer: return=representation`."
+        ),
+        400: validation_error_response(
+            "The body was refused: not a JSON object, malformed or duplicated-key JSON, no field, an unknown "
+            "field, or a value of the wrong type or length. `detail` says what is wrong.",
+            examples={
+                "unknown field": {
+                    "detail": "Unknown field(s): hostname. Only pause_reason, is_paused, is_active can be changed.",
+                    "errors": {
+                        "non_field_errors": [
+                            "Unknown field(s): hostname. Only pause_reason, is_paused, is_active can be changed."
+                        ]
+                    },
+                },
+                "not a boolean": {
+                    "detail": "is_paused: Must be a JSON boolean (true or false).",
+                    "errors": {"is_paused": ["Must be a JSON boolean (true or false)."]},
+                },
+                "duplicated key": {"detail": "JSON parse error - duplicate key 'is_paused' in an object."},
+            },
+        ),
+        401: error_response(
+            "Missing or invalid credentials.",
+            examples={
+                "no credentials": "Authentication credentials were not provided.",
+                "invalid token": "Invalid token.",
+            },
+        ),
+        403: error_response(
+            "The user is not staff, or a browser session sent no valid CSRF token.",
+            examples={"not staff": "You do not have permission to perform this action."},
+        ),
+        404: error_response("No node has this id.", examples={"unknown node": "No Node matches the given query."}),
+        413: error_response(
+            f"The body is larger than the {_MAX_BODY} bytes the service accepts; it was not read.",
+            examples={"too large": f"Request body too large: at most {_MAX_BODY} bytes are accepted."},
+        ),
+        415: error_response(
+            "The body is not JSON by its Content-Type, or names a charset other than UTF-8.",
+            examples={"not JSON": 'Unsupported media type "text/plain" in request.'},
+        ),
+        406: _NOT_ACCEPTABLE,
+        500: _SERVER_ERROR,
+    },
+)
+
+
+HISTORY_FILTERS = [
+    OpenApiParameter(
+        name,
+        _INSTANT,
+        OpenApiParameter.QUERY,
+        description=f"{text} of the time range, on the record `time` (inclusive). {_INSTANT_RULES}",
+        examples=_INSTANT_EXAMPLES,
+    )
+    for name, text in (("started", "The start"), ("ended", "The end"))
+]
+
+node_history_schema = extend_schema(
+    summary="Node History",
+    description=(
+        "Who changed a node, when and why: its registration and every change of `is_paused`, `pause_reason` or "
+        "`is_active` (and of its hostname), through the API, the admin or a command, newest first. Each record "
+        "is written in the same transaction as the change it describes."
+    ),
+    tags=TAGS,
+    parameters=[NODE_ID, *HISTORY_FILTERS, WWW_AUTHENTICATE],
+    responses={
+        200: OpenApiResponse(NodeChangeSerializer(many=True), description="A page of the node's records."),
+        400: validation_error_response(
+            "A query parameter was refused; `detail` and `errors` name it and what it accepts.",
+            examples={
+                "range the wrong way round": {
+                    "detail": "started: must be before ended (2026-01-02T00:00:00+00:00 is not before "
+                    "2026-01-01T00:00:00+00:00).",
+                    "errors": {
+                        "started": [
+                            "must be before ended (2026-01-02T00:00:00+00:00 is not before 2026-01-01T00:00:00+00:00)."
+                        ]
+                    },
+                },
+            },
+        ),
+        401: _UNAUTHORIZED_READ,
+        404: error_response(
+            "No node has this id, or a page past the last one.",
+            examples={
+                "unknown node": "No node with id 9999.",
+                "past the last page": "page 3 is past the last page (1) for 4 results.",
+            },
+        ),
+        406: _NOT_ACCEPTABLE,
+        500: _SERVER_ERROR,
+    },
+)

@@ -1,0 +1,123 @@
+"""The OpenAPI contract as served, and its interactive docs working without internet access."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from node.tests.helpers import body
+
+COMMITTED_SCHEMA = Path(settings.BASE_DIR) / "openapi.yaml"
+
+
+def served_schema(client: APIClient) -> dict:
+    response = client.get("/v6/schema/", {"format": "json"})
+    assert response.status_code == 200, body(response)
+    return response.json()
+
+
+@pytest.fixture
+def schema(api_client: APIClient) -> dict:
+    return served_schema(api_client)
+
+
+@pytest.mark.django_db
+class TestSchemaEndpoint:
+    def test_schema_is_yaml_by_default_and_is_the_committed_openapi_yaml(self, api_client: APIClient) -> None:
+        response = api_client.get("/v6/schema/")
+        assert response.status_code == 200, body(response)
+        assert response["Content-Type"].startswith("application/vnd.oai.openapi")
+        assert yaml.safe_load(response.content) == yaml.safe_load(COMMITTED_SCHEMA.read_text(encoding="utf-8"))
+
+    @pytest.mark.parametrize(("query", "accept"), [({"format": "json"}, None), ({}, "application/json")])
+    def test_schema_is_json_on_request(self, api_client: APIClient, query: dict, accept: str | None) -> None:
+        extra = {"HTTP_ACCEPT": accept} if accept else {}
+        response = api_client.get("/v6/schema/", query, **extra)
+        assert response.status_code == 200, body(response)
+        assert "json" in response["Content-Type"]
+        assert response.json()["openapi"].startswith("3.")
+
+    @override_settings(PUBLIC_READ_API=False)
+    def test_schema_and_docs_stay_public_when_reads_are_private(self, api_client: APIClient) -> None:
+        for path in ("/v6/schema/", "/v6/docs/", "/v6/redoc/"):
+            response = api_client.get(path)
+            assert response.status_code == 200, f"{path}: {body(response)}"
+
+    def test_list_parameters_have_their_types_ranges_and_defaults(self, schema: dict) -> None:
+        parameters = {p["name"]: p for p in schema["paths"]["/v6/nodes/"]["get"]["parameters"]}
+        assert set(parameters) == {"page", "page_size", "started", "ended", "order", "is_active"}
+        assert parameters["page"]["schema"] == {"type": "integer", "minimum": 1, "default": 1}
+        assert parameters["page_size"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}
+        assert parameters["is_active"]["schema"] == {"type": "boolean"}
+        assert {s["format"] for s in parameters["started"]["schema"]["anyOf"]} == {"date-time", "duration"}
+        assert all(p["in"] == "query" and not p.get("required") for p in parameters.values())
+        assert all(p["description"] for p in parameters.values())
+
+    def test_order_is_a_repeatable_array_of_fields_with_their_reversed_forms_and_the_alias(self, schema: dict) -> None:
+        order = next(p for p in schema["paths"]["/v6/nodes/"]["get"]["parameters"] if p["name"] == "order")
+        assert (order["style"], order["explode"], order["schema"]["type"]) == ("form", True, "array")
+        fields = ["id", "hostname", "pause_reason", "is_paused", "is_active", "deprecated", "created", "last_modified"]
+        names = [*fields, "host_name"]
+        assert order["schema"]["items"]["enum"] == [*names, *(f"-{name}" for name in names)]
+
+    def test_patch_body_is_closed_to_other_fields(self, schema: dict) -> None:
+        content = schema["paths"]["/v6/nodes/{id}/"]["patch"]["requestBody"]["content"]
+        assert list(content) == ["application/json"]
+        ref = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        body_schema = schema["components"]["schemas"][ref]
+        assert body_schema["additionalProperties"] is False
+        assert body_schema["minProperties"] == 1
+        assert set(body_schema["properties"]) == {"pause_reason", "is_paused", "is_active"}
+        assert body_schema["properties"]["pause_reason"]["maxLength"] == 250
+        assert body_schema["properties"]["pause_reason"]["nullable"] is True
+
+    def test_patch_answers_204_or_200_with_prefer_return_representation(self, schema: dict) -> None:
+        patch = schema["paths"]["/v6/nodes/{id}/"]["patch"]
+        assert "content" not in patch["responses"]["204"]
+        ok = patch["responses"]["200"]
+        assert ok["content"]["application/json"]["schema"]["$ref"].endswith("/Node")
+        assert "Preference-Applied" in ok["headers"]
+        assert "Prefer" in {p["name"] for p in patch["parameters"] if p["in"] == "header"}
+
+    def test_every_error_answer_has_the_json_error_body(self, schema: dict) -> None:
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                for status, response in operation["responses"].items():
+                    if int(status) < 400:
+                        continue
+                    ref = response["content"]["application/json"]["schema"]["$ref"]
+                    expected = "ValidationError" if status == "400" else "Error"
+                    assert ref == f"#/components/schemas/{expected}", f"{method} {path} {status}"
+        errors = schema["components"]["schemas"]["ValidationError"]["properties"]["errors"]
+        assert errors["additionalProperties"] == {"type": "array", "items": {"type": "string"}}
+
+    def test_reads_are_public_and_updates_need_a_token_or_a_session(self, schema: dict) -> None:
+        assert set(schema["components"]["securitySchemes"]) == {"tokenAuth", "cookieAuth"}
+        assert schema["paths"]["/v6/nodes/"]["get"]["security"] == [{"tokenAuth": []}, {"cookieAuth": []}, {}]
+        assert schema["paths"]["/v6/nodes/{id}/"]["patch"]["security"] == [{"tokenAuth": []}, {"cookieAuth": []}]
+
+    def test_examples_come_from_the_v6_reference(self, schema: dict) -> None:
+        examples = schema["paths"]["/v6/nodes/{id}/"]["get"]["responses"]["200"]["content"]["application/json"]
+        first = next(iter(examples["examples"].values()))["value"]
+        assert (first["id"], first["hostname"], first["created"]) == (4, "host.com", "2015-08-28T18:32:33.954000Z")
+
+
+@pytest.mark.django_db
+class TestInteractiveDocs:
+    @pytest.mark.parametrize("path", ["/v6/docs/", "/v6/redoc/"])
+    def test_docs_page_loads_every_asset_from_the_service_itself(self, api_client: APIClient, path: str) -> None:
+        response = api_client.get(path)
+        assert response.status_code == 200, body(response)
+        html = response.content.decode()
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert assets, html
+        assert not [asset for asset in assets if re.match(r"(https?:)?//", asset)], assets
+        static = [asset for asset in assets if asset.startswith(settings.STATIC_URL) or asset.startswith("/static/")]
+        assert static, assets
+        for asset in static:
+            assert finders.find(asset.split("/static/", 1)[1].split("?")[0]), f"{asset} is not a static file"
