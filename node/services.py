@@ -7,7 +7,7 @@ input that breaks a rule, and ``Node.DoesNotExist`` for a node that is gone.
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from node.models import HOSTNAME_MAX_LENGTH, PAUSE_REASON_MAX_LENGTH, Node
+from node.selectors import node_etag
+from util.conditional import PreconditionFailed, etag_matches
 from util.hostnames import validate_hostname
 
 logger = logging.getLogger(__name__)
@@ -53,7 +55,9 @@ def _apply_changes(node: Node, changes: Mapping[str, Any], *, now: dt.datetime) 
         node.pause_reason = None
 
 
-def node_update(*, node: Node, changes: Mapping[str, Any], actor: object = None) -> Node:
+def node_update(
+    *, node: Node, changes: Mapping[str, Any], actor: object = None, if_match: Collection[str] | None = None
+) -> Node:
     """Apply ``changes`` (any of ``pause_reason``, ``is_paused``, ``is_active``) to ``node``.
 
     Runs in one transaction with the row locked, so concurrent writers apply one after the other
@@ -65,13 +69,26 @@ def node_update(*, node: Node, changes: Mapping[str, Any], actor: object = None)
       that leaves ``is_active`` as it was leaves ``deprecated`` alone.
     - Every accepted change advances ``last_modified``, even one that changes no value.
 
+    ``if_match`` (entity tags from an ``If-Match`` header, ``["*"]`` for any) makes the change
+    conditional: it is applied only if the node's current tag (``node_etag``) is one of them. The
+    check runs on the locked row, so of two writers holding the same tag exactly one succeeds.
+
     ``actor`` (a user, or a description of a shell command) is logged with the change. Returns
-    the node as saved. Raises ``ValueError`` for changes that break a rule (nothing is written),
-    ``Node.DoesNotExist`` when the node no longer exists.
+    the node as saved. Raises ``ValueError`` for changes that break a rule, ``PreconditionFailed``
+    when ``if_match`` does not hold (nothing is written in either case), ``Node.DoesNotExist``
+    when the node no longer exists.
     """
     _check_changes(changes)
     with transaction.atomic():
         locked = Node.objects.select_for_update().get(pk=node.pk)
+        if if_match is not None:
+            current = node_etag(locked)
+            if not etag_matches(current, if_match, weak=False):
+                raise PreconditionFailed(
+                    f"node {locked.pk} has changed: If-Match does not match its current ETag {current}; "
+                    "read it again and retry.",
+                    etag=current,
+                )
         before = {name: getattr(locked, name) for name in (*UPDATABLE_FIELDS, "deprecated")}
 
         now = locked.next_modification_time()
