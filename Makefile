@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate clean
+.PHONY: venv run test lint format migrate clean serve soak
 
 venv: $(VENV)/.installed
 
@@ -26,6 +26,17 @@ run: migrate
 
 test: venv
 	$(PY) -m pytest
+
+# Production: gunicorn with the repository's config on the database of DATABASE_URL; needs SECRET_KEY
+# (and ALLOWED_HOSTS etc., see README "Production"). Migrations are a separate step: `make migrate`.
+serve: venv
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	exec $(VENV)/bin/gunicorn -c scale_nodes/gunicorn.conf.py
+
+# Several gunicorn instances on one PostgreSQL database under racing writes, database outage,
+# worker crash and a long list run (DATABASE_URL must point at PostgreSQL; skipped otherwise).
+soak: venv
+	$(PY) -m pytest -m soak -p no:cacheprovider scale_nodes/tests/test_soak.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -2,8 +2,9 @@
 
 Fields passed with ``extra=`` (for example ``method``, ``path``, ``status`` and ``duration_ms`` of
 the request log line) appear as ``key=value`` pairs in the plain format, or as keys of the JSON
-object in the JSON format. The id of the request being served (see ``util.middleware``) is added
-to every record logged while it runs, so a request's log lines can be found together.
+object in the JSON format. Once ``stamp_request_ids`` has run (``util.middleware`` does), every
+record logged while a request is served carries its id as ``request_id``, so a request's log lines
+can be found together.
 """
 
 import json
@@ -17,13 +18,32 @@ current_request_id: ContextVar[str | None] = ContextVar("current_request_id", de
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
+_stamping = False
+
+
+def stamp_request_ids() -> None:
+    """Make every log record created from now on carry ``request_id``: the id of the request being served.
+
+    The id is taken when the record is created, in the thread serving the request, so it stays
+    right whenever and wherever the record is formatted. Idempotent.
+    """
+    global _stamping
+    if _stamping:
+        return
+    make_record = logging.getLogRecordFactory()
+
+    def make_stamped_record(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        record.request_id = current_request_id.get()
+        return record
+
+    logging.setLogRecordFactory(make_stamped_record)
+    _stamping = True
+
+
 def record_fields(record: logging.LogRecord) -> dict[str, object]:
-    """The structured fields of ``record``: its ``extra=`` values plus the current request id."""
-    fields = {key: value for key, value in vars(record).items() if key not in _STANDARD_ATTRIBUTES}
-    request_id = current_request_id.get()
-    if request_id is not None:
-        fields.setdefault("request_id", request_id)
-    return fields
+    """The structured fields of ``record``: its ``extra=`` values and request id, leaving out unset ones."""
+    return {key: value for key, value in vars(record).items() if key not in _STANDARD_ATTRIBUTES and value is not None}
 
 
 class PlainFormatter(logging.Formatter):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from util.logging import current_request_id
+from util.logging import current_request_id, stamp_request_ids
 
 logger = logging.getLogger("request")
 
@@ -29,6 +29,7 @@ class RequestLogMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        stamp_request_ids()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
@@ -41,11 +42,7 @@ class RequestLogMiddleware:
             duration_ms = round((time.monotonic() - started) * 1000, 1)
             response[REQUEST_ID_HEADER] = request_id
             logger.info(
-                "%s %s %s %.1fms",
-                request.method,
-                request.path,
-                response.status_code,
-                duration_ms,
+                "answered",
                 extra={
                     "method": request.method,
                     "path": request.path,
