@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate clean serve soak
+.PHONY: venv run test lint format migrate clean serve soak bench
 
 venv: $(VENV)/.installed
 
@@ -37,6 +37,10 @@ serve: venv
 # worker crash and a long list run (DATABASE_URL must point at PostgreSQL; skipped otherwise).
 soak: venv
 	$(PY) -m pytest -m soak -p no:cacheprovider scale_nodes/tests/test_soak.py
+
+# Requests per second of one instance (workers from the core count) for reads and writes, on PostgreSQL.
+bench: venv
+	$(PY) -m pytest -m bench -p no:cacheprovider -s scale_nodes/tests/test_soak.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -26,10 +26,7 @@ from rest_framework.authtoken.models import Token
 from node.models import Node
 from scale_nodes.tests.servers import GunicornInstance, Reply, TcpProxy, request, rss_bytes
 
-pytestmark = [
-    pytest.mark.soak,
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="the soak tests run on PostgreSQL only"),
-]
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the soak tests run on PostgreSQL only")
 
 PORT_BASE = int(os.environ.get("SOAK_PORT_BASE", "8400"))
 PROXY_PORT = PORT_BASE + 10
@@ -40,6 +37,7 @@ MAX_REQUESTS_PER_CLIENT = 2000
 # The memory run: list requests at page_size=1000 over a table of SOAK_LIST_NODES nodes.
 LIST_REQUESTS = int(os.environ.get("SOAK_LIST_REQUESTS", "20000"))
 LIST_NODES = int(os.environ.get("SOAK_LIST_NODES", "100"))
+LIST_SECONDS = float(os.environ.get("SOAK_LIST_SECONDS", "270"))
 WARM_UP_REQUESTS = 500
 RSS_GROWTH_LIMIT = 10 * 1024 * 1024
 REPORT = Path(os.environ.get("SOAK_REPORT") or Path(settings.BASE_DIR) / "test-artifacts" / "soak.json")
@@ -132,6 +130,7 @@ def assert_invariants() -> None:
         assert (node.deprecated is None) == node.is_active, vars(node)
 
 
+@pytest.mark.soak
 class TestRacingWritesAcrossInstances:
     def test_conditional_writes_form_one_chain_per_node_with_no_lost_update(
         self, start_instance: Callable[..., GunicornInstance], token: str
@@ -239,6 +238,7 @@ class TestRacingWritesAcrossInstances:
         assert_invariants()
 
 
+@pytest.mark.soak
 class TestDatabaseOutage:
     def test_requests_fail_fast_with_503_and_the_same_processes_recover(
         self, start_instance: Callable[..., GunicornInstance], token: str, proxy: TcpProxy
@@ -335,6 +335,7 @@ class TestDatabaseOutage:
                 assert node.pause_reason.endswith(f"active={node.is_active}"), vars(node)
 
 
+@pytest.mark.soak
 class TestWorkerCrash:
     def test_a_killed_worker_is_replaced_and_at_most_its_request_fails(
         self, start_instance: Callable[..., GunicornInstance]
@@ -380,6 +381,7 @@ class TestWorkerCrash:
         assert len(failed) <= 1, [str(reply) for reply in failed]
 
 
+@pytest.mark.soak
 class TestWorkerMemory:
     def test_a_worker_grows_less_than_10_mb_over_many_full_list_pages(
         self, start_instance: Callable[..., GunicornInstance]
@@ -391,14 +393,19 @@ class TestWorkerMemory:
 
         def fetch(count: int) -> None:
             shares = [count // 2 + count % 2, count // 2]
+            done = [0, 0]
 
             def client(number: int, stop: threading.Event) -> None:
                 for _ in range(shares[number]):
+                    if stop.is_set():
+                        return
                     reply = request(instance.port, "GET", path)
                     assert reply.status == 200 and reply.body.count(b'"hostname"') == LIST_NODES, str(reply)
+                    done[number] += 1
 
             # Two clients keep the single worker busy while the other waits on the network.
-            run_clients(2, client, seconds=3600)
+            run_clients(2, client, seconds=LIST_SECONDS)
+            assert sum(done) == count, f"only {sum(done)} of {count} list requests in {LIST_SECONDS} s"
 
         fetch(WARM_UP_REQUESTS)
         rss_before = rss_bytes(worker)
@@ -413,3 +420,55 @@ class TestWorkerMemory:
         record("memory_rss_growth_mb", round((rss_after - rss_before) / 2**20, 2))
         record("memory_list_requests_per_second_one_worker", round(LIST_REQUESTS / elapsed, 1))
         assert rss_after - rss_before < RSS_GROWTH_LIMIT, (rss_before, rss_after)
+
+
+@pytest.mark.bench
+class TestThroughput:
+    """The per-instance throughput quoted in docs/deployment.md (``make bench``; not part of CI)."""
+
+    SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+
+    def test_one_instance_serves_reads_and_writes_without_errors(
+        self, start_instance: Callable[..., GunicornInstance], token: str
+    ) -> None:
+        workers = os.cpu_count() * 2 + 1
+        instance = start_instance(INSTANCE_PORTS[0], workers=workers, through_proxy=False)
+        Node.objects.bulk_create(Node(hostname=f"bench-{i:05d}.test") for i in range(1000))
+        ids = list(Node.objects.values_list("pk", flat=True))
+        auth = {"Authorization": f"Token {token}"}
+        etag = request(instance.port, "GET", "/v6/nodes/?page_size=100")
+        loads: dict[str, Callable[[random.Random], Reply]] = {
+            "detail": lambda rng: request(instance.port, "GET", f"/v6/nodes/{rng.choice(ids)}/"),
+            "list_page_size_100": lambda rng: request(instance.port, "GET", "/v6/nodes/?page_size=100"),
+            "list_not_modified": lambda rng: request(
+                instance.port, "GET", "/v6/nodes/?page_size=100", headers={"If-None-Match": etag.headers["etag"]}
+            ),
+            "patch": lambda rng: request(
+                instance.port,
+                "PATCH",
+                f"/v6/nodes/{rng.choice(ids)}/",
+                body={"is_paused": rng.random() < 0.5, "pause_reason": "bench"},
+                headers=auth,
+            ),
+        }
+        record("bench_workers", workers)
+        for name, send in loads.items():
+            counts, elapsed = self.measure(send)
+            record(f"bench_{name}_requests_per_second", round(sum(counts.values()) / elapsed, 1))
+            assert set(counts) <= {200, 204, 304}, counts
+
+    def measure(self, send: Callable[[random.Random], Reply]) -> tuple[Counter, float]:
+        """Send from ``CLIENTS`` threads for ``SECONDS``; the count of each status, and the time taken."""
+        counts: Counter = Counter()
+        lock = threading.Lock()
+
+        def client(number: int, stop: threading.Event) -> None:
+            rng = random.Random(number)  # noqa: S311 (load pattern, not security)
+            while not stop.is_set():
+                status = send(rng).status
+                with lock:
+                    counts[status] += 1
+
+        started = time.monotonic()
+        run_clients(CLIENTS, client, seconds=self.SECONDS)
+        return counts, time.monotonic() - started
