@@ -31,7 +31,7 @@ NON_FIELD_KEYS = frozenset({"non_field_errors", "__all__"})
 # Raised by Django for a database that is down, unreachable, restarting or dropped the connection
 # (psycopg2's OperationalError and InterfaceError are wrapped into these).
 DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
-DATABASE_UNAVAILABLE_DETAIL = "The database is unavailable; nothing was changed by this request. Retry shortly."
+DATABASE_UNAVAILABLE_DETAIL = "The database is unavailable; retry shortly."
 RETRY_AFTER_SECONDS = 5
 
 

@@ -129,9 +129,7 @@ class TestDatabaseUnavailable:
             response = getattr(staff_client, method)(path, {"is_paused": True}, format="json")
         assert response.status_code == 503, body(response)
         assert response["Retry-After"] == "5"
-        assert response.json() == {
-            "detail": "The database is unavailable; nothing was changed by this request. Retry shortly."
-        }
+        assert response.json() == {"detail": "The database is unavailable; retry shortly."}
 
     def test_authenticating_against_an_unavailable_database_is_a_503(self) -> None:
         with mock.patch(
