@@ -237,6 +237,56 @@ class TestRacingWritesAcrossInstances:
             assert len(set(tags[node.pk])) == len(tags[node.pk])
         assert_invariants()
 
+    def test_unconditional_writes_on_shared_nodes_each_make_a_version_and_the_latest_wins(
+        self, start_instance: Callable[..., GunicornInstance], token: str
+    ) -> None:
+        instances = [start_instance(port) for port in INSTANCE_PORTS]
+        nodes = [Node.objects.create(hostname=f"shared-{i}.test") for i in range(2)]
+        headers = {"Authorization": f"Token {token}", "Prefer": "return=representation"}
+        written: dict[int, list[tuple[str, dict, dict]]] = {node.pk: [] for node in nodes}
+        statuses: Counter = Counter()
+        lock = threading.Lock()
+
+        def client(number: int, stop: threading.Event) -> None:
+            # Half the clients change the pause state, half the activity, all of them on both nodes.
+            rng = random.Random(number)  # noqa: S311 (load pattern, not security)
+            for sequence in range(MAX_REQUESTS_PER_CLIENT):
+                if stop.is_set():
+                    return
+                node_id = rng.choice(nodes).pk
+                if number % 2:
+                    change: dict = {"is_active": rng.random() < 0.5}
+                elif rng.random() < 0.7:
+                    change = {"is_paused": True, "pause_reason": f"client {number} write {sequence}"}
+                else:
+                    change = {"is_paused": False}
+                port = instances[(number + sequence) % len(instances)].port
+                reply = request(port, "PATCH", f"/v6/nodes/{node_id}/", body=change, headers=headers)
+                with lock:
+                    statuses[reply.status] += 1
+                assert reply.status == 200, str(reply)
+                shown = reply.json()
+                # The answer shows this very write applied.
+                assert {name: shown[name] for name in change} == change, (change, shown)
+                with lock:
+                    written[node_id].append((shown["last_modified"], change, shown))
+
+        run_clients(CLIENTS, client, seconds=RACE_SECONDS)
+        record("race_unconditional_shared_statuses", dict(statuses))
+        assert set(statuses) == {200}, statuses
+        for node in nodes:
+            writes = sorted(written[node.pk], key=lambda write: write[0])
+            stamps = [write[0] for write in writes]
+            assert len(set(stamps)) == len(stamps), "two accepted writes share one version"
+            final = request(INSTANCE_PORTS[0], "GET", f"/v6/nodes/{node.pk}/").json()
+            assert final == writes[-1][2], "the node is not what its latest write left"
+            latest_pause = next(change for _stamp, change, _shown in reversed(writes) if "is_paused" in change)
+            latest_activity = next(change for _stamp, change, _shown in reversed(writes) if "is_active" in change)
+            assert final["is_paused"] == latest_pause["is_paused"]
+            assert final["pause_reason"] == latest_pause.get("pause_reason")
+            assert final["is_active"] == latest_activity["is_active"]
+        assert_invariants()
+
 
 @pytest.mark.soak
 class TestDatabaseOutage:
