@@ -28,7 +28,7 @@ test: venv
 	$(PY) -m pytest
 
 # Production: gunicorn with the repository's config on the database of DATABASE_URL; needs SECRET_KEY
-# (and ALLOWED_HOSTS etc., see README "Production"). Migrations are a separate step: `make migrate`.
+# (and ALLOWED_HOSTS etc., see README "Production"). Migrations are a separate step: `manage.py migrate`.
 serve: venv
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	exec $(VENV)/bin/gunicorn -c scale_nodes/gunicorn.conf.py
