@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate clean chromium schema schema-check
+.PHONY: venv run test lint format migrate clean chromium schema schema-check serve soak soak-bench
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,21 @@ test: venv
 # `make test` skips that test; CI runs this target first so that it always runs there.
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+# Production: gunicorn with the repository's config on the database of DATABASE_URL; needs SECRET_KEY
+# (and ALLOWED_HOSTS etc., see README "Production"). Migrations are a separate step: `manage.py migrate`.
+serve: venv
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	exec $(VENV)/bin/gunicorn -c scale_nodes/gunicorn.conf.py
+
+# Several gunicorn instances on one PostgreSQL database under racing writes, database outage,
+# worker crash and a long list run (DATABASE_URL must point at PostgreSQL; skipped otherwise).
+soak: venv
+	$(PY) -m pytest -m soak -p no:cacheprovider scale_nodes/tests/test_soak.py
+
+# Requests per second of one instance (workers from the core count) for reads and writes, on PostgreSQL.
+soak-bench: venv
+	$(PY) -m pytest -m bench -p no:cacheprovider -s scale_nodes/tests/test_soak.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

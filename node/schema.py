@@ -94,6 +94,46 @@ WWW_AUTHENTICATE = OpenApiParameter(
     response=[401],
 )
 
+ETAG = OpenApiParameter(
+    "ETag",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description=(
+        "The version of the answer, computed from the database (ids and `last_modified`), identical on every "
+        "instance. Send it back in `If-None-Match` to poll cheaply, or in `If-Match` to update safely."
+    ),
+    response=[200, 204, 304],
+)
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="An `ETag` from an earlier answer: while it still matches, the answer is 304 with no body.",
+)
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description=(
+        "One or more `ETag`s of the node (or `*`): the update applies only while the node still has one of "
+        "them, checked on the locked row; otherwise 412 with the current `ETag` and nothing written."
+    ),
+)
+X_REQUEST_ID = OpenApiParameter(
+    "X-Request-ID",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description=(
+        "An id for this request (letters, digits and `._:+=/-`, up to 200): kept when given, else generated; "
+        "echoed in the answer, written in the logs and in the node history of the changes it makes."
+    ),
+)
+_NOT_MODIFIED = OpenApiResponse(description="Not modified: the `If-None-Match` tag still matches. No body.")
+_UNAVAILABLE = error_response(
+    "The database is unavailable; retry after the `Retry-After` seconds. A write is applied entirely or not at all.",
+    examples={"database down": "The database is unavailable; retry shortly."},
+)
+
 _SERVER_ERROR = error_response(
     "Unexpected failure. It is logged on the server; the answer carries no details.",
     examples={"server error": "Internal server error; the failure has been logged."},
@@ -112,9 +152,10 @@ node_list_schema = extend_schema(
     summary="Node List",
     description="Returns a list of nodes, a page at a time.",
     tags=TAGS,
-    parameters=[*LIST_FILTERS, WWW_AUTHENTICATE],
+    parameters=[*LIST_FILTERS, IF_NONE_MATCH, X_REQUEST_ID, ETAG, WWW_AUTHENTICATE],
     responses={
         200: OpenApiResponse(NodeSerializer(many=True), description="A page of nodes."),
+        304: _NOT_MODIFIED,
         400: validation_error_response(
             "A query parameter was refused; `detail` and `errors` name it and what it accepts.",
             examples={
@@ -140,6 +181,7 @@ node_list_schema = extend_schema(
         ),
         406: _NOT_ACCEPTABLE,
         500: _SERVER_ERROR,
+        503: _UNAVAILABLE,
     },
 )
 
@@ -147,13 +189,15 @@ node_detail_schema = extend_schema(
     summary="Node Details",
     description="Returns a specific node: the same eight fields as its entry in the node list.",
     tags=TAGS,
-    parameters=[NODE_ID, WWW_AUTHENTICATE],
+    parameters=[NODE_ID, IF_NONE_MATCH, X_REQUEST_ID, ETAG, WWW_AUTHENTICATE],
     responses={
         200: OpenApiResponse(NodeSerializer, description="The node."),
+        304: _NOT_MODIFIED,
         401: _UNAUTHORIZED_READ,
         404: error_response("No node has this id.", examples={"unknown node": "No Node matches the given query."}),
         406: _NOT_ACCEPTABLE,
         500: _SERVER_ERROR,
+        503: _UNAVAILABLE,
     },
 )
 
@@ -167,7 +211,7 @@ node_update_schema = extend_schema(
         "writes nothing."
     ),
     tags=TAGS,
-    parameters=[NODE_ID, PREFER, PREFERENCE_APPLIED, WWW_AUTHENTICATE],
+    parameters=[NODE_ID, PREFER, IF_MATCH, X_REQUEST_ID, PREFERENCE_APPLIED, ETAG, WWW_AUTHENTICATE],
     request=NodeUpdateSerializer,
     examples=[
         OpenApiExample("pause", value={"is_paused": True, "pause_reason": "Disk replacement"}, request_only=True),
@@ -210,6 +254,14 @@ node_update_schema = extend_schema(
             examples={"not staff": "You do not have permission to perform this action."},
         ),
         404: error_response("No node has this id.", examples={"unknown node": "No Node matches the given query."}),
+        412: error_response(
+            "`If-Match` names no current tag of the node: it changed since it was read. Nothing was written; "
+            "the answer's `ETag` is the current one.",
+            examples={
+                "changed meanwhile": "node 4 has changed: If-Match does not match its current ETag "
+                '"81d603825eee797f7435b656da96fca9"; read it again and retry.'
+            },
+        ),
         413: error_response(
             f"The body is larger than the {_MAX_BODY} bytes the service accepts; it was not read.",
             examples={"too large": f"Request body too large: at most {_MAX_BODY} bytes are accepted."},
@@ -220,6 +272,7 @@ node_update_schema = extend_schema(
         ),
         406: _NOT_ACCEPTABLE,
         500: _SERVER_ERROR,
+        503: _UNAVAILABLE,
     },
 )
 
@@ -243,7 +296,7 @@ node_history_schema = extend_schema(
         "is written in the same transaction as the change it describes."
     ),
     tags=TAGS,
-    parameters=[NODE_ID, *HISTORY_FILTERS, WWW_AUTHENTICATE],
+    parameters=[NODE_ID, *HISTORY_FILTERS, X_REQUEST_ID, WWW_AUTHENTICATE],
     responses={
         200: OpenApiResponse(NodeChangeSerializer(many=True), description="A page of the node's records."),
         400: validation_error_response(
@@ -270,5 +323,6 @@ node_history_schema = extend_schema(
         ),
         406: _NOT_ACCEPTABLE,
         500: _SERVER_ERROR,
+        503: _UNAVAILABLE,
     },
 )

@@ -11,7 +11,7 @@ import copy
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,8 @@ from django.utils import timezone
 
 from node.actors import SYSTEM, Actor
 from node.models import HOSTNAME_MAX_LENGTH, PAUSE_REASON_MAX_LENGTH, Node, NodeChange
+from node.selectors import node_etag
+from util.conditional import PreconditionFailed, etag_matches
 from util.db import insert_skipping_conflicts
 from util.hostnames import validate_hostname
 
@@ -116,7 +118,9 @@ def _registration_fields(hostname: str, state: Mapping[str, Any]) -> dict[str, d
     }
 
 
-def node_update(*, node: Node, changes: Mapping[str, Any], actor: Actor = SYSTEM) -> Node:
+def node_update(
+    *, node: Node, changes: Mapping[str, Any], actor: Actor = SYSTEM, if_match: Collection[str] | None = None
+) -> Node:
     """Apply ``changes`` (any of ``pause_reason``, ``is_paused``, ``is_active``) to ``node``.
 
     Runs in one transaction with the row locked, so concurrent writers apply one after the other
@@ -128,14 +132,27 @@ def node_update(*, node: Node, changes: Mapping[str, Any], actor: Actor = SYSTEM
       that leaves ``is_active`` as it was leaves ``deprecated`` alone.
     - Every accepted change advances ``last_modified``, even one that changes no value.
 
+    ``if_match`` (entity tags from an ``If-Match`` header, ``["*"]`` for any) makes the change
+    conditional: it is applied only if the node's current tag (``node_etag``) is one of them. The
+    check runs on the locked row, so of two writers holding the same tag exactly one succeeds.
+
     A change of ``is_paused``, ``pause_reason`` or ``is_active`` is recorded in the node's history
     with ``actor``, in the same transaction; a call that changes none of them records nothing.
-    Returns the node as saved. Raises ``ValueError`` for changes that break a rule (nothing is written),
+    Returns the node as saved. Raises ``ValueError`` for changes that break a rule,
+    ``PreconditionFailed`` when ``if_match`` does not hold (nothing is written in either case),
     ``Node.DoesNotExist`` when the node no longer exists.
     """
     _check_changes(changes)
     with transaction.atomic():
         locked = Node.objects.select_for_update().get(pk=node.pk)
+        if if_match is not None:
+            current = node_etag(locked)
+            if not etag_matches(current, if_match, weak=False):
+                raise PreconditionFailed(
+                    f"node {locked.pk} has changed: If-Match does not match its current ETag {current}; "
+                    "read it again and retry.",
+                    etag=current,
+                )
         changed = _change_locked(locked, changes)
         locked.save(modified_at=locked.last_modified)
         record = _update_record(locked, changed, actor)

@@ -14,8 +14,10 @@ from node.actors import request_actor
 from node.filters import NodeChangeFilter, NodeFilter
 from node.models import Node, NodeChange
 from node.schema import node_detail_schema, node_history_schema, node_list_schema, node_update_schema
+from node.selectors import node_etag, node_page_etag
 from node.serializers import NODE_FIELDS, NodeChangeSerializer, NodeSerializer, NodeUpdateSerializer
 from node.services import node_update
+from util.conditional import if_match_tags, is_not_modified, not_modified
 from util.http import prefers_representation
 from util.ordering import OrderParamFilter, OrderTerm
 from util.pagination import StrictPageNumberPagination
@@ -34,24 +36,43 @@ class NodeListView(generics.ListAPIView):
     ordering_aliases = {"host_name": "hostname"}
     ordering_default = (OrderTerm("last_modified"),)
 
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
+        """The page, with an ``ETag``; 304 without a body when ``If-None-Match`` names it."""
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        etag = node_page_etag(page, count=self.paginator.page.paginator.count)
+        if is_not_modified(request, etag):
+            return not_modified(etag)
+        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        response["ETag"] = etag
+        return response
+
 
 @extend_schema_view(get=node_detail_schema, patch=node_update_schema)
 class NodeDetailView(APIView):
-    """Read one node, or change its pause and activity state."""
+    """Read one node, or change its pause and activity state.
+
+    Both answer with the node's ``ETag``: ``GET`` with a matching ``If-None-Match`` is a 304, and
+    ``PATCH`` with ``If-Match`` applies only while the node is still at one of the given tags (412).
+    """
 
     def get(self, request: Request, pk: int) -> Response:
         node = get_object_or_404(Node, pk=pk)
-        return Response(NodeSerializer(node).data)
+        etag = node_etag(node)
+        if is_not_modified(request, etag):
+            return not_modified(etag)
+        return Response(NodeSerializer(node).data, headers={"ETag": etag})
 
     def patch(self, request: Request, pk: int) -> Response:
         node = get_object_or_404(Node, pk=pk)
         body = NodeUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         actor = request_actor(request, channel=NodeChange.Channel.API)
-        node = node_update(node=node, changes=body.validated_data, actor=actor)
+        node = node_update(node=node, changes=body.validated_data, actor=actor, if_match=if_match_tags(request))
+        headers = {"ETag": node_etag(node)}
         if prefers_representation(request):
-            return Response(NodeSerializer(node).data, headers={"Preference-Applied": "return=representation"})
-        return Response(status=status.HTTP_204_NO_CONTENT)
+            headers["Preference-Applied"] = "return=representation"
+            return Response(NodeSerializer(node).data, headers=headers)
+        return Response(status=status.HTTP_204_NO_CONTENT, headers=headers)
 
 
 @extend_schema_view(get=node_history_schema)

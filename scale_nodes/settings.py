@@ -27,6 +27,20 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"Environment variable {name} must be a boolean (true/false), got {raw!r}.")
 
 
+def env_int(name: str, default: int) -> int:
+    """Read a non-negative integer environment variable."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ImproperlyConfigured(f"Environment variable {name} must be a non-negative integer, got {raw!r}.")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     """Read a comma-separated environment variable into a list of non-empty items."""
     raw = os.environ.get(name)
@@ -65,7 +79,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every response (errors and static files included) carries the request id and is logged.
+    "util.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -98,10 +115,25 @@ WSGI_APPLICATION = "scale_nodes.wsgi.application"
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+        conn_max_age=env_int("CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that cannot be reached must fail a request quickly (503), not hang a worker until
+    # the load balancer gives up; keepalives notice a peer that vanished without closing the socket.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "connect_timeout": env_int("DB_CONNECT_TIMEOUT", 3),
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+        }
+    )
+    statement_timeout_ms = env_int("DB_STATEMENT_TIMEOUT_MS", 0)
+    if statement_timeout_ms:
+        DATABASES["default"]["OPTIONS"]["options"] = f"-c statement_timeout={statement_timeout_ms}"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers take the lock when their transaction begins (IMMEDIATE) and wait for it up to the
     # timeout, so concurrent PATCHes queue up instead of failing with "database is locked"; WAL
@@ -131,7 +163,34 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
+# whitenoise serves the collected files (admin, browsable API) from each instance, compressed and
+# with hashed names cached forever; `manage.py collectstatic` fills STATIC_ROOT before serving.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# In development static files are served straight from the apps, without collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# HTTPS. TLS usually ends at the load balancer: SECURE_PROXY_SSL_HEADER=true makes the service
+# trust its X-Forwarded-Proto header (only safe when clients cannot reach the instances directly).
+# Health checks are exempt from the redirect so a load balancer may probe over plain HTTP.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if not SECURE_HSTS_PRELOAD:
+    # Joining the browsers' HSTS preload list is a decision for the owner of the whole domain, not
+    # a default of this service; `check --deploy` would otherwise recommend it.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": [
@@ -165,12 +224,24 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# LOG_FORMAT=json writes one JSON object per line (for log shippers); plain is for people.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"Environment variable LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"()": "util.logging.PlainFormatter"},
+        "json": {"()": "util.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
-    # Django's own console handler would print every request warning a second time.
-    "loggers": {"django": {"handlers": ["console"], "propagate": False}},
+    "loggers": {
+        # Django's own console handler would print every request warning a second time, and the
+        # request log line (util.middleware) already reports each 4xx/5xx.
+        "django": {"handlers": ["console"], "propagate": False},
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }

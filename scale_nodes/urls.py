@@ -1,16 +1,19 @@
-"""Root URLs: the v6 API and its OpenAPI docs, the admin, and JSON errors for anything unknown under /v6/."""
+"""Root URLs: the v6 API and its OpenAPI docs, the admin, health probes, JSON errors under /v6/."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from util.exceptions import api_not_found, bad_request_handler, server_error_handler
+from util.health import healthz, readyz
 
 API_PREFIX = "/v6/"
 
 admin.site.site_header = admin.site.site_title = "Scale node registry"
 
 urlpatterns = [
+    re_path(r"^healthz/?$", healthz, name="healthz"),
+    re_path(r"^readyz/?$", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api-auth/", include("rest_framework.urls")),
     path("v6/", include("node.urls")),

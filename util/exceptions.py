@@ -3,9 +3,14 @@
 Validation errors keep their per-field messages under ``errors`` and are summed up in ``detail``
 with the name of each parameter or field, e.g. ``"page_size: expected an integer from 1 to 1000,
 got '0'."``. Unknown URLs and unhandled errors under the API prefix answer in the same shape.
+
+A database that cannot be reached (connection refused or lost, or the server shutting down) is not
+a bug in the service but a temporary condition: it answers 503 with ``Retry-After`` wherever it
+happens, so clients and load balancers retry instead of reporting a failure.
 """
 
 import logging
+import sys
 from collections.abc import Callable
 
 from django.conf import settings
@@ -16,6 +21,7 @@ from django.core.exceptions import (
     SuspiciousOperation,
     TooManyFieldsSent,
 )
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
@@ -23,10 +29,19 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, ParseError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from util.conditional import PreconditionFailed
 
 logger = logging.getLogger(__name__)
 
 NON_FIELD_KEYS = frozenset({"non_field_errors", "__all__"})
+
+# Raised by Django for a database that is down, unreachable, restarting or dropped the connection
+# (psycopg2's OperationalError and InterfaceError are wrapped into these).
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE_DETAIL = "The database is unavailable; retry shortly."
+RETRY_AFTER_SECONDS = 5
 
 
 def _messages(value: object) -> list[str]:
@@ -84,12 +99,37 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF exception handler: DRF's own statuses and headers, with the body in the shared shape.
 
     Django's refusals of a request (a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``, too many query
-    parameters, other ``SuspiciousOperation``) become JSON errors too: 413 and 400.
+    parameters, other ``SuspiciousOperation``) become JSON errors too: 413 and 400. An unavailable
+    database is a 503 with ``Retry-After``; a failed ``If-Match`` precondition a 412 with the
+    current ``ETag``.
     """
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        set_rollback()
+        _log_database_unavailable(exc)
+        return Response(
+            {"detail": DATABASE_UNAVAILABLE_DETAIL}, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
+    if isinstance(exc, PreconditionFailed):
+        return Response({"detail": str(exc)}, status=412, headers={"ETag": exc.etag} if exc.etag else None)
     exc = _as_api_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = error_body(response.data)
+    return response
+
+
+def _log_database_unavailable(exc: BaseException) -> None:
+    # One line, no traceback: during an outage every request fails the same way.
+    logger.warning("database unavailable: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc))
+
+
+def database_unavailable_response(*, json: bool) -> HttpResponse:
+    """The 503 for a request that failed because the database is unavailable (JSON or plain text)."""
+    if json:
+        response: HttpResponse = JsonResponse({"detail": DATABASE_UNAVAILABLE_DETAIL}, status=503)
+    else:
+        response = HttpResponse(DATABASE_UNAVAILABLE_DETAIL, status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 
@@ -123,10 +163,17 @@ def server_error_handler(api_prefixes: tuple[str, ...]) -> Callable[[HttpRequest
     """Build a ``handler500`` that answers JSON under ``api_prefixes`` and Django's page elsewhere.
 
     The traceback goes to the log (Django logs it before calling the handler), never to the client.
+    A failure caused by an unavailable database (raised outside an API view, e.g. by the session
+    or the admin) is a 503 instead of a 500.
     """
 
     def server_error(request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(api_prefixes):
+        is_api = request.path.startswith(api_prefixes)
+        # Django calls the handler while handling the exception, so it is still the current one.
+        error = sys.exc_info()[1]
+        if isinstance(error, DATABASE_UNAVAILABLE_ERRORS):
+            return database_unavailable_response(json=is_api)
+        if is_api:
             return JsonResponse({"detail": "Internal server error; the failure has been logged."}, status=500)
         return defaults.server_error(request)
 

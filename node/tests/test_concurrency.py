@@ -17,6 +17,8 @@ from rest_framework.authtoken.models import Token
 
 from node import services
 from node.models import Node
+from node.selectors import node_etag
+from util.conditional import PreconditionFailed
 
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 15
@@ -139,3 +141,41 @@ def test_a_second_writer_waits_for_the_first_so_no_update_is_lost() -> None:
     assert blocked, "the second writer did not wait for the first one's lock"
     node.refresh_from_db()
     assert (node.is_paused, node.pause_reason, node.is_active) == (True, "first", False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_if_match_precondition_is_checked_on_the_locked_row_so_one_of_two_racing_writers_wins() -> None:
+    node = Node.objects.create(hostname="precondition.test")
+    etag = node_etag(node)
+    first_has_read = threading.Event()
+    release_first = threading.Event()
+    outcomes: dict[str, str] = {}
+    real_apply = services._apply_changes
+
+    def apply_slowly(*args: object, **kwargs: object) -> None:
+        if threading.current_thread().name == "first":
+            first_has_read.set()
+            release_first.wait(timeout=TIMEOUT_SECONDS)
+        real_apply(*args, **kwargs)
+
+    def write(changes: dict) -> None:
+        try:
+            services.node_update(node=node, changes=changes, if_match=[etag])
+            outcomes[threading.current_thread().name] = "applied"
+        except PreconditionFailed:
+            outcomes[threading.current_thread().name] = "refused"
+
+    with mock.patch.object(services, "_apply_changes", apply_slowly):
+        first = threading.Thread(target=write, args=({"is_paused": True, "pause_reason": "first"},), name="first")
+        first.start()
+        assert first_has_read.wait(timeout=TIMEOUT_SECONDS)
+        # Both writers hold the same tag; the second one read it before the first one wrote.
+        second = threading.Thread(target=write, args=({"is_active": False},), name="second")
+        second.start()
+        second.join(timeout=0.5)
+        release_first.set()
+        first.join(timeout=TIMEOUT_SECONDS)
+        second.join(timeout=TIMEOUT_SECONDS)
+    assert outcomes == {"first": "applied", "second": "refused"}
+    node.refresh_from_db()
+    assert (node.pause_reason, node.is_active) == ("first", True)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from unittest import mock
 
 import pytest
+from django.db import OperationalError
 from rest_framework.test import APIClient
 
 from node.models import Node
@@ -68,12 +69,29 @@ REACHING: dict[tuple[str, str, int], Reach] = {
     (HISTORY, "get", 500): lambda clients, url: _failing(
         "node.views.NodeHistoryView.filter_queryset", clients, f"{url}history/"
     ),
+    (DETAIL, "patch", 412): lambda clients, url: clients["staff"].patch(
+        url, {"is_paused": True}, format="json", HTTP_IF_MATCH='"not-the-current-tag"'
+    ),
+    (LIST, "get", 503): lambda clients, _: _failing(
+        "node.views.NodeListView.filter_queryset", clients, LIST, error=OperationalError("connection refused")
+    ),
+    (DETAIL, "get", 503): lambda clients, url: _failing(
+        "node.views.get_object_or_404", clients, url, error=OperationalError("connection refused")
+    ),
+    (DETAIL, "patch", 503): lambda clients, url: _failing(
+        "node.views.node_update", clients, url, method="patch", error=OperationalError("server closed the connection")
+    ),
+    (HISTORY, "get", 503): lambda clients, url: _failing(
+        "node.views.NodeHistoryView.filter_queryset", clients, f"{url}history/", error=OperationalError("timeout")
+    ),
 }
 
 
-def _failing(target: str, clients: dict[str, APIClient], url: str, method: str = "get") -> object:
-    """Request ``url`` while ``target`` raises an unexpected error."""
-    with mock.patch(target, side_effect=RuntimeError("unexpected")):
+def _failing(
+    target: str, clients: dict[str, APIClient], url: str, method: str = "get", error: Exception | None = None
+) -> object:
+    """Request ``url`` while ``target`` raises ``error`` (by default an unexpected one)."""
+    with mock.patch(target, side_effect=error or RuntimeError("unexpected")):
         if method == "patch":
             return clients["staff"].patch(url, {"is_paused": True}, format="json")
         return clients["anonymous"].get(url)
@@ -107,3 +125,5 @@ class TestDocumentedErrorStatuses:
             assert all(isinstance(message, str) for message in messages)
         if status == 401:
             assert response["WWW-Authenticate"] == "Token"
+        if status == 503:
+            assert response["Retry-After"] == "5"

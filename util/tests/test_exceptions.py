@@ -2,6 +2,7 @@ import json
 
 import pytest
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
+from django.db import InterfaceError, OperationalError
 from django.test import RequestFactory
 
 from util.exceptions import api_exception_handler, bad_request_handler, error_body, server_error_handler
@@ -71,3 +72,16 @@ def test_bad_request_handler_answers_json_under_the_api_prefix_and_html_elsewher
     page = handler(RequestFactory().get("/admin/"), DisallowedHost("evil.example"))
     assert page.status_code == 400
     assert page["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("error", [OperationalError("connection refused"), InterfaceError("connection already closed")])
+def test_server_error_handler_answers_503_with_retry_after_when_the_database_is_unavailable(error: Exception) -> None:
+    handler = server_error_handler(("/v6/",))
+    try:
+        raise error
+    except type(error):
+        api = handler(RequestFactory().get("/v6/nodes/"))
+        page = handler(RequestFactory().get("/admin/"))
+    assert (api.status_code, api["Content-Type"], api["Retry-After"]) == (503, "application/json", "5")
+    assert "database is unavailable" in json.loads(api.content)["detail"]
+    assert (page.status_code, page["Content-Type"]) == (503, "text/plain; charset=utf-8")

@@ -1,0 +1,58 @@
+"""gunicorn settings for the node registry (``make serve`` runs ``gunicorn -c scale_nodes/gunicorn.conf.py``).
+
+Every value can be overridden from the environment (see README.md, "Production"). An instance is
+stateless: run as many as needed behind a load balancer, all on the same database.
+
+Graceful restarts: ``kill -HUP <master pid>`` starts fresh workers with the new code and lets the
+old ones finish their requests (up to ``graceful_timeout``); ``kill -TERM`` does the same before
+exiting. A worker that dies or hangs longer than ``timeout`` is replaced by the master.
+"""
+
+import multiprocessing
+import os
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+wsgi_app = "scale_nodes.wsgi:application"
+bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
+
+# Sync workers: one request at a time per process, the classic fit for a database-bound Django
+# service; 2 per core plus one keeps the cores busy while others wait on the database.
+workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
+threads = _int("GUNICORN_THREADS", 1)
+worker_class = "gthread" if threads > 1 else "sync"
+
+# A request must finish within `timeout` seconds or its worker is killed and replaced; stopping
+# or reloading waits `graceful_timeout` for requests in flight.
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+
+# Recycle each worker after this many requests (with jitter so they do not restart together),
+# bounding the harm of any slow leak; 0 turns it off.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 10_000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 10)
+
+# Heartbeat files in memory rather than on a possibly slow disk.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 (gunicorn's documented choice)
+
+# The service itself writes one line per request, with its request id (util.middleware); the access
+# log below is for operators who also want gunicorn's, and names the same id.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+# Proxies whose X-Forwarded-* headers are trusted (the load balancer's addresses).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# gunicorn's runtime control socket lives at one shared path by default, which would collide when
+# several instances run on one host; it is opt-in here.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or None
+control_socket_disable = control_socket is None
+
+proc_name = os.environ.get("GUNICORN_PROC_NAME", "scale-nodes")
