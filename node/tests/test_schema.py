@@ -50,7 +50,10 @@ class TestSchemaEndpoint:
 
     def test_list_parameters_have_their_types_ranges_and_defaults(self, schema: dict) -> None:
         parameters = {p["name"]: p for p in schema["paths"]["/v6/nodes/"]["get"]["parameters"]}
-        assert set(parameters) == {"page", "page_size", "started", "ended", "order", "is_active"}
+        assert set(parameters) == {
+            *("page", "page_size", "started", "ended", "order", "is_active"),
+            *("If-None-Match", "X-Request-ID"),
+        }
         assert parameters["page"]["schema"] == {"type": "integer", "minimum": 1, "default": 1}
         assert parameters["page_size"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}
         assert parameters["is_active"]["schema"] == {"type": "boolean"}
