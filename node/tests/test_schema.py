@@ -58,7 +58,9 @@ class TestSchemaEndpoint:
         assert parameters["page_size"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}
         assert parameters["is_active"]["schema"] == {"type": "boolean"}
         assert {s["format"] for s in parameters["started"]["schema"]["anyOf"]} == {"date-time", "duration"}
-        assert all(p["in"] == "query" and not p.get("required") for p in parameters.values())
+        headers = {"If-None-Match", "X-Request-ID"}
+        assert all(p["in"] == ("header" if name in headers else "query") for name, p in parameters.items())
+        assert not any(p.get("required") for p in parameters.values())
         assert all(p["description"] for p in parameters.values())
 
     def test_order_is_a_repeatable_array_of_fields_with_their_reversed_forms_and_the_alias(self, schema: dict) -> None:
