@@ -405,7 +405,9 @@ def _insert_batch_postgresql(
     now = timezone.now()
     default = _new_node("", now=now, changes={})
     rows = {}
-    for hostname in hostnames:
+    # One order for every writer: two registrations of overlapping names then wait for each other
+    # in the unique index instead of deadlocking.
+    for hostname in sorted(hostnames, key=str.lower):
         changes = states.get(hostname)
         node = _new_node(hostname, now=now, changes=changes) if changes else default
         rows[hostname] = (hostname, *(getattr(node, column) for column in _NODE_COLUMNS[1:]))
