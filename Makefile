@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate clean
+.PHONY: venv run test lint format migrate clean bench bench-smoke
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,16 @@ lint: venv
 format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Benchmarks (PostgreSQL): seeds scale_nodes_bench_10000 and scale_nodes_bench_1000000 (kept for reuse),
+# serves the project, a plain-DRF reference and a bare floor with gunicorn, writes BENCHMARKS.md and
+# bench/latency.png. BENCH_DATABASE_URL names the server (default postgres@127.0.0.1:5432).
+bench: venv
+	$(PY) -m bench.run
+
+# The few-second version for CI, on a throw-away database; writes nothing.
+bench-smoke: venv
+	$(PY) -m bench.run --smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
