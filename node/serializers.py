@@ -1,5 +1,8 @@
 """The node's JSON shape, and validation of the PATCH body."""
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 from rest_framework import serializers
 
 from node.models import PAUSE_REASON_MAX_LENGTH, Node
@@ -15,6 +18,16 @@ class NodeSerializer(serializers.ModelSerializer):
         model = Node
         fields = NODE_FIELDS
         read_only_fields = NODE_FIELDS
+
+
+def node_rows_data(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """``NodeSerializer(many=True).data`` for rows of ``NODE_FIELDS`` values, without the per-field work.
+
+    The datetimes stay datetimes: the database hands them over in UTC, and ``OrjsonRenderer``
+    writes them exactly as ``NodeSerializer`` does (ISO-8601 ending in ``Z``). Used by the list,
+    whose cost per row this keeps to one dict.
+    """
+    return [dict(zip(NODE_FIELDS, row, strict=True)) for row in rows]
 
 
 class StrictBooleanField(serializers.BooleanField):
