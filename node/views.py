@@ -2,7 +2,6 @@
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
 from rest_framework import generics, status
 from rest_framework.renderers import BrowsableAPIRenderer
@@ -10,9 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from node.filters import NodeFilter
+from node.filters import NodeListFilterForm
 from node.models import Node
-from node.selectors import node_list_count, node_rows
+from node.selectors import filter_nodes, node_list_count, node_rows
 from node.serializers import NODE_FIELDS, NodeSerializer, NodeUpdateSerializer, node_rows_data
 from node.services import node_update
 from util.http import prefers_representation
@@ -33,19 +32,18 @@ class NodeListView(generics.ListAPIView):
     serializer_class = NodeSerializer
     pagination_class = StrictPageNumberPagination
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
-    filter_backends = [DjangoFilterBackend, OrderParamFilter]
-    filterset_class = NodeFilter
+    filter_backends = [OrderParamFilter]
     ordering_fields = NODE_FIELDS
     ordering_aliases = {"host_name": "hostname"}
     ordering_default = (OrderTerm("last_modified"),)
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        """Filter with ``NodeFilter`` (keeping its values, which choose how to count) and order."""
-        filterset = DjangoFilterBackend().get_filterset(self.request, queryset, self)
-        if not filterset.is_valid():
-            raise translate_validation(filterset.errors)
-        self.filter_values = filterset.form.cleaned_data
-        return OrderParamFilter().filter_queryset(self.request, filterset.qs, self)
+        """Filter by the query's filter parameters (keeping their values, which choose how to count), then order."""
+        form = NodeListFilterForm(self.request.query_params)
+        if not form.is_valid():
+            raise translate_validation(form.errors)
+        self.filter_values = form.cleaned_data
+        return OrderParamFilter().filter_queryset(self.request, filter_nodes(queryset, **form.cleaned_data), self)
 
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         rows = self.filter_queryset(node_rows())
