@@ -1,6 +1,7 @@
 """The v6 node endpoints: thin views over the filter set, the selectors, the serializers and ``node.services``."""
 
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django_filters.utils import translate_validation
 from rest_framework import generics, status
@@ -59,8 +60,11 @@ class NodeDetailView(APIView):
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
 
     def get(self, request: Request, pk: int) -> Response:
-        node = get_object_or_404(Node, pk=pk)
-        return Response(NodeSerializer(node).data)
+        # The list's rows path: the very same eight values as the node's list entry, at a fraction of the cost.
+        rows = node_rows().filter(pk=pk)[:1]
+        if not rows:
+            raise Http404("No Node matches the given query.")
+        return Response(node_rows_data(rows)[0])
 
     def patch(self, request: Request, pk: int) -> Response:
         node = get_object_or_404(Node, pk=pk)
