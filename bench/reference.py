@@ -14,6 +14,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
 
 from node.models import Node
+from node.serializers import NODE_FIELDS
 from util.filters import Iso8601InstantFilter, StrictBooleanFilter, TimeRangeForm
 from util.ordering import OrderParamFilter, OrderTerm
 
@@ -59,8 +60,7 @@ class ReferenceNodeList(generics.ListAPIView):
     renderer_classes = [JSONRenderer]
     filter_backends = [DjangoFilterBackend, OrderParamFilter]
     filterset_class = ReferenceNodeFilter
-    ordering_fields = ("id", "hostname", "pause_reason", "is_paused", "is_active", "deprecated", "created")
-    ordering_fields += ("last_modified",)
+    ordering_fields = NODE_FIELDS
     ordering_aliases = {"host_name": "hostname"}
     ordering_default = (OrderTerm("last_modified"),)
 

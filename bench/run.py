@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("project", "reference", "floor")
 
 
-def _gunicorn(app: str, *, port: int, env: dict[str, str]) -> list[str]:
+def _gunicorn(app: str, *, port: int) -> list[str]:
     return [
         str(Path(sys.executable).parent / "gunicorn"),
         app,
@@ -47,7 +47,7 @@ def _gunicorn(app: str, *, port: int, env: dict[str, str]) -> list[str]:
 
 @contextmanager
 def _server(app: str, *, port: int, env: dict[str, str]):
-    process = subprocess.Popen(_gunicorn(app, port=port, env=env), env=env, cwd=ROOT)
+    process = subprocess.Popen(_gunicorn(app, port=port), env=env, cwd=ROOT)
     try:
         deadline = time.monotonic() + 30
         while True:
