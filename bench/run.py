@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import platform
 import secrets
 import shutil
 import socket
@@ -22,10 +23,11 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 from bench.load import drive, ensure_wrk
-from bench.report import Measurement, check_targets, write_markdown, write_plot
+from bench.report import Measurement, write_markdown, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("project", "reference", "floor")
@@ -168,8 +170,8 @@ def _bench_size(size: int, *, args: argparse.Namespace, workdir: Path, log: list
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
-    parser.add_argument("--seconds", type=int, default=3, help="load time in seconds per case, server and round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=2, help="load time in seconds per case, server and round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--port", type=int, default=8300, help="first of three consecutive ports")
     parser.add_argument(
         "--server-url",
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.suffix = ""
     if args.smoke:
-        args.sizes, args.seconds, args.rounds, args.suffix = [2000], 1.0, 1, "_smoke"
+        args.sizes, args.seconds, args.rounds, args.suffix = [2000], 1, 1, "_smoke"
 
     from bench.database import bench_database_url, drop_database
 
@@ -197,17 +199,23 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
         if args.smoke:
             drop_database(bench_database_url(args.server_url, args.sizes[0], suffix=args.suffix))
-    verdicts = check_targets(measurements)
-    command = "make bench-smoke" if args.smoke else "make bench"
-    markdown = write_markdown(
-        measurements, verdicts=verdicts, log=log, started=started, loader=loader, args=args, command=command
-    )
-    print(markdown)
+    results = {
+        "meta": {
+            "command": "make bench-smoke" if args.smoke else "make bench",
+            "started": started.isoformat(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+            f"{platform.python_implementation()} {platform.python_version()}",
+            "loader": loader,
+            "rounds": args.rounds,
+            "seconds": args.seconds,
+        },
+        "measurements": [asdict(measurement) for measurement in measurements],
+        "log": log,
+    }
+    print(write_markdown(results))
     if not args.smoke:
-        out_dir = Path(args.out_dir)
-        (out_dir / "BENCHMARKS.md").write_text(markdown)
-        write_plot(measurements, out_dir / "bench" / "latency.png")
-        print(f"wrote {out_dir / 'BENCHMARKS.md'} and {out_dir / 'bench' / 'latency.png'}", file=sys.stderr)
+        write_report(results, out_dir=Path(args.out_dir))
+        print(f"wrote BENCHMARKS.md, bench/latency.png and bench/results.json in {args.out_dir}", file=sys.stderr)
     # Failed requests or differing bytes are errors; a missed performance target is reported, not fatal.
     return 1 if log else 0
 
