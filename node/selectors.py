@@ -12,7 +12,6 @@ from django.db.models import QuerySet
 from node.models import Node
 from node.serializers import NODE_FIELDS
 
-
 # Built once: resolving the eight field names costs more than the rest of the query's setup. The
 # base queryset is never evaluated itself, only cloned.
 _NODE_ROWS = Node.objects.values_list(*NODE_FIELDS)

@@ -16,7 +16,7 @@ from node.selectors import filter_nodes, node_list_count, node_rows
 from node.serializers import NODE_FIELDS, NodeSerializer, NodeUpdateSerializer, node_rows_data
 from node.services import node_update
 from util.http import prefers_representation
-from util.ordering import OrderParamFilter, OrderTerm
+from util.ordering import ORDER_PARAM, OrderParamFilter, OrderTerm
 from util.pagination import StrictPageNumberPagination
 from util.renderers import OrjsonRenderer
 
@@ -44,12 +44,23 @@ class NodeListView(generics.ListAPIView):
         if not form.is_valid():
             raise translate_validation(form.errors)
         self.filter_values = form.cleaned_data
+        # Without a time bound the page's SQL is set by these values alone: compile it once per shape.
+        time_bounded = form.cleaned_data["started"] is not None or form.cleaned_data["ended"] is not None
+        self.sql_key = (
+            None
+            if time_bounded
+            else (
+                "node-list",
+                form.cleaned_data["is_active"],
+                tuple(self.request.query_params.getlist(ORDER_PARAM)),
+            )
+        )
         return OrderParamFilter().filter_queryset(self.request, filter_nodes(queryset, **form.cleaned_data), self)
 
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         rows = self.filter_queryset(node_rows())
         page = self.paginator.paginate_queryset(
-            rows, request, self, count=lambda: node_list_count(rows, filters=self.filter_values)
+            rows, request, self, count=lambda: node_list_count(rows, filters=self.filter_values), sql_key=self.sql_key
         )
         return self.get_paginated_response(node_rows_data(page))
 
