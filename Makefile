@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate clean bench bench-smoke
+.PHONY: venv run test lint format migrate clean
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,8 @@ lint: venv
 format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+.PHONY: bench bench-smoke
 
 # Benchmarks (PostgreSQL): seeds scale_nodes_bench_10000 and scale_nodes_bench_1000000 (kept for reuse),
 # serves the project, a plain-DRF reference and a bare floor with gunicorn, writes BENCHMARKS.md and

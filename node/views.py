@@ -40,22 +40,22 @@ class NodeListView(generics.ListAPIView):
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         """Filter by the query's filter parameters (keeping their values, which choose how to count), then order."""
+        self.filter_values = self._filter_values()
+        # Without a time bound the page's SQL is set by these values alone: compile it once per shape.
+        time_bounded = self.filter_values["started"] is not None or self.filter_values["ended"] is not None
+        order = tuple(self.request.query_params.getlist(ORDER_PARAM))
+        self.sql_key = None if time_bounded else ("node-list", self.filter_values["is_active"], order)
+        return OrderParamFilter().filter_queryset(self.request, filter_nodes(queryset, **self.filter_values), self)
+
+    def _filter_values(self) -> dict:
+        """The cleaned filter parameters; 400 naming each bad one."""
+        if not any(name in self.request.query_params for name in NodeListFilterForm.base_fields):
+            # The plain poll: nothing to validate, so no form (building one copies all its fields).
+            return dict.fromkeys(NodeListFilterForm.base_fields)
         form = NodeListFilterForm(self.request.query_params)
         if not form.is_valid():
             raise translate_validation(form.errors)
-        self.filter_values = form.cleaned_data
-        # Without a time bound the page's SQL is set by these values alone: compile it once per shape.
-        time_bounded = form.cleaned_data["started"] is not None or form.cleaned_data["ended"] is not None
-        self.sql_key = (
-            None
-            if time_bounded
-            else (
-                "node-list",
-                form.cleaned_data["is_active"],
-                tuple(self.request.query_params.getlist(ORDER_PARAM)),
-            )
-        )
-        return OrderParamFilter().filter_queryset(self.request, filter_nodes(queryset, **form.cleaned_data), self)
+        return form.cleaned_data
 
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         rows = self.filter_queryset(node_rows())

@@ -5,7 +5,10 @@ triggers on ``node`` update it in the same transaction as every INSERT, UPDATE, 
 TRUNCATE, whoever writes (the services, the admin, a bulk statement or a manual fix in psql), so
 it is never an estimate and never stale: a reader sees the count of exactly the rows its snapshot
 sees. Writers that change a count queue on that one row until they commit; node writes are rare
-next to reads. Other databases (the embedded SQLite) count with ``COUNT(*)``.
+next to reads. A transaction that changes a count and then waits for a node's row lock could
+deadlock with one holding that row and changing a count (PostgreSQL would abort one of them);
+``node.services`` never does that, as it locks the rows it writes before writing any. Other
+databases (the embedded SQLite) count with ``COUNT(*)``.
 """
 
 from django.db import migrations
