@@ -6,28 +6,16 @@ as the project; a ``RetrieveUpdateAPIView`` for detail and PATCH. Served with
 ``DJANGO_SETTINGS_MODULE=bench.reference_settings``; never part of the service.
 """
 
-import django_filters
 from django.urls import re_path
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
 
+from node.filters import NodeFilter
 from node.models import Node
 from node.serializers import NODE_FIELDS
-from util.filters import Iso8601InstantFilter, StrictBooleanFilter, TimeRangeForm
 from util.ordering import OrderParamFilter, OrderTerm
-
-
-class ReferenceNodeFilter(django_filters.FilterSet):
-    started = Iso8601InstantFilter(field_name="last_modified", lookup_expr="gte")
-    ended = Iso8601InstantFilter(field_name="last_modified", lookup_expr="lte")
-    is_active = StrictBooleanFilter(field_name="is_active")
-
-    class Meta:
-        model = Node
-        fields = ["started", "ended", "is_active"]
-        form = TimeRangeForm
 
 
 class ReferenceNodeSerializer(serializers.Serializer):
@@ -59,7 +47,7 @@ class ReferenceNodeList(generics.ListAPIView):
     pagination_class = ReferencePagination
     renderer_classes = [JSONRenderer]
     filter_backends = [DjangoFilterBackend, OrderParamFilter]
-    filterset_class = ReferenceNodeFilter
+    filterset_class = NodeFilter
     ordering_fields = NODE_FIELDS
     ordering_aliases = {"host_name": "hostname"}
     ordering_default = (OrderTerm("last_modified"),)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,24 +21,6 @@ def node_rows() -> QuerySet:
     return _NODE_ROWS.all()
 
 
-def filter_nodes(
-    queryset: QuerySet,
-    *,
-    started: dt.datetime | None = None,
-    ended: dt.datetime | None = None,
-    is_active: bool | None = None,
-) -> QuerySet:
-    """Nodes of ``queryset`` modified from ``started`` to ``ended`` (both inclusive, each optional),
-    and with that ``is_active`` when given."""
-    if started is not None:
-        queryset = queryset.filter(last_modified__gte=started)
-    if ended is not None:
-        queryset = queryset.filter(last_modified__lte=ended)
-    if is_active is not None:
-        queryset = queryset.filter(is_active=is_active)
-    return queryset
-
-
 def kept_node_count(*, is_active: bool | None = None) -> int | None:
     """The exact number of nodes (active, inactive, or all) as PostgreSQL keeps it, in one cheap query.
 
@@ -56,7 +37,7 @@ def kept_node_count(*, is_active: bool | None = None) -> int | None:
 
 
 def node_list_count(queryset: QuerySet, *, filters: Mapping[str, Any]) -> int:
-    """The exact number of rows of ``queryset``, the nodes chosen by ``filter_nodes(**filters)``.
+    """The exact number of rows of ``queryset``, the nodes chosen by ``NodeFilter`` with the values ``filters``.
 
     With no time bound the kept count answers at any table size; a ``started``/``ended`` range is
     counted with ``COUNT(*)`` over the ``last_modified`` index.

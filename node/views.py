@@ -3,22 +3,25 @@
 from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from django_filters.utils import translate_validation
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics, status
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from node.filters import NodeListFilterForm
+from node.filters import NodeFilter
 from node.models import Node
-from node.selectors import filter_nodes, node_list_count, node_rows
+from node.selectors import node_list_count, node_rows
 from node.serializers import NODE_FIELDS, NodeSerializer, NodeUpdateSerializer, node_rows_data
 from node.services import node_update
+from util.filters import FilterSetRunner
 from util.http import prefers_representation
 from util.ordering import ORDER_PARAM, OrderParamFilter, OrderTerm
 from util.pagination import StrictPageNumberPagination
 from util.renderers import OrjsonRenderer
+
+NODE_FILTERS = FilterSetRunner(NodeFilter)
 
 
 class NodeListView(generics.ListAPIView):
@@ -33,29 +36,21 @@ class NodeListView(generics.ListAPIView):
     serializer_class = NodeSerializer
     pagination_class = StrictPageNumberPagination
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
-    filter_backends = [OrderParamFilter]
+    # Declared for the browsable API and schema; ``filter_queryset`` runs them without per-request setup.
+    filter_backends = [DjangoFilterBackend, OrderParamFilter]
+    filterset_class = NodeFilter
     ordering_fields = NODE_FIELDS
     ordering_aliases = {"host_name": "hostname"}
     ordering_default = (OrderTerm("last_modified"),)
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        """Filter by the query's filter parameters (keeping their values, which choose how to count), then order."""
-        self.filter_values = self._filter_values()
-        # Without a time bound the page's SQL is set by these values alone: compile it once per shape.
+        """``NodeFilter`` then the order, as the filter backends would; keeps the filter values, which choose
+        how to count and whether the page's SQL can be compiled once per shape."""
+        self.filter_values = NODE_FILTERS.clean(self.request.query_params)
         time_bounded = self.filter_values["started"] is not None or self.filter_values["ended"] is not None
         order = tuple(self.request.query_params.getlist(ORDER_PARAM))
         self.sql_key = None if time_bounded else ("node-list", self.filter_values["is_active"], order)
-        return OrderParamFilter().filter_queryset(self.request, filter_nodes(queryset, **self.filter_values), self)
-
-    def _filter_values(self) -> dict:
-        """The cleaned filter parameters; 400 naming each bad one."""
-        if not any(name in self.request.query_params for name in NodeListFilterForm.base_fields):
-            # The plain poll: nothing to validate, so no form (building one copies all its fields).
-            return dict.fromkeys(NodeListFilterForm.base_fields)
-        form = NodeListFilterForm(self.request.query_params)
-        if not form.is_valid():
-            raise translate_validation(form.errors)
-        return form.cleaned_data
+        return OrderParamFilter().filter_queryset(self.request, NODE_FILTERS.apply(queryset, self.filter_values), self)
 
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         rows = self.filter_queryset(node_rows())
