@@ -57,6 +57,18 @@ format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+.PHONY: bench bench-smoke
+
+# Benchmarks (PostgreSQL): seeds scale_nodes_bench_10000 and scale_nodes_bench_1000000 (kept for reuse),
+# serves the project, a plain-DRF reference and a bare floor with gunicorn, writes BENCHMARKS.md and
+# bench/latency.png. BENCH_DATABASE_URL names the server (default postgres@127.0.0.1:5432).
+bench: venv
+	$(PY) -m bench.run
+
+# The few-second version for CI, on a throw-away database; writes nothing.
+bench-smoke: venv
+	$(PY) -m bench.run --smoke
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 

@@ -1,5 +1,8 @@
 """The node's JSON shape, and validation of the PATCH body."""
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
@@ -89,6 +92,16 @@ class NodeChangeSerializer(serializers.ModelSerializer):
             "changes": {"help_text": 'Each changed field with its values: {"field": {"old": ..., "new": ...}}.'},
             "request_id": {"help_text": "The X-Request-ID of the request that made the change, if any."},
         }
+
+
+def node_rows_data(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """``NodeSerializer(many=True).data`` for rows of ``NODE_FIELDS`` values, without the per-field work.
+
+    The datetimes stay datetimes: the database hands them over in UTC, and ``OrjsonRenderer``
+    writes them exactly as ``NodeSerializer`` does (ISO-8601 ending in ``Z``). Used by the list,
+    whose cost per row this keeps to one dict.
+    """
+    return [dict(zip(NODE_FIELDS, row, strict=True)) for row in rows]
 
 
 class StrictBooleanField(serializers.BooleanField):

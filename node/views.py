@@ -1,11 +1,13 @@
-"""The v6 node endpoints: thin views over the filter set, the serializers and ``node.services``."""
+"""The v6 node endpoints: thin views over the filter set, the selectors, the serializers and ``node.services``."""
 
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,35 +16,65 @@ from node.actors import request_actor
 from node.filters import NodeChangeFilter, NodeFilter
 from node.models import Node, NodeChange
 from node.schema import node_detail_schema, node_history_schema, node_list_schema, node_update_schema
-from node.selectors import node_etag, node_page_etag
-from node.serializers import NODE_FIELDS, NodeChangeSerializer, NodeSerializer, NodeUpdateSerializer
+from node.selectors import node_etag, node_list_count, node_page_etag, node_rows, node_version_etag
+from node.serializers import (
+    NODE_FIELDS,
+    NodeChangeSerializer,
+    NodeSerializer,
+    NodeUpdateSerializer,
+    node_rows_data,
+)
 from node.services import node_update
 from util.conditional import if_match_tags, is_not_modified, not_modified
+from util.filters import FilterSetRunner
 from util.http import prefers_representation
-from util.ordering import OrderParamFilter, OrderTerm
+from util.ordering import ORDER_PARAM, OrderParamFilter, OrderTerm
 from util.pagination import StrictPageNumberPagination
+from util.renderers import OrjsonRenderer
+
+NODE_FILTERS = FilterSetRunner(NodeFilter)
 
 
 @extend_schema_view(get=node_list_schema)
 class NodeListView(generics.ListAPIView):
-    """List nodes, filtered by ``started``/``ended``/``is_active`` and ordered by ``order``."""
+    """List nodes, filtered by ``started``/``ended``/``is_active`` and ordered by ``order``.
+
+    Every client polls this list, so it skips model instances and per-field serialization: rows
+    come as tuples, become ``NodeSerializer``'s dicts in one step and are written by orjson (the
+    same bytes); the count comes from the counts the database keeps when it can. The page carries
+    an ``ETag``; a matching ``If-None-Match`` is a 304 without a body.
+    """
 
     queryset = Node.objects.all()
     serializer_class = NodeSerializer
     pagination_class = StrictPageNumberPagination
+    renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
+    # Declared for the browsable API and schema; ``filter_queryset`` runs them without per-request setup.
     filter_backends = [DjangoFilterBackend, OrderParamFilter]
     filterset_class = NodeFilter
     ordering_fields = NODE_FIELDS
     ordering_aliases = {"host_name": "hostname"}
     ordering_default = (OrderTerm("last_modified"),)
 
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        """``NodeFilter`` then the order, as the filter backends would; keeps the filter values, which choose
+        how to count and whether the page's SQL can be compiled once per shape."""
+        self.filter_values = NODE_FILTERS.clean(self.request.query_params)
+        time_bounded = self.filter_values["started"] is not None or self.filter_values["ended"] is not None
+        order = tuple(self.request.query_params.getlist(ORDER_PARAM))
+        self.sql_key = None if time_bounded else ("node-list", self.filter_values["is_active"], order)
+        return OrderParamFilter().filter_queryset(self.request, NODE_FILTERS.apply(queryset, self.filter_values), self)
+
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
-        """The page, with an ``ETag``; 304 without a body when ``If-None-Match`` names it."""
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        etag = node_page_etag(page, count=self.paginator.page.paginator.count)
+        rows = self.filter_queryset(node_rows())
+        page = self.paginator.paginate_queryset(
+            rows, request, self, count=lambda: node_list_count(rows, filters=self.filter_values), sql_key=self.sql_key
+        )
+        results = node_rows_data(page)
+        etag = node_page_etag(results, count=self.paginator.page.paginator.count)
         if is_not_modified(request, etag):
             return not_modified(etag)
-        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        response = self.get_paginated_response(results)
         response["ETag"] = etag
         return response
 
@@ -55,12 +87,18 @@ class NodeDetailView(APIView):
     ``PATCH`` with ``If-Match`` applies only while the node is still at one of the given tags (412).
     """
 
+    renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
+
     def get(self, request: Request, pk: int) -> Response:
-        node = get_object_or_404(Node, pk=pk)
-        etag = node_etag(node)
+        # The list's rows path: the very same eight values as the node's list entry, at a fraction of the cost.
+        rows = node_rows().filter(pk=pk)[:1]
+        if not rows:
+            raise Http404("No Node matches the given query.")
+        node = node_rows_data(rows)[0]
+        etag = node_version_etag(node["id"], node["last_modified"])
         if is_not_modified(request, etag):
             return not_modified(etag)
-        return Response(NodeSerializer(node).data, headers={"ETag": etag})
+        return Response(node, headers={"ETag": etag})
 
     def patch(self, request: Request, pk: int) -> Response:
         node = get_object_or_404(Node, pk=pk)

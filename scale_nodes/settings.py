@@ -116,7 +116,10 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=env_int("CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+        # Off by default: the check is one more round trip at the start of every request. Without
+        # it, a connection broken by a database restart fails the one request that meets it and is
+        # then closed (Django drops a connection that errored), so each worker recovers at once.
+        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", False),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":

@@ -6,10 +6,15 @@ A parameter given with an empty value (``?is_active=``) is refused too; only abs
 """
 
 import datetime as dt
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
 
 import django_filters
 from django import forms
+from django.db.models import QuerySet
 from django.utils import timezone
+from django_filters.utils import translate_validation
 
 from util.iso8601 import parse_iso8601_instant
 from util.values import parse_boolean
@@ -76,3 +81,37 @@ class TimeRangeForm(forms.Form):
                 f"must be before ended ({started.isoformat()} is not before {ended.isoformat()}).",
             )
         return cleaned
+
+
+class FilterSetRunner:
+    """Validate and apply a ``FilterSet``'s filters exactly as the FilterSet does, at a fraction of the cost.
+
+    A ``FilterSet`` instance deep-copies all its filters and creates a new form class on every
+    request; both are the same for every request, so here they are built once. The form class is
+    the FilterSet's own (same fields, same ``Meta.form`` checks, same messages) and its filters
+    are applied in the same way, so the results and the 400s are those of ``DjangoFilterBackend``.
+    """
+
+    def __init__(self, filterset_class: type[django_filters.FilterSet]) -> None:
+        self.filterset_class = filterset_class
+
+    @cached_property
+    def form_class(self) -> type[forms.Form]:
+        return self.filterset_class().get_form_class()
+
+    def clean(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The cleaned value of every filter (None when absent); raises DRF's ``ValidationError`` naming bad ones."""
+        names = self.filterset_class.base_filters
+        if not any(name in params for name in names):
+            # Nothing to validate: skip the form, whose construction copies all its fields.
+            return dict.fromkeys(names)
+        form = self.form_class(params)
+        if not form.is_valid():
+            raise translate_validation(form.errors)
+        return form.cleaned_data
+
+    def apply(self, queryset: QuerySet, values: Mapping[str, Any]) -> QuerySet:
+        """``queryset`` narrowed by each filter's cleaned value, as ``FilterSet.qs`` would be."""
+        for name, value in values.items():
+            queryset = self.filterset_class.base_filters[name].filter(queryset, value)
+        return queryset

@@ -1,24 +1,84 @@
-"""Page-number pagination with strict parameters.
+"""Page-number pagination with strict parameters, and pages that cost the same at any depth.
 
 DRF's own paginator silently falls back to defaults for a bad ``page_size`` and reports every bad
 ``page`` as a 404. Clients of this service get told instead: a malformed ``page`` or ``page_size``
 is a 400 naming the parameter and its range; only a well-formed page past the last one is a 404.
+
+Deep pages are read with a deferred join: the ``OFFSET`` walks over primary keys only (which an
+index on the ordering columns and the key answers without touching the table), and only the
+page's own rows are then read in full. The rows and their order are those of a plain ``OFFSET``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING
 
-from django.core.paginator import EmptyPage
+from django.core.paginator import EmptyPage, Page, Paginator
 from django.db.models import QuerySet
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
+from util.sqlcache import rows_of
 from util.values import parse_int_in_range
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
+
+
+# From this offset on, a page is read with a deferred join; below it a plain OFFSET is as cheap.
+DEFERRED_JOIN_OFFSET = 1000
+
+
+def page_rows(queryset: QuerySet | Sequence, *, offset: int, limit: int, sql_key: Hashable | None = None) -> list:
+    """The rows ``offset`` to ``offset + limit`` of an ordered ``queryset`` (or any sequence), as a list.
+
+    Past ``DEFERRED_JOIN_OFFSET`` the rows of a queryset are fetched by primary key from a subquery
+    that skips ``offset`` keys, and sorted again by the same ordering (so the result is that of a slice).
+    With ``sql_key`` (see ``util.sqlcache.rows_of``: it must determine the queryset's SQL), the
+    page's SQL is compiled once per key and page.
+    """
+    if not isinstance(queryset, QuerySet):
+        return list(queryset[offset : offset + limit])
+    deferred = offset >= DEFERRED_JOIN_OFFSET
+    if deferred:
+        page = queryset.filter(pk__in=queryset.values("pk")[offset : offset + limit])
+    else:
+        page = queryset[offset : offset + limit]
+    if sql_key is None:
+        return list(page)
+    return rows_of(page, key=(sql_key, offset, limit, deferred))
+
+
+class CountedPaginator(Paginator):
+    """Django's paginator with the total given by a callable (e.g. a kept count) and deferred-join pages."""
+
+    def __init__(
+        self,
+        object_list: QuerySet | Sequence,
+        per_page: int,
+        *,
+        count: Callable[[], int] | None = None,
+        sql_key: Hashable | None = None,
+    ) -> None:
+        super().__init__(object_list, per_page)
+        self._count = count
+        self._sql_key = sql_key
+
+    @property
+    def count(self) -> int:
+        """The total number of rows, asked once."""
+        if not hasattr(self, "_total"):
+            self._total = self._count() if self._count is not None else Paginator.count.func(self)
+        return self._total
+
+    def page(self, number: int) -> Page:
+        """The page ``number``, its rows already read."""
+        number = self.validate_number(number)
+        offset = (number - 1) * self.per_page
+        rows = page_rows(self.object_list, offset=offset, limit=self.per_page, sql_key=self._sql_key)
+        return self._get_page(rows, number, self)
 
 
 class StrictPageNumberPagination(PageNumberPagination):
@@ -43,11 +103,24 @@ class StrictPageNumberPagination(PageNumberPagination):
         """The requested page size, 400 unless an integer from 1 to ``max_page_size``."""
         return self._query_int(request, self.page_size_query_param, default=self.page_size, maximum=self.max_page_size)
 
-    def paginate_queryset(self, queryset: QuerySet, request: Request, view: APIView | None = None) -> list:
-        """Return the rows of the requested page; 400 for a malformed page number, 404 past the end."""
+    def paginate_queryset(
+        self,
+        queryset: QuerySet,
+        request: Request,
+        view: APIView | None = None,
+        *,
+        count: Callable[[], int] | None = None,
+        sql_key: Hashable | None = None,
+    ) -> list:
+        """Return the rows of the requested page; 400 for a malformed page number, 404 past the end.
+
+        ``count`` gives the exact number of rows of ``queryset`` when the caller has a cheaper way
+        to it than ``COUNT(*)``; it is called once, and not at all when the parameters are bad.
+        ``sql_key``, when given, determines the queryset's SQL (see ``page_rows``).
+        """
         page_size = self.get_page_size(request)
         page_number = self._query_int(request, self.page_query_param, default=1, maximum=None)
-        paginator = self.django_paginator_class(queryset, page_size)
+        paginator = CountedPaginator(queryset, page_size, count=count, sql_key=sql_key)
         try:
             self.page = paginator.page(page_number)
         except EmptyPage:
@@ -55,7 +128,8 @@ class StrictPageNumberPagination(PageNumberPagination):
                 f"page {page_number} is past the last page ({paginator.num_pages}) for {paginator.count} results."
             ) from None
         self.request = request
-        return list(self.page)
+        # The page's rows are a list already; iterating the Page would index it row by row.
+        return list(self.page.object_list)
 
     def get_schema_operation_parameters(self, view: APIView) -> list[dict]:
         """OpenAPI description of ``page`` and ``page_size``, with their ranges and defaults."""

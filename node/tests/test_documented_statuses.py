@@ -43,7 +43,7 @@ REACHING: dict[tuple[str, str, int], Reach] = {
     (DETAIL, "get", 401): lambda clients, url: clients["bad_token"].get(url),
     (DETAIL, "get", 404): lambda clients, _: clients["anonymous"].get("/v6/nodes/424242/"),
     (DETAIL, "get", 406): lambda clients, url: clients["anonymous"].get(url, HTTP_ACCEPT="application/xml"),
-    (DETAIL, "get", 500): lambda clients, url: _failing("node.views.NodeSerializer", clients, url),
+    (DETAIL, "get", 500): lambda clients, url: _failing("node.views.node_rows_data", clients, url),
     (DETAIL, "patch", 400): lambda clients, url: clients["staff"].patch(url, {}, format="json"),
     (DETAIL, "patch", 401): lambda clients, url: clients["anonymous"].patch(url, {"is_paused": True}, format="json"),
     (DETAIL, "patch", 403): lambda clients, url: clients["user"].patch(url, {"is_paused": True}, format="json"),
@@ -76,7 +76,7 @@ REACHING: dict[tuple[str, str, int], Reach] = {
         "node.views.NodeListView.filter_queryset", clients, LIST, error=OperationalError("connection refused")
     ),
     (DETAIL, "get", 503): lambda clients, url: _failing(
-        "node.views.get_object_or_404", clients, url, error=OperationalError("connection refused")
+        "node.views.node_rows", clients, url, error=OperationalError("connection refused")
     ),
     (DETAIL, "patch", 503): lambda clients, url: _failing(
         "node.views.node_update", clients, url, method="patch", error=OperationalError("server closed the connection")

@@ -1,0 +1,54 @@
+"""Record, in-process, the SQL each benchmark case runs and the queries per request of each server."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+
+from bench.cases import cases
+
+BENCH_USER = "bench-operator"
+
+
+def staff_token() -> str:
+    """The token of the benchmark's staff user, created on first use."""
+    user, _ = get_user_model().objects.get_or_create(username=BENCH_USER, defaults={"is_staff": True})
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def _run(client: Client, case: object, token: str) -> tuple[int, list[str]]:
+    # Reads are public: only the PATCH authenticates, as a client of the service would.
+    headers = {"HTTP_AUTHORIZATION": f"Token {token}"} if case.method == "PATCH" else {}
+    with CaptureQueriesContext(connection) as queries:
+        response = client.generic(
+            case.method,
+            case.path,
+            data=case.body or "",
+            content_type="application/json",
+            HTTP_HOST="127.0.0.1",
+            **headers,
+        )
+    if response.status_code >= 300:
+        raise RuntimeError(f"{case.method} {case.path}: {response.status_code} {response.content[:300]!r}")
+    return response.status_code, [query["sql"] for query in queries.captured_queries]
+
+
+def capture_cases(*, size: int, seeded_at: dt.datetime) -> dict:
+    """Per case: the statements the project runs (for the floor) and each server's queries per request."""
+    token = staff_token()
+    client = Client()
+    report: dict = {"size": size, "seeded_at": seeded_at.isoformat(), "token": token, "cases": [], "floor": {}}
+    for case in cases(size=size, seeded_at=seeded_at, now=dt.datetime.now(dt.UTC)):
+        _, statements = _run(client, case, token)
+        with override_settings(ROOT_URLCONF="bench.reference"):
+            _, reference_statements = _run(client, case, token)
+        queries = {"project": len(statements), "reference": len(reference_statements)}
+        report["cases"].append({**asdict(case), "body": case.body, "queries": queries})
+        report["floor"][f"{case.method} {case.path}"] = {"kind": case.kind, "statements": statements}
+    return report

@@ -1,0 +1,43 @@
+"""The benchmark cases: one request each, sent to the project, the reference and the floor alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass
+
+PATCH_BODY = json.dumps({"is_paused": True, "pause_reason": "Benchmark maintenance window"})
+# The started case selects the nodes modified in the 30 days before seeding (about 8% of them).
+STARTED_WINDOW = dt.timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request: ``name`` for reports, ``kind`` (list, detail or patch) tells the floor what to answer."""
+
+    name: str
+    kind: str
+    method: str
+    path: str
+
+    @property
+    def body(self) -> str | None:
+        return PATCH_BODY if self.method == "PATCH" else None
+
+
+def cases(*, size: int, seeded_at: dt.datetime, now: dt.datetime) -> list[Case]:
+    """The cases for a table of ``size`` seeded nodes (the middle node is the one read and patched)."""
+    since = math.ceil((now - (seeded_at - STARTED_WINDOW)).total_seconds())
+    last_page = max(1, math.ceil(size / 100))
+    middle = max(1, size // 2)
+    return [
+        Case("list page_size=100", "list", "GET", "/v6/nodes/"),
+        Case("list page_size=1000", "list", "GET", "/v6/nodes/?page_size=1000"),
+        Case("list is_active=true", "list", "GET", "/v6/nodes/?is_active=true"),
+        Case("list order=hostname", "list", "GET", "/v6/nodes/?order=hostname"),
+        Case("list started=<30 days>", "list", "GET", f"/v6/nodes/?started=PT{since}S"),
+        Case("list last page", "list", "GET", f"/v6/nodes/?page={last_page}"),
+        Case("detail", "detail", "GET", f"/v6/nodes/{middle}/"),
+        Case("PATCH", "patch", "PATCH", f"/v6/nodes/{middle}/"),
+    ]

@@ -1,0 +1,49 @@
+import pytest
+from django.contrib.auth.models import Group
+
+from util import sqlcache
+from util.sqlcache import rows_of
+
+
+@pytest.fixture
+def groups(db: None) -> None:
+    Group.objects.bulk_create(Group(name=f"group-{number:02d}") for number in range(12))
+
+
+@pytest.fixture
+def compilations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The querysets compiled, by key, with a fresh cache."""
+    monkeypatch.setattr(sqlcache, "_compiled", type(sqlcache._compiled)())
+    compiled: list[str] = []
+    original = sqlcache._compile
+
+    def spy(queryset: object) -> str | None:
+        compiled.append("compiled")
+        return original(queryset)
+
+    monkeypatch.setattr(sqlcache, "_compile", spy)
+    return compiled
+
+
+def test_rows_are_those_of_the_queryset(groups: None, compilations: list[str]) -> None:
+    page = Group.objects.order_by("-name").values_list("id", "name")[2:5]
+    assert rows_of(page, key="groups-page") == list(page)
+    assert rows_of(page, key="groups-page") == list(page)
+
+
+def test_a_parameter_free_query_of_unconverted_values_is_compiled_once_per_key(
+    groups: None, compilations: list[str]
+) -> None:
+    for _ in range(3):
+        rows_of(Group.objects.order_by("name").values_list("name")[:3], key="first-three")
+    assert compilations == ["compiled"]
+
+
+def test_a_query_with_parameters_is_never_reused(groups: None, compilations: list[str]) -> None:
+    first = rows_of(Group.objects.filter(name="group-01").values_list("name"), key="by-name")
+    second = rows_of(Group.objects.filter(name="group-02").values_list("name"), key="by-name")
+    assert (first, second) == ([("group-01",)], [("group-02",)])
+
+
+def test_model_instances_are_not_cached(groups: None, compilations: list[str]) -> None:
+    assert rows_of(Group.objects.order_by("name")[:1], key="instances") == [Group.objects.order_by("name").first()]
