@@ -20,6 +20,8 @@ def _setup_django(url: str) -> None:
     os.environ["DEBUG"] = "0"
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
     os.environ["ALLOWED_HOSTS"] = "127.0.0.1,testserver"
+    # Plain HTTP on loopback, as behind a load balancer that ends TLS.
+    os.environ["SECURE_SSL_REDIRECT"] = "false"
     os.environ["LOG_LEVEL"] = "WARNING"
     os.environ["DJANGO_SETTINGS_MODULE"] = "scale_nodes.settings"
     import django

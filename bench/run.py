@@ -115,6 +115,8 @@ def _bench_size(size: int, *, args: argparse.Namespace, workdir: Path, log: list
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "127.0.0.1",
+        # Plain HTTP on loopback, as behind a load balancer that ends TLS.
+        "SECURE_SSL_REDIRECT": "false",
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
     }

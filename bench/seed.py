@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import connection
 
+from node.actors import command_actor
 from node.services import node_register
 
 SEED_VERSION = 1
@@ -84,7 +85,9 @@ def seed(size: int, *, log: Any = sys.stderr) -> dt.datetime:
     for first in range(1, size + 1, _CHUNK):
         numbers = range(first, min(first + _CHUNK, size + 1))
         states = {hostname(n): state for n in numbers if (state := initial_state(n))}
-        node_register(hostnames=[hostname(n) for n in numbers], states=states, batch_size=5000, actor="bench seed")
+        node_register(
+            hostnames=[hostname(n) for n in numbers], states=states, batch_size=5000, actor=command_actor("bench seed")
+        )
         print(f"  registered {numbers[-1]:,} of {size:,} nodes ({time.monotonic() - started:.0f} s)", file=log)
     now = dt.datetime.now(dt.UTC)
     with connection.cursor() as cursor:
