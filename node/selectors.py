@@ -8,15 +8,16 @@ instance of the service computes the same tag for the same state.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 from django.db import connection
 from django.db.models import QuerySet
 
 from node.models import Node
 from node.serializers import NODE_FIELDS
-from util.conditional import make_etag
+from util.conditional import make_etag, make_etag_of_bytes
 
 # Built once: resolving the eight field names costs more than the rest of the query's setup. The
 # base queryset is never evaluated itself, only cloned.
@@ -66,13 +67,13 @@ def node_etag(node: Node) -> str:
     return node_version_etag(node.pk, node.last_modified)
 
 
-def node_page_etag(results: Iterable[Mapping[str, Any]], *, count: int) -> str:
-    """The entity tag of a list page: its nodes' versions, in order, and the total ``count``.
+def node_page_etag(results: Sequence[Mapping[str, Any]], *, count: int) -> str:
+    """The entity tag of a list page: a digest of its nodes, in order, and the total ``count``.
 
     ``results`` are the page's nodes as ``node_rows_data`` gives them. The page's JSON is a
     function of exactly these (its ``next``/``previous`` links follow from the count and the
     request's URL, which the tag belongs to), so the tag changes whenever a node on the page
-    changes, a node enters or leaves the page, or the number of results changes.
+    changes, a node enters or leaves the page, or the number of results changes. The digest is
+    taken over the nodes' JSON as orjson writes it, which costs less than any per-row Python work.
     """
-    versions = (f"{node['id']}@{node['last_modified'].isoformat()}" for node in results)
-    return make_etag(("nodes", count, *versions))
+    return make_etag_of_bytes(orjson.dumps([count, results], option=orjson.OPT_UTC_Z))

@@ -32,6 +32,11 @@ def make_etag(parts: Iterable[object]) -> str:
     return f'"{digest.hexdigest()}"'
 
 
+def make_etag_of_bytes(data: bytes) -> str:
+    """A strong, opaque entity tag (quoted) for the bytes of a representation."""
+    return f'"{hashlib.blake2b(data, digest_size=16).hexdigest()}"'
+
+
 def _opaque(tag: str) -> str:
     return tag.removeprefix("W/")
 
