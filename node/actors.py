@@ -8,9 +8,6 @@ from django.http import HttpRequest
 
 from node.models import NodeChange
 
-REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID_MAX_LENGTH = 200
-
 
 @dataclass(frozen=True)
 class Actor:
@@ -31,10 +28,8 @@ def request_actor(request: HttpRequest, *, channel: str) -> Actor:
     """The user behind an API or admin request, with the request's id."""
     user = getattr(request, "user", None)
     name = user.get_username() if user is not None and user.is_authenticated else "anonymous"
-    request_id = getattr(request, "request_id", None) or request.headers.get(REQUEST_ID_HEADER) or None
-    if request_id is not None:
-        request_id = request_id[:_REQUEST_ID_MAX_LENGTH]
-    return Actor(name=name, channel=channel, request_id=request_id)
+    # Set by util.middleware.RequestLogMiddleware from a sane X-Request-ID header, or generated.
+    return Actor(name=name, channel=channel, request_id=getattr(request, "request_id", None))
 
 
 def command_actor(command: str) -> Actor:
