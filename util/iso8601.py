@@ -40,7 +40,8 @@ def parse_iso8601_duration(value: str) -> dt.timedelta | isodate.Duration:
 
     Returns a ``timedelta``, or an ``isodate.Duration`` when the value has years or months (whose
     length depends on the date they are applied to). Raises ``ValueError`` when the value is not a
-    duration, has no component, or is negative.
+    duration, has no component, is negative, or has a fraction of a year or month (which has no
+    calendar meaning).
     """
     if not value.startswith("P") or not _DURATION_HAS_COMPONENT.search(value):
         raise ValueError(f"expected an ISO-8601 duration (e.g. PT3H0M0S, P3D, P1M), got {shown(value)}.")
@@ -48,6 +49,11 @@ def parse_iso8601_duration(value: str) -> dt.timedelta | isodate.Duration:
         duration = isodate.parse_duration(value)
     except (isodate.ISO8601Error, ValueError, OverflowError):
         raise ValueError(f"expected an ISO-8601 duration (e.g. PT3H0M0S, P3D, P1M), got {shown(value)}.") from None
+    if isinstance(duration, isodate.Duration) and (duration.years % 1 or duration.months % 1):
+        raise ValueError(
+            f"the duration {shown(value)} has a fraction of a year or month; use whole years and months, "
+            "or days (e.g. P18M or P547D)."
+        )
     return duration
 
 

@@ -172,6 +172,7 @@ class TestNodeList:
             ("started=PT", "started: expected an ISO-8601 duration"),
             ("started=", "started: expected an ISO-8601 datetime"),
             ("started=P100000000Y", "started: the duration 'P100000000Y' reaches outside"),
+            ("started=P1.5Y", "started: the duration 'P1.5Y' has a fraction of a year or month"),
         ],
     )
     def test_bad_time_value_is_rejected_saying_what_is_wrong(

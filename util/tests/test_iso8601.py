@@ -78,6 +78,16 @@ def test_instant_is_a_datetime_or_now_minus_a_duration(value: str, expected: dt.
     assert parse_iso8601_instant(value, now=NOW) == expected
 
 
+@pytest.mark.parametrize("value", ["P1.5Y", "P0.5M", "P1Y0.25M"])
+def test_fraction_of_a_year_or_month_is_refused_saying_so(value: str) -> None:
+    with pytest.raises(ValueError, match="has a fraction of a year or month"):
+        parse_iso8601_duration(value)
+
+
+def test_fraction_of_a_day_is_a_plain_duration() -> None:
+    assert parse_iso8601_duration("P1.5D") == dt.timedelta(days=1, hours=12)
+
+
 def test_instant_duration_beyond_the_calendar_is_refused() -> None:
     with pytest.raises(ValueError, match="outside the supported range"):
         parse_iso8601_instant("P10000000Y", now=NOW)
