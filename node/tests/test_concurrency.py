@@ -9,10 +9,13 @@ import threading
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from node import services
@@ -108,31 +111,55 @@ class TestConcurrentPatches:
         assert node.deprecated is not None
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_second_writer_waits_for_the_first_so_no_update_is_lost() -> None:
-    node = Node.objects.create(hostname="locked.test")
-    first_has_read = threading.Event()
-    release_first = threading.Event()
-    second_done = threading.Event()
+@contextmanager
+def first_writer_paused() -> Iterator[tuple[threading.Event, threading.Event]]:
+    """Stop the writer thread named "first" inside ``node_update``, between reading its row and writing it.
+
+    Yields ``(first_has_read, release_first)``: the first is set once that writer holds the row,
+    setting the second lets it go on. Other threads pass straight through.
+    """
+    first_has_read, release_first = threading.Event(), threading.Event()
     real_apply = services._apply_changes
 
     def apply_slowly(*args: object, **kwargs: object) -> None:
-        # The first writer stops between reading the row and writing it back.
         if threading.current_thread().name == "first":
             first_has_read.set()
             release_first.wait(timeout=TIMEOUT_SECONDS)
         real_apply(*args, **kwargs)
+
+    with mock.patch.object(services, "_apply_changes", apply_slowly):
+        yield first_has_read, release_first
+
+
+def in_thread(work: Callable[[], None]) -> Callable[[], None]:
+    """``work`` for a writer thread, which closes its own database connection when done."""
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    return run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_writer_waits_for_the_first_so_no_update_is_lost() -> None:
+    node = Node.objects.create(hostname="locked.test")
+    second_done = threading.Event()
 
     def write(changes: dict, done: threading.Event | None = None) -> None:
         services.node_update(node=node, changes=changes)
         if done is not None:
             done.set()
 
-    with mock.patch.object(services, "_apply_changes", apply_slowly):
-        first = threading.Thread(target=write, args=({"is_paused": True, "pause_reason": "first"},), name="first")
+    with first_writer_paused() as (first_has_read, release_first):
+        first = threading.Thread(
+            target=in_thread(lambda: write({"is_paused": True, "pause_reason": "first"})), name="first"
+        )
         first.start()
         assert first_has_read.wait(timeout=TIMEOUT_SECONDS)
-        second = threading.Thread(target=write, args=({"is_active": False}, second_done), name="second")
+        second = threading.Thread(target=in_thread(lambda: write({"is_active": False}, second_done)), name="second")
         second.start()
         blocked = not second_done.wait(timeout=0.5)
         release_first.set()
@@ -147,16 +174,7 @@ def test_a_second_writer_waits_for_the_first_so_no_update_is_lost() -> None:
 def test_the_if_match_precondition_is_checked_on_the_locked_row_so_one_of_two_racing_writers_wins() -> None:
     node = Node.objects.create(hostname="precondition.test")
     etag = node_etag(node)
-    first_has_read = threading.Event()
-    release_first = threading.Event()
     outcomes: dict[str, str] = {}
-    real_apply = services._apply_changes
-
-    def apply_slowly(*args: object, **kwargs: object) -> None:
-        if threading.current_thread().name == "first":
-            first_has_read.set()
-            release_first.wait(timeout=TIMEOUT_SECONDS)
-        real_apply(*args, **kwargs)
 
     def write(changes: dict) -> None:
         try:
@@ -165,12 +183,14 @@ def test_the_if_match_precondition_is_checked_on_the_locked_row_so_one_of_two_ra
         except PreconditionFailed:
             outcomes[threading.current_thread().name] = "refused"
 
-    with mock.patch.object(services, "_apply_changes", apply_slowly):
-        first = threading.Thread(target=write, args=({"is_paused": True, "pause_reason": "first"},), name="first")
+    with first_writer_paused() as (first_has_read, release_first):
+        first = threading.Thread(
+            target=in_thread(lambda: write({"is_paused": True, "pause_reason": "first"})), name="first"
+        )
         first.start()
         assert first_has_read.wait(timeout=TIMEOUT_SECONDS)
         # Both writers hold the same tag; the second one read it before the first one wrote.
-        second = threading.Thread(target=write, args=({"is_active": False},), name="second")
+        second = threading.Thread(target=in_thread(lambda: write({"is_active": False})), name="second")
         second.start()
         second.join(timeout=0.5)
         release_first.set()
