@@ -13,8 +13,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
 
 from node.filters import NodeFilter
-from node.models import Node
-from node.serializers import NODE_FIELDS
+from node.models import NODE_FIELDS, Node
 from util.ordering import OrderParamFilter, OrderTerm
 
 

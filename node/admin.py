@@ -18,12 +18,12 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 
+from node.actions import NODE_ACTIONS, NodeAction, state_words
 from node.actors import request_actor
 from node.models import PAUSE_REASON_MAX_LENGTH, Node, NodeChange
+from node.selectors import node_history
 from node.services import (
-    NODE_ACTIONS,
     UPDATABLE_FIELDS,
-    NodeAction,
     node_create,
     node_preview,
     node_rename,
@@ -43,7 +43,7 @@ def _form_error(exc: ValueError) -> ValidationError:
 
 
 class NodeAdminForm(forms.ModelForm):
-    """Add and change form; applies ``node_update``'s rules to the edit before the model is validated.
+    """Add and change form; applies ``node.services.rules`` to the edit before the model is validated.
 
     ``node_changes`` holds the edited state fields as ``node_update`` changes once the form is valid.
     """
@@ -132,9 +132,7 @@ class NodeAdmin(admin.ModelAdmin):
 
     @admin.display(description="state", ordering="is_active")
     def state(self, node: Node) -> str:
-        words = ["active" if node.is_active else "inactive"]
-        if node.is_paused:
-            words.append("paused")
+        words = state_words(node)
         colour = _STATE_COLOURS["inactive" if not node.is_active else words[-1]]
         return format_html('<strong style="color: {}">{}</strong>', colour, ", ".join(words))
 
@@ -147,7 +145,7 @@ class NodeAdmin(admin.ModelAdmin):
         """The node's newest recorded changes, read-only (the full list: GET /v6/nodes/{id}/history/)."""
         if node.pk is None:
             return "-"
-        records = NodeChange.objects.filter(node_id=node.pk).order_by("-time", "-id")[:RECENT_CHANGES]
+        records = node_history(node.pk)[:RECENT_CHANGES]
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

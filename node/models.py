@@ -1,7 +1,5 @@
 """The node model: one machine taking part (or having taken part) in the cluster."""
 
-import datetime as dt
-
 from django.db import models
 from django.db.models.functions import Length, Lower
 from django.db.models.lookups import GreaterThan, LessThanOrEqual
@@ -10,15 +8,17 @@ from django.utils import timezone
 HOSTNAME_MAX_LENGTH = 250
 PAUSE_REASON_MAX_LENGTH = 250
 
+# The eight fields of a node in the v6 Node Services, in their order there: every read of nodes
+# (list, detail, change feed) and the node's JSON shape use exactly these.
+NODE_FIELDS = ("id", "hostname", "pause_reason", "is_paused", "is_active", "deprecated", "created", "last_modified")
+
 
 class Node(models.Model):
     """A cluster node, known by its hostname.
 
-    Invariants, enforced by ``node.services`` on every write and by check constraints in the
-    database: ``pause_reason`` is null whenever ``is_paused`` is false, and ``deprecated`` is set
-    exactly when ``is_active`` is false. Hostnames are unique regardless of letter case.
-    ``last_modified`` advances on every save, strictly, so a client polling with
-    ``started=<last last_modified seen>`` never misses a change made in the same microsecond.
+    Nodes are written only through ``node.services``, which keeps the invariants stated in
+    ``node.services.rules``; the check constraints below hold the database to the same ones.
+    Hostnames are unique regardless of letter case.
     """
 
     hostname = models.CharField(max_length=HOSTNAME_MAX_LENGTH)
@@ -65,39 +65,14 @@ class Node(models.Model):
     def __str__(self) -> str:
         return self.hostname
 
-    def save(self, *args: object, modified_at: dt.datetime | None = None, **kwargs: object) -> None:
-        """Save; a new node's ``last_modified`` is its ``created``, a later save advances it.
-
-        ``modified_at`` (from ``next_modification_time``) lets a writer stamp other fields of the
-        same change with the very same time.
-        """
-        if self._state.adding:
-            self.last_modified = self.created
-        else:
-            self.last_modified = modified_at or self.next_modification_time()
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None:
-            kwargs["update_fields"] = {*update_fields, "last_modified"}
-        super().save(*args, **kwargs)
-
-    def next_modification_time(self, now: dt.datetime | None = None) -> dt.datetime:
-        """Now, or 1 µs past ``last_modified`` where the clock has not moved on (or has moved back).
-
-        ``now`` lets a writer of many nodes read the clock once for all of them.
-        """
-        now = now or timezone.now()
-        if self.last_modified is not None and now <= self.last_modified:
-            return self.last_modified + dt.timedelta(microseconds=1)
-        return now
-
 
 class NodeChange(models.Model):
     """One recorded change to a node: its registration, or a change of its pause or activity state.
 
-    Written by ``node.services`` in the same transaction as the change itself, so a change is never
-    recorded without happening, nor happens without being recorded. ``changes`` maps each changed
-    field to ``{"old": ..., "new": ...}``. ``time`` is the node's ``last_modified`` after the
-    change, which strictly advances per node, so a node's records sort in commit order.
+    Written by ``node.services.history`` in the same transaction as the change itself, so a change
+    is never recorded without happening, nor happens without being recorded. ``changes`` maps each
+    changed field to ``{"old": ..., "new": ...}``. ``time`` is the node's ``last_modified`` after
+    the change, which strictly advances per node, so a node's records sort in commit order.
     """
 
     class Action(models.TextChoices):

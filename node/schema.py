@@ -2,8 +2,10 @@
 
 ``node.views`` applies these with drf-spectacular's decorators. The generic pieces document
 themselves where they are enforced: ``page``/``page_size`` (``util.pagination``), ``order``
-(``util.ordering``), the closed PATCH body (``util.serializers``), the error bodies and the
-security of public reads (``util.schema``). Wording follows the v6 Node Services reference.
+(``util.ordering``), the closed PATCH body (declared by ``node.services.rules.NODE_CHANGES``,
+rendered by ``util.serializers``), the error bodies and the security of public reads
+(``util.schema``). Wording follows the v6 Node Services reference. Every error example here is
+checked against a real answer of the service (``node/tests/api/test_schema_examples.py``).
 """
 
 from django.conf import settings

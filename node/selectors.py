@@ -1,23 +1,16 @@
-"""Reads of nodes that other layers share: the rows of the list, their exact count, and entity tags.
-
-A node's version is its id and ``last_modified``: every save advances ``last_modified`` strictly
-(see ``Node``), so the pair changes whenever any field does. Both come from the database, so every
-instance of the service computes the same tag for the same state.
-"""
+"""Reads of nodes that other layers share: the rows of the list, their exact count, lookups by hostname
+and the history of a node."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import orjson
 from django.db import connection
 from django.db.models import QuerySet
+from django.db.models.functions import Lower
 
-from node.models import Node
-from node.serializers import NODE_FIELDS
-from util.conditional import make_etag, make_etag_of_bytes
+from node.models import NODE_FIELDS, Node, NodeChange
 
 # Built once: resolving the eight field names costs more than the rest of the query's setup. The
 # base queryset is never evaluated itself, only cloned.
@@ -57,23 +50,15 @@ def node_list_count(queryset: QuerySet, *, filters: Mapping[str, Any]) -> int:
     return queryset.count()
 
 
-def node_version_etag(node_id: int, last_modified: dt.datetime) -> str:
-    """The strong entity tag of the node ``node_id`` at ``last_modified``."""
-    return make_etag(("node", node_id, last_modified.isoformat()))
+def nodes_with_hostnames(hostnames: Iterable[str]) -> QuerySet[Node]:
+    """The nodes whose hostname is one of ``hostnames``, ignoring letter case, annotated with ``hostname_key``.
 
-
-def node_etag(node: Node) -> str:
-    """The strong entity tag of ``node`` as loaded: it changes whenever the node changes."""
-    return node_version_etag(node.pk, node.last_modified)
-
-
-def node_page_etag(results: Sequence[Mapping[str, Any]], *, count: int) -> str:
-    """The entity tag of a list page: a digest of its nodes, in order, and the total ``count``.
-
-    ``results`` are the page's nodes as ``node_rows_data`` gives them. The page's JSON is a
-    function of exactly these (its ``next``/``previous`` links follow from the count and the
-    request's URL, which the tag belongs to), so the tag changes whenever a node on the page
-    changes, a node enters or leaves the page, or the number of results changes. The digest is
-    taken over the nodes' JSON as orjson writes it, which costs less than any per-row Python work.
+    ``hostname_key`` is the lower-case hostname, the key of the unique index that serves this lookup.
     """
-    return make_etag_of_bytes(orjson.dumps([count, results], option=orjson.OPT_UTC_Z))
+    keys = {hostname.lower() for hostname in hostnames}
+    return Node.objects.annotate(hostname_key=Lower("hostname")).filter(hostname_key__in=keys)
+
+
+def node_history(node_id: int) -> QuerySet[NodeChange]:
+    """The recorded changes of the node ``node_id``, newest first."""
+    return NodeChange.objects.filter(node_id=node_id).order_by("-time", "-id")

@@ -6,11 +6,9 @@ from typing import Any
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
-from node.models import PAUSE_REASON_MAX_LENGTH, Node, NodeChange
+from node.models import NODE_FIELDS, Node, NodeChange
+from node.services.rules import NODE_CHANGES
 from util.serializers import ClosedObjectSerializer
-
-NODE_FIELDS = ("id", "hostname", "pause_reason", "is_paused", "is_active", "deprecated", "created", "last_modified")
-
 
 # What each field means, in the words of the v6 Node Services reference; the OpenAPI schema shows them.
 NODE_FIELD_DESCRIPTIONS = {
@@ -104,60 +102,7 @@ def node_rows_data(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(NODE_FIELDS, row, strict=True)) for row in rows]
 
 
-class StrictBooleanField(serializers.BooleanField):
-    """A JSON boolean and nothing else: ``"true"``, ``1`` or ``null`` are refused."""
-
-    default_error_messages = {"invalid": "Must be a JSON boolean (true or false)."}
-
-    def to_internal_value(self, data: object) -> bool:
-        if isinstance(data, bool):
-            return data
-        self.fail("invalid")
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string that can be stored as UTF-8: numbers are not strings, NULs and lone surrogates are refused."""
-
-    default_error_messages = {"unencodable": "Must be valid Unicode text; lone surrogate characters are not allowed."}
-
-    def to_internal_value(self, data: object) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        value = super().to_internal_value(data)
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            self.fail("unencodable")
-        return value
-
-
 class NodeUpdateSerializer(ClosedObjectSerializer):
     """The PATCH body: a JSON object with at least one of the changeable fields, and nothing else."""
 
-    min_fields = 1
-
-    pause_reason = StrictCharField(
-        max_length=PAUSE_REASON_MAX_LENGTH,
-        allow_null=True,
-        allow_blank=True,
-        required=False,
-        help_text=(
-            "The reason this node is paused if is_paused is true. If is_paused is false, this field will be set "
-            "to null. This should provide a brief description for user display. A blank reason is stored as null; "
-            "NUL characters and lone surrogates are refused."
-        ),
-    )
-    is_paused = StrictBooleanField(
-        required=False,
-        help_text=(
-            "True if the node is paused and will not accept new jobs for execution. Remaining tasks for a "
-            "previously executing job will complete. False also clears pause_reason."
-        ),
-    )
-    is_active = StrictBooleanField(
-        required=False,
-        help_text=(
-            "True if the node is active and Scale should use it for scheduling jobs. Changing it to false sets "
-            "deprecated to now; changing it to true clears deprecated."
-        ),
-    )
+    body = NODE_CHANGES

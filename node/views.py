@@ -14,18 +14,13 @@ from rest_framework.views import APIView
 
 from node.actors import request_actor
 from node.filters import NodeChangeFilter, NodeFilter
-from node.models import Node, NodeChange
+from node.models import NODE_FIELDS, Node, NodeChange
 from node.schema import node_detail_schema, node_history_schema, node_list_schema, node_update_schema
-from node.selectors import node_etag, node_list_count, node_page_etag, node_rows, node_version_etag
-from node.serializers import (
-    NODE_FIELDS,
-    NodeChangeSerializer,
-    NodeSerializer,
-    NodeUpdateSerializer,
-    node_rows_data,
-)
-from node.services import node_update
-from util.conditional import if_match_tags, is_not_modified, not_modified
+from node.selectors import node_history, node_list_count, node_rows
+from node.serializers import NodeChangeSerializer, NodeSerializer, NodeUpdateSerializer, node_rows_data
+from node.services import NodeChanged, node_update
+from node.versions import node_page_version, node_version, node_version_at
+from util.conditional import PreconditionFailed, if_match_required_tags, is_not_modified, not_modified
 from util.filters import FilterSetRunner
 from util.http import prefers_representation
 from util.ordering import ORDER_PARAM, OrderParamFilter, OrderTerm
@@ -71,7 +66,7 @@ class NodeListView(generics.ListAPIView):
             rows, request, self, count=lambda: node_list_count(rows, filters=self.filter_values), sql_key=self.sql_key
         )
         results = node_rows_data(page)
-        etag = node_page_etag(results, count=self.paginator.page.paginator.count)
+        etag = node_page_version(results, count=self.paginator.page.paginator.count)
         if is_not_modified(request, etag):
             return not_modified(etag)
         response = self.get_paginated_response(results)
@@ -95,7 +90,7 @@ class NodeDetailView(APIView):
         if not rows:
             raise Http404("No Node matches the given query.")
         node = node_rows_data(rows)[0]
-        etag = node_version_etag(node["id"], node["last_modified"])
+        etag = node_version_at(node["id"], node["last_modified"])
         if is_not_modified(request, etag):
             return not_modified(etag)
         return Response(node, headers={"ETag": etag})
@@ -105,8 +100,17 @@ class NodeDetailView(APIView):
         body = NodeUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         actor = request_actor(request, channel=NodeChange.Channel.API)
-        node = node_update(node=node, changes=body.validated_data, actor=actor, if_match=if_match_tags(request))
-        headers = {"ETag": node_etag(node)}
+        try:
+            node = node_update(
+                node=node, changes=body.validated_data, actor=actor, expected_versions=if_match_required_tags(request)
+            )
+        except NodeChanged as exc:
+            raise PreconditionFailed(
+                f"node {exc.node_id} has changed: If-Match does not match its current ETag {exc.current_version}; "
+                "read it again and retry.",
+                etag=exc.current_version,
+            ) from None
+        headers = {"ETag": node_version(node)}
         if prefers_representation(request):
             headers["Preference-Applied"] = "return=representation"
             return Response(NodeSerializer(node).data, headers=headers)
@@ -128,4 +132,4 @@ class NodeHistoryView(generics.ListAPIView):
         node_id = self.kwargs["pk"]
         if not Node.objects.filter(pk=node_id).exists():
             raise NotFound(f"No node with id {node_id}.")
-        return NodeChange.objects.filter(node_id=node_id).order_by("-time", "-id")
+        return node_history(node_id)

@@ -63,6 +63,19 @@ def if_match_tags(request: HttpRequest) -> list[str] | None:
     return None if header is None else parse_etags(header)
 
 
+def if_match_required_tags(request: HttpRequest) -> list[str] | None:
+    """The strong tags of which a write needs one to be current, or ``None`` when the write is unconditional.
+
+    No ``If-Match``, and ``If-Match: *`` (any current representation, which a write to an existing
+    resource always has), are unconditional. Weak tags never match for a write (strong comparison),
+    so they are dropped; a header with no usable tag gives an empty list, which nothing matches.
+    """
+    tags = if_match_tags(request)
+    if tags is None or "*" in tags:
+        return None
+    return [tag for tag in tags if not tag.startswith("W/")]
+
+
 def is_not_modified(request: HttpRequest, etag: str) -> bool:
     """True when the request's ``If-None-Match`` names ``etag``: the client's copy is current."""
     header = request.headers.get("If-None-Match")

@@ -1,55 +1,45 @@
-"""Serializers for request bodies that must be exactly what the contract says."""
+"""A DRF serializer over a :class:`util.closed.ClosedObject`: the API's view of a body declared once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.plumbing import get_doc
 from rest_framework import serializers
 
-# An error message names at most this many unknown fields, each cut to this length: a body with thousands
-# of keys, or one huge key, gets a short answer.
-_MAX_NAMED_UNKNOWN = 10
-_MAX_NAME_LENGTH = 40
-
-
-def _short(name: str) -> str:
-    return name if len(name) <= _MAX_NAME_LENGTH else name[:_MAX_NAME_LENGTH] + "..."
+from util.closed import ClosedObject, InvalidObject
 
 
 class ClosedObjectSerializer(serializers.Serializer):
-    """A JSON object with only the declared fields, and at least ``min_fields`` of them.
+    """Validates a request body with ``body`` (a :class:`ClosedObject`) and answers its errors per field.
 
-    DRF ignores undeclared fields; here they are refused by name, so a typo (``is_pause``) or a
-    field that cannot be changed (``hostname``) is a 400 rather than a silent no-op. The OpenAPI
-    schema says the same with ``additionalProperties: false`` and ``minProperties``.
+    A body that is not a JSON object is refused as DRF refuses it; the object itself is validated by
+    ``body`` alone, so the rules and messages are those every other caller of ``body`` gets.
     """
 
-    min_fields = 0
+    body: ClosedObject
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        declared = ", ".join(self.fields)
-        if isinstance(self.initial_data, dict):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                named = ", ".join(_short(name) for name in unknown[:_MAX_NAMED_UNKNOWN])
-                more = f" and {len(unknown) - _MAX_NAMED_UNKNOWN} more" if len(unknown) > _MAX_NAMED_UNKNOWN else ""
-                raise serializers.ValidationError(f"Unknown field(s): {named}{more}. Only {declared} can be changed.")
-        if len(attrs) < self.min_fields:
-            count = "one" if self.min_fields == 1 else str(self.min_fields)
-            raise serializers.ValidationError(f"Give at least {count} of {declared}.")
-        return attrs
+    def to_internal_value(self, data: object) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            # DRF's own refusal of anything but an object.
+            return super().to_internal_value(data)
+        try:
+            return self.body.validate(data)
+        except InvalidObject as exc:
+            raise serializers.ValidationError(exc.errors) from None
 
 
 class ClosedObjectSerializerExtension(OpenApiSerializerExtension):
-    """Document a :class:`ClosedObjectSerializer` as an object closed to other properties."""
+    """Document a :class:`ClosedObjectSerializer` with the schema its ``body`` renders of itself."""
 
     target_class = ClosedObjectSerializer
     match_subclasses = True
 
     def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
-        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
-        schema["additionalProperties"] = False
-        if self.target.min_fields:
-            schema["minProperties"] = self.target.min_fields
+        schema = self.target.body.json_schema()
+        description = get_doc(self.target.__class__)
+        if description and "description" not in schema:
+            schema = {"type": schema["type"], "description": description, **schema}
         return schema

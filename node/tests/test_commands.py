@@ -239,7 +239,7 @@ class TestNodesCommand:
         [
             (("pause", "web-1.test"), "the following arguments are required: --reason"),
             (("pause", "web-1.test", "--reason", "  "), r"^Pause needs a reason\.$"),
-            (("pause", "web-1.test", "--reason", "r" * 251), "at most 250 characters"),
+            (("pause", "web-1.test", "--reason", "r" * 251), "no more than 250 characters"),
             (("resume",), "the following arguments are required: NODE"),
             (("list", "--limit", "-1"), r"--limit must be >= 0\."),
             (("list", "--state", "broken"), "invalid choice: 'broken'"),

@@ -20,8 +20,8 @@ from rest_framework.authtoken.models import Token
 
 from node import services
 from node.models import Node
-from node.selectors import node_etag
-from util.conditional import PreconditionFailed
+from node.services import updates
+from node.versions import node_version
 
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 15
@@ -119,15 +119,15 @@ def first_writer_paused() -> Iterator[tuple[threading.Event, threading.Event]]:
     setting the second lets it go on. Other threads pass straight through.
     """
     first_has_read, release_first = threading.Event(), threading.Event()
-    real_apply = services._apply_changes
+    real_apply = updates.apply_changes
 
-    def apply_slowly(*args: object, **kwargs: object) -> None:
+    def apply_slowly(*args: object, **kwargs: object) -> dict:
         if threading.current_thread().name == "first":
             first_has_read.set()
             release_first.wait(timeout=TIMEOUT_SECONDS)
-        real_apply(*args, **kwargs)
+        return real_apply(*args, **kwargs)
 
-    with mock.patch.object(services, "_apply_changes", apply_slowly):
+    with mock.patch.object(updates, "apply_changes", apply_slowly):
         yield first_has_read, release_first
 
 
@@ -173,14 +173,14 @@ def test_a_second_writer_waits_for_the_first_so_no_update_is_lost() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_the_if_match_precondition_is_checked_on_the_locked_row_so_one_of_two_racing_writers_wins() -> None:
     node = Node.objects.create(hostname="precondition.test")
-    etag = node_etag(node)
+    etag = node_version(node)
     outcomes: dict[str, str] = {}
 
     def write(changes: dict) -> None:
         try:
-            services.node_update(node=node, changes=changes, if_match=[etag])
+            services.node_update(node=node, changes=changes, expected_versions=[etag])
             outcomes[threading.current_thread().name] = "applied"
-        except PreconditionFailed:
+        except services.NodeChanged:
             outcomes[threading.current_thread().name] = "refused"
 
     with first_writer_paused() as (first_has_read, release_first):

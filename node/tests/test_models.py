@@ -4,6 +4,7 @@ import pytest
 from django.db import DataError, IntegrityError, transaction
 
 from node.models import Node
+from node.services import node_create, node_rename, node_update
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -44,13 +45,16 @@ class TestNodeConstraints:
             insert(is_active=is_active, deprecated=deprecated)
 
     def test_new_node_gets_equal_created_and_last_modified(self) -> None:
-        node = Node.objects.create(hostname="fresh.test")
+        node = node_create(hostname="fresh.test")
         assert node.created == node.last_modified
         assert (node.is_active, node.is_paused, node.pause_reason, node.deprecated) == (True, False, None, None)
 
-    def test_every_save_advances_last_modified(self) -> None:
-        node = Node.objects.create(hostname="saved.test")
+    def test_every_write_advances_last_modified_even_one_that_changes_nothing(self) -> None:
+        node = node_create(hostname="saved.test")
         first = node.last_modified
-        node.save(update_fields=["hostname"])
-        node.refresh_from_db()
+        node = node_rename(node=node, hostname="saved.test")
         assert node.last_modified > first
+        second = node.last_modified
+        node = node_update(node=node, changes={"is_active": True})
+        node.refresh_from_db()
+        assert node.last_modified > second

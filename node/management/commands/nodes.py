@@ -1,20 +1,17 @@
 """``manage.py nodes``: list nodes, and pause, resume, deactivate or reactivate them from the shell."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils.text import capfirst
 
+from node.actions import NODE_ACTIONS, STATE_FILTERS, state_words
 from node.actors import command_actor
 from node.models import Node
-from node.services import NODE_ACTIONS, node_update_many
+from node.selectors import nodes_with_hostnames
+from node.services import node_update_many
 
-STATES = ("active", "paused", "inactive")
-_STATE_FILTERS = {
-    "active": Q(is_active=True, is_paused=False),
-    "paused": Q(is_paused=True),
-    "inactive": Q(is_active=False),
-}
+STATES = tuple(STATE_FILTERS)
 
 
 class Command(BaseCommand):
@@ -53,14 +50,20 @@ class Command(BaseCommand):
             raise CommandError("--limit must be >= 0.")
         nodes = Node.objects.all()
         if state:
-            nodes = nodes.filter(_STATE_FILTERS[state])
+            nodes = nodes.filter(STATE_FILTERS[state])
         if search:
             nodes = nodes.filter(hostname__icontains=search)
         # Served in order by the case-insensitive unique index on hostname.
         nodes = nodes.order_by(Lower("hostname"), "id")
         shown = nodes[:limit] if limit else nodes
         rows = [
-            (str(node.id), node.hostname, _state(node), node.last_modified.isoformat(), node.pause_reason or "")
+            (
+                str(node.id),
+                node.hostname,
+                ",".join(state_words(node)),
+                node.last_modified.isoformat(),
+                node.pause_reason or "",
+            )
             for node in shown.iterator(chunk_size=2000)
         ]
         header = ("ID", "HOSTNAME", "STATE", "LAST MODIFIED", "PAUSE REASON")
@@ -75,13 +78,6 @@ class Command(BaseCommand):
             self.stdout.write(f"{total} node{'s' if total != 1 else ''}.")
 
 
-def _state(node: Node) -> str:
-    words = ["active" if node.is_active else "inactive"]
-    if node.is_paused:
-        words.append("paused")
-    return ",".join(words)
-
-
 def _is_id(reference: str) -> bool:
     return reference.isascii() and reference.isdigit()
 
@@ -91,7 +87,7 @@ def _resolve(references: list[str]) -> QuerySet[Node]:
     ids = {int(reference) for reference in references if _is_id(reference)}
     names = {reference.lower() for reference in references if not _is_id(reference)}
     known_ids = set(Node.objects.filter(pk__in=ids).values_list("pk", flat=True))
-    by_name = dict(Node.objects.annotate(key=Lower("hostname")).filter(key__in=names).values_list("key", "pk"))
+    by_name = dict(nodes_with_hostnames(names).values_list("hostname_key", "pk"))
     unknown = [
         reference
         for reference in references
