@@ -47,9 +47,12 @@ soak: venv
 soak-bench: venv
 	$(PY) -m pytest -m bench -p no:cacheprovider -s scale_nodes/tests/test_soak.py
 
+# Dependencies point one way (.importlinter): models, then selectors and services, then serializers,
+# views, admin and commands; util/ knows nothing of node/.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 	$(MAKE) --no-print-directory schema-check
 
