@@ -10,9 +10,9 @@ from rest_framework.test import APIClient
 
 from node.models import Node, NodeChange
 from node.services import node_update
+from node.tests.admin.test_node_admin import ADD, change_url, confirm_action, form_data
+from node.tests.api.test_concurrency import CLIENTS, _race
 from node.tests.helpers import body
-from node.tests.test_admin import ADD, change_url, confirm_action, form_data
-from node.tests.test_concurrency import CLIENTS, _race
 
 UTC = dt.UTC
 T0 = dt.datetime(2025, 1, 1, tzinfo=UTC)
