@@ -9,6 +9,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from node.models import Node
+from node.tests.helpers import T0
 
 
 @pytest.fixture
@@ -67,3 +68,9 @@ def make_node(db: None) -> Callable[..., Node]:
         return node
 
     return make
+
+
+@pytest.fixture
+def node(make_node: Callable[..., Node]) -> Node:
+    """An active, running node last modified at T0 (``helpers.unchanged`` tells whether it was written since)."""
+    return make_node("hostile.test", last_modified=T0)

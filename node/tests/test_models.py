@@ -4,8 +4,7 @@ import pytest
 from django.db import DataError, IntegrityError, transaction
 
 from node.models import Node
-
-T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+from node.tests.helpers import T0
 
 
 def insert(**fields: object) -> None:
