@@ -17,7 +17,7 @@ from django.urls import reverse
 from node.admin import CONFIRMATION_SAMPLE
 from node.models import Node
 from node.services import node_update
-from node.tests.helpers import T0, body, records
+from node.tests.helpers import T0, body, records, registration
 
 CHANGELIST = reverse("admin:node_node_changelist")
 ADD = reverse("admin:node_node_add")
@@ -268,14 +268,15 @@ class TestNodeBulkActions:
         running, paused = make_node(), make_node(is_paused=True, pause_reason="old")
         response = confirm_action(admin_client, "resume_nodes", [running, paused])
         assert response.status_code == 200, body(response)
-        assert records(running) == []
+        assert records(running) == [registration(running.hostname)]
         assert records(paused) == [
+            registration(paused.hostname, is_paused=True, pause_reason="old"),
             {
                 "action": "update",
                 "channel": "admin",
                 "actor": "admin",
                 "changes": {"is_paused": {"old": True, "new": False}, "pause_reason": {"old": "old", "new": None}},
-            }
+            },
         ]
 
 
@@ -407,6 +408,7 @@ class TestNodeChangeForm:
         )
         assert response.status_code == 302, body(response)
         assert [(r["action"], r["channel"], r["actor"], r["changes"]) for r in records(node)] == [
+            ("register", "system", "system", registration("before.test")["changes"]),
             ("update", "admin", "admin", {"hostname": {"old": "before.test", "new": "after.test"}}),
             (
                 "update",

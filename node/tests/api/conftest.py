@@ -17,7 +17,7 @@ def fixture_nodes(make_node: Callable[..., Node]) -> list[Node]:
         make_node(
             "Bravo.example.com",
             is_paused=True,
-            pause_reason='Ventilateur défectueux "rack 7" \\ 温度\u2028next line\u2029',
+            pause_reason='Ventilateur défectueux "rack 7" \\ 温度\u2028next line\u2029 end',
             created=ENCODING_T0 + dt.timedelta(microseconds=1),
             last_modified=ENCODING_T0 + dt.timedelta(hours=2, microseconds=120),
         ),
@@ -31,7 +31,7 @@ def fixture_nodes(make_node: Callable[..., Node]) -> list[Node]:
         make_node(
             "delta.example.com",
             is_paused=True,
-            pause_reason="emoji 🚧 and tab\t",
+            pause_reason="emoji 🚧 and tab\t inside",
             is_active=False,
             deprecated=ENCODING_T0,
             created=ENCODING_T0 - dt.timedelta(seconds=1),

@@ -6,8 +6,8 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from node.models import Node
-from node.tests.helpers import body, history_url, make_history
+from node.models import Node, NodeChange
+from node.tests.helpers import body, history_url, make_history, registration
 
 
 @pytest.mark.django_db
@@ -16,25 +16,38 @@ class TestNodeHistory:
         self, api_client: APIClient, make_node: Callable[..., Node]
     ) -> None:
         node = make_node()
+        registered = NodeChange.objects.get(node=node)
         made = make_history(node, 3)
         response = api_client.get(history_url(node))
         assert response.status_code == 200, body(response)
         assert response.json() == {
-            "count": 3,
+            "count": 4,
             "next": None,
             "previous": None,
             "results": [
+                *(
+                    {
+                        "id": record.pk,
+                        "node": node.pk,
+                        "time": record.time.isoformat().replace("+00:00", "Z"),
+                        "action": "update",
+                        "actor": "operator",
+                        "channel": "api",
+                        "changes": record.changes,
+                        "request_id": None,
+                    }
+                    for record in reversed(made)
+                ),
                 {
-                    "id": record.pk,
+                    "id": registered.pk,
                     "node": node.pk,
-                    "time": record.time.isoformat().replace("+00:00", "Z"),
-                    "action": "update",
-                    "actor": "operator",
-                    "channel": "api",
-                    "changes": record.changes,
+                    "time": "2024-01-01T00:00:00Z",
+                    "action": "register",
+                    "actor": "system",
+                    "channel": "system",
+                    "changes": registration(node.hostname)["changes"],
                     "request_id": None,
-                }
-                for record in reversed(made)
+                },
             ],
         }
 
@@ -58,7 +71,9 @@ class TestNodeHistory:
     def test_history_shows_only_that_nodes_records(self, api_client: APIClient, make_node: Callable[..., Node]) -> None:
         node, other = make_node(), make_node()
         make_history(other, 2)
-        assert api_client.get(history_url(node)).json()["count"] == 0
+        payload = api_client.get(history_url(node)).json()
+        assert payload["count"] == 1
+        assert [(record["node"], record["action"]) for record in payload["results"]] == [(node.pk, "register")]
 
     @pytest.mark.parametrize(
         ("query", "message"),

@@ -30,6 +30,7 @@ from node.tests.helpers import (
     patch,
     raw_patch,
     records,
+    registration,
     state,
     unchanged,
 )
@@ -480,7 +481,8 @@ class TestNodePatch:
         )
         assert response.status_code == 204, body(response)
         node.refresh_from_db()
-        record = NodeChange.objects.get(node=node)
+        registered, record = NodeChange.objects.filter(node=node).order_by("time", "id")
+        assert registered.action == "register"
         assert (record.action, record.channel, record.actor, record.request_id) == (
             "update",
             "api",
@@ -500,6 +502,7 @@ class TestNodePatch:
         for changes in ({"is_active": False}, {"is_active": True, "is_paused": False}):
             assert staff_client.patch(detail_url(node), changes, format="json").status_code == 204
         assert [r["changes"] for r in records(node)] == [
+            registration(node.hostname, is_paused=True, pause_reason="old")["changes"],
             {"is_active": {"old": True, "new": False}},
             {
                 "is_active": {"old": False, "new": True},
@@ -514,7 +517,7 @@ class TestNodePatch:
         node = make_node(is_paused=True, pause_reason="same")
         response = staff_client.patch(detail_url(node), {"is_paused": True, "pause_reason": "same"}, format="json")
         assert response.status_code == 204, body(response)
-        assert records(node) == []
+        assert records(node) == [registration(node.hostname, is_paused=True, pause_reason="same")]
 
     @pytest.mark.parametrize(
         ("client_fixture", "data", "status"),
@@ -536,4 +539,4 @@ class TestNodePatch:
         node = make_node()
         response = request.getfixturevalue(client_fixture).patch(detail_url(node), data, format="json")
         assert response.status_code == status, body(response)
-        assert records(node) == []
+        assert records(node) == [registration(node.hostname)]

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError
 
 from node.models import Node
-from node.tests.helpers import T0, records
+from node.tests.helpers import T0, records, registration
 from node.tests.helpers import run_command as run
 
 
@@ -101,10 +101,11 @@ class TestNodesCommand:
         node = make_node("shell.test")
         run("nodes", "deactivate", "shell.test")
         assert records(node) == [
+            registration("shell.test"),
             {
                 "action": "update",
                 "channel": "cli",
                 "actor": f"manage.py nodes deactivate (os user {getpass.getuser()})",
                 "changes": {"is_active": {"old": True, "new": False}},
-            }
+            },
         ]

@@ -16,12 +16,12 @@ class TestPruneNodeHistory:
         return run_command("prune_node_history", *args)
 
     def test_prune_deletes_only_records_older_than_the_duration(self, make_node: Callable[..., Node]) -> None:
-        node = make_node()
+        node = make_node()  # its registration record is dated 2024
         make_history(node, 3)  # in 2025
         node_update(node=node, changes={"is_paused": True})  # now
-        assert self.run("--older-than", "P90D", "--dry-run").startswith("3 history records older than ")
-        assert NodeChange.objects.count() == 4
-        assert self.run("--older-than", "P90D").startswith("3 history records older than ")
+        assert self.run("--older-than", "P90D", "--dry-run").startswith("4 history records older than ")
+        assert NodeChange.objects.count() == 5
+        assert self.run("--older-than", "P90D").startswith("4 history records older than ")
         assert list(NodeChange.objects.values_list("changes", flat=True)) == [
             {"is_paused": {"old": False, "new": True}}
         ]
@@ -32,4 +32,4 @@ class TestPruneNodeHistory:
         make_history(node, 1)
         with pytest.raises(CommandError, match="--older-than"):
             self.run("--older-than", value)
-        assert NodeChange.objects.count() == 1
+        assert NodeChange.objects.count() == 2
