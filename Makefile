@@ -1,12 +1,13 @@
 # Quick start: `make run` serves the API on http://127.0.0.1:8000/ with an embedded SQLite database;
-# `make test` runs the whole suite (on PostgreSQL too when DATABASE_URL points at it).
+# `make test` runs the whole suite (on PostgreSQL too when DATABASE_URL points at it); `make test-fast` all but
+# the schemathesis contract runs.
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate clean chromium schema schema-check serve soak soak-bench
+.PHONY: venv run test test-fast lint format migrate clean chromium schema schema-check serve soak soak-bench
 
 venv: $(VENV)/.installed
 
@@ -26,6 +27,11 @@ run: migrate
 
 test: venv
 	$(PY) -m pytest
+
+# The suite without the schemathesis contract runs (marker `contract`), in seconds instead of minutes.
+# The -m given here replaces the one of pytest.ini's addopts, so it repeats the soak and bench exclusions.
+test-fast: venv
+	$(PY) -m pytest -m "not soak and not bench and not contract"
 
 # The browser of the end-to-end admin test: Debian's Chromium, from apt (as root). Without it
 # `make test` skips that test; CI runs this target first so that it always runs there.

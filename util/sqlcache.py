@@ -54,3 +54,13 @@ def rows_of(queryset: QuerySet, *, key: Hashable) -> list[tuple]:
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql)
         return cursor.fetchall()
+
+
+def clear() -> None:
+    """Forget every compiled query, so the next ``rows_of`` of each key compiles its SQL again.
+
+    For tests, which start each test with an empty cache so that no result depends on which
+    queries an earlier test happened to compile; the service itself never needs to call it.
+    """
+    with _lock:
+        _compiled.clear()

@@ -8,7 +8,9 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from node.models import Node
+from node.models import Node, NodeChange
+from node.services import node_create
+from node.tests.helpers import T0
 
 
 @pytest.fixture
@@ -38,7 +40,15 @@ def user_client(db: None) -> APIClient:
 
 @pytest.fixture
 def make_node(db: None) -> Callable[..., Node]:
-    """Create a node; timestamps given explicitly are written as given (bypassing ``save``'s clock)."""
+    """Register a node through ``node_create``, so it has its registration record like any real node.
+
+    ``is_active``, ``is_paused`` and ``pause_reason`` are the initial state given to the service (by
+    its rules, a reason for a node left unpaused is not stored). The services stamp every write with
+    the current time and cannot back-date, so the node's timestamps are then written as the test
+    wants them, bypassing ``save``'s clock: ``created`` (by default 2024-01-01), ``last_modified``
+    (by default ``created``, as for a node just registered) and ``deprecated`` (by default
+    ``created`` for an inactive node). Its registration record is dated ``created`` to match.
+    """
 
     counter = iter(range(1, 1_000_000))
 
@@ -53,17 +63,24 @@ def make_node(db: None) -> Callable[..., Node]:
         deprecated: dt.datetime | None = None,
     ) -> Node:
         created = created or dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-        node = Node.objects.create(
+        node = node_create(
             hostname=hostname or f"node-{next(counter)}.test",
-            is_active=is_active,
-            is_paused=is_paused,
-            pause_reason=pause_reason,
+            changes={"is_active": is_active, "is_paused": is_paused, "pause_reason": pause_reason},
+        )
+        # The back-dating described above: the one write of the fixture outside the services.
+        Node.objects.filter(pk=node.pk).update(
             created=created,
+            last_modified=last_modified or created,
             deprecated=deprecated if deprecated or is_active else created,
         )
-        if last_modified is not None:
-            Node.objects.filter(pk=node.pk).update(last_modified=last_modified)
-            node.refresh_from_db()
+        NodeChange.objects.filter(node=node).update(time=created)
+        node.refresh_from_db()
         return node
 
     return make
+
+
+@pytest.fixture
+def node(make_node: Callable[..., Node]) -> Node:
+    """An active, running node last modified at T0 (``helpers.unchanged`` tells whether it was written since)."""
+    return make_node("hostile.test", last_modified=T0)

@@ -5,8 +5,7 @@ from django.db import DataError, IntegrityError, transaction
 
 from node.models import Node
 from node.services import node_create, node_rename, node_update
-
-T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+from node.tests.helpers import T0
 
 
 def insert(**fields: object) -> None:

@@ -47,3 +47,11 @@ def test_a_query_with_parameters_is_never_reused(groups: None, compilations: lis
 
 def test_model_instances_are_not_cached(groups: None, compilations: list[str]) -> None:
     assert rows_of(Group.objects.order_by("name")[:1], key="instances") == [Group.objects.order_by("name").first()]
+
+
+def test_clear_forgets_the_compiled_queries(groups: None, compilations: list[str]) -> None:
+    query = Group.objects.order_by("name").values_list("name")[:3]
+    rows_of(query, key="first-three")
+    sqlcache.clear()
+    assert rows_of(query, key="first-three") == list(query)
+    assert compilations == ["compiled", "compiled"]

@@ -1,114 +1,24 @@
-"""Racing PATCHes over real HTTP against the live test server, on whichever database is configured.
+"""Writers racing in threads through the services: the row lock, If-Match on the locked row, registrations, counts.
 
 On PostgreSQL the row lock (``select_for_update``) serialises writers; on SQLite the IMMEDIATE
-transactions and the busy timeout do, so a few clients at once never see "database is locked".
+transactions and the busy timeout do.
 """
 
-import json
 import threading
-import urllib.error
-import urllib.request
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from unittest import mock
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
 from node import services
 from node.models import Node
-from node.services import updates
+from node.services import RegistrationResult, node_register, node_update, updates
+from node.tests.helpers import assert_counts_are_exact, needs_kept_counts
 from node.versions import node_version
 
-CLIENTS = 8
-REQUESTS_PER_CLIENT = 15
 TIMEOUT_SECONDS = 30
-
-
-def _patch(url: str, token: str, data: dict) -> int:
-    request = urllib.request.Request(  # noqa: S310 (the live test server)
-        url,
-        data=json.dumps(data).encode(),
-        method="PATCH",
-        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-def _race(work: list[tuple[str, dict]], token: str) -> Counter:
-    """Send ``work`` from ``CLIENTS`` threads released together; return the count of each status."""
-    statuses: Counter = Counter()
-    lock = threading.Lock()
-    barrier = threading.Barrier(CLIENTS)
-
-    def client(share: list[tuple[str, dict]]) -> None:
-        barrier.wait(timeout=TIMEOUT_SECONDS)
-        for url, data in share:
-            status = _patch(url, token, data)
-            with lock:
-                statuses[status] += 1
-
-    threads = [threading.Thread(target=client, args=(work[i::CLIENTS],)) for i in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=TIMEOUT_SECONDS * 4)
-        assert not thread.is_alive(), "a client did not finish in time"
-    return statuses
-
-
-@pytest.fixture
-def staff_token(transactional_db: None) -> str:
-    user = get_user_model().objects.create_user(username="racer", password="unused-password", is_staff=True)
-    return Token.objects.create(user=user).key
-
-
-def assert_invariants() -> None:
-    for node in Node.objects.all():
-        assert node.is_paused or node.pause_reason is None, node.__dict__
-        assert (node.deprecated is None) == node.is_active, node.__dict__
-
-
-class TestConcurrentPatches:
-    def test_racing_patches_all_succeed_and_keep_the_invariants(self, live_server: object, staff_token: str) -> None:
-        nodes = [Node.objects.create(hostname=f"race-{i}.test") for i in range(3)]
-        changes = [
-            {"is_paused": True, "pause_reason": "maintenance"},
-            {"is_paused": False},
-            {"is_active": False},
-            {"is_active": True, "pause_reason": "only if paused"},
-            {"pause_reason": "new reason"},
-        ]
-        work = [
-            (f"{live_server.url}/v6/nodes/{nodes[i % len(nodes)].pk}/", changes[i % len(changes)])
-            for i in range(CLIENTS * REQUESTS_PER_CLIENT)
-        ]
-        statuses = _race(work, staff_token)
-        assert statuses == Counter({204: len(work)})
-        assert_invariants()
-
-    def test_concurrent_changes_to_different_fields_are_not_lost(self, live_server: object, staff_token: str) -> None:
-        node = Node.objects.create(hostname="lost-update.test")
-        url = f"{live_server.url}/v6/nodes/{node.pk}/"
-        # Half the clients pause (each with its reason), half deactivate: with the row locked, no
-        # write can put back a stale value of the other field.
-        work = [
-            (url, {"is_paused": True, "pause_reason": f"client {i}"} if i % 2 else {"is_active": False})
-            for i in range(CLIENTS * 4)
-        ]
-        statuses = _race(work, staff_token)
-        assert statuses == Counter({204: len(work)})
-        node.refresh_from_db()
-        assert (node.is_paused, node.is_active) == (True, False)
-        assert node.pause_reason.startswith("client ")
-        assert node.deprecated is not None
 
 
 @contextmanager
@@ -199,3 +109,53 @@ def test_the_if_match_precondition_is_checked_on_the_locked_row_so_one_of_two_ra
     assert outcomes == {"first": "applied", "second": "refused"}
     node.refresh_from_db()
     assert (node.pause_reason, node.is_active) == ("first", True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_registrations_of_the_same_hostnames_insert_each_once() -> None:
+    names = [f"race-{number}.test" for number in range(600)]
+    results: list[RegistrationResult] = []
+    errors: list[BaseException] = []
+
+    def register(order: list[str]) -> None:
+        try:
+            results.append(node_register(hostnames=order, batch_size=50))
+        except BaseException as exc:  # handed to the test thread, which asserts on it
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=register, args=(order,)) for order in (names, names[::-1])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    created = [hostname for result in results for hostname in result.created]
+    assert sorted(created) == sorted(names)
+    assert Node.objects.count() == len(names)
+
+
+@needs_kept_counts
+@pytest.mark.django_db(transaction=True)
+def test_counts_stay_exact_under_concurrent_activity_changes() -> None:
+    node_register(hostnames=[f"race{i}.test" for i in range(6)])
+    nodes = list(Node.objects.all())
+    errors: list[BaseException] = []
+
+    def flip(node: Node) -> None:
+        try:
+            for round_number in range(6):
+                node_update(node=node, changes={"is_active": round_number % 2 == 1})
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=flip, args=(node,)) for node in nodes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert_counts_are_exact()

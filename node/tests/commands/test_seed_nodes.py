@@ -1,6 +1,6 @@
-"""The manage.py commands ``seed_nodes`` and ``nodes``, run with ``call_command``."""
+"""The manage.py command ``seed_nodes``, run with ``call_command``."""
 
-import datetime as dt
+import getpass
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -10,9 +10,9 @@ from django.core.management import CommandError, call_command
 
 from node.demo import demo_nodes
 from node.management.commands.seed_nodes import LISTED_NAMES
-from node.models import Node
-
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+from node.models import Node, NodeChange
+from node.tests.helpers import T0, records
+from node.tests.helpers import run_command as run
 
 
 class Terminal(io.StringIO):
@@ -20,14 +20,6 @@ class Terminal(io.StringIO):
 
     def isatty(self) -> bool:
         return True
-
-
-def run(command: str, *args: str, stdin: io.StringIO | None = None, stderr: io.StringIO | None = None) -> str:
-    """Run ``command`` and return what it printed on standard output."""
-    out = io.StringIO()
-    extra = {"stdin": stdin} if stdin is not None else {}
-    call_command(command, *args, stdout=out, stderr=stderr if stderr is not None else io.StringIO(), **extra)
-    return out.getvalue()
 
 
 def hostnames() -> list[str]:
@@ -166,89 +158,21 @@ class TestSeedNodes:
         assert errors.getvalue() == ""
         assert Node.objects.count() == 3
 
-
-@pytest.mark.django_db
-class TestNodesCommand:
-    @pytest.fixture
-    def nodes(self, make_node: Callable[..., Node]) -> dict[str, Node]:
-        return {
-            "web": make_node("Web-1.test", last_modified=T0),
-            "db": make_node("db-1.test", is_paused=True, pause_reason="disk", last_modified=T0),
-            "old": make_node("old-1.test", is_active=False, last_modified=T0),
-        }
-
-    def test_list_prints_a_table_ordered_by_hostname(self, nodes: dict[str, Node]) -> None:
-        lines = run("nodes", "list").splitlines()
-        assert lines[0].split() == ["ID", "HOSTNAME", "STATE", "LAST", "MODIFIED", "PAUSE", "REASON"]
-        rows = [line.split() for line in lines[1:-1]]
-        assert rows == [
-            [str(nodes["db"].pk), "db-1.test", "active,paused", T0.isoformat(), "disk"],
-            [str(nodes["old"].pk), "old-1.test", "inactive", T0.isoformat()],
-            [str(nodes["web"].pk), "Web-1.test", "active", T0.isoformat()],
+    def test_seeding_records_each_registration_with_the_command_and_os_user(self) -> None:
+        call_command("seed_nodes", "a.test", "b.test", stdout=io.StringIO())
+        call_command("seed_nodes", "a.test", stdout=io.StringIO())
+        node = Node.objects.get(hostname="a.test")
+        assert records(node) == [
+            {
+                "action": "register",
+                "channel": "cli",
+                "actor": f"manage.py seed_nodes (os user {getpass.getuser()})",
+                "changes": {
+                    "hostname": {"old": None, "new": "a.test"},
+                    "is_paused": {"old": None, "new": False},
+                    "pause_reason": {"old": None, "new": None},
+                    "is_active": {"old": None, "new": True},
+                },
+            }
         ]
-        assert lines[-1] == "3 nodes."
-
-    @pytest.mark.parametrize(
-        ("args", "expected"),
-        [
-            (("--state", "active"), ["Web-1.test"]),
-            (("--state", "paused"), ["db-1.test"]),
-            (("--state", "inactive"), ["old-1.test"]),
-            (("--search", "WEB"), ["Web-1.test"]),
-        ],
-    )
-    def test_list_filters_by_state_and_search(
-        self, nodes: dict[str, Node], args: tuple[str, ...], expected: list[str]
-    ) -> None:
-        lines = run("nodes", "list", *args).splitlines()
-        assert [line.split()[1] for line in lines[1:-1]] == expected
-
-    def test_list_limit_says_how_many_are_not_shown(self, nodes: dict[str, Node]) -> None:
-        lines = run("nodes", "list", "--limit", "2").splitlines()
-        assert len(lines) == 4
-        assert lines[-1] == "2 of 3 nodes shown; --limit 0 shows all."
-        assert run("nodes", "list", "--limit", "0").splitlines()[-1] == "3 nodes."
-
-    def test_pause_by_id_and_hostname_stores_the_reason(self, nodes: dict[str, Node]) -> None:
-        output = run("nodes", "pause", str(nodes["web"].pk), "OLD-1.TEST", "--reason", "Rack work")
-        assert output == "Paused 2 nodes.\n"
-        for name in ("web", "old"):
-            nodes[name].refresh_from_db()
-            assert (nodes[name].is_paused, nodes[name].pause_reason) == (True, "Rack work")
-            assert nodes[name].last_modified > T0
-
-    def test_resume_clears_the_reason_and_counts_nodes_already_running(self, nodes: dict[str, Node]) -> None:
-        assert run("nodes", "resume", "db-1.test", "web-1.test") == "Resumed 2 nodes; 1 of them was already running.\n"
-        nodes["db"].refresh_from_db()
-        assert (nodes["db"].is_paused, nodes["db"].pause_reason) == (False, None)
-
-    def test_deactivate_and_reactivate_set_and_clear_deprecated(self, nodes: dict[str, Node]) -> None:
-        assert run("nodes", "deactivate", "web-1.test") == "Deactivated 1 node.\n"
-        nodes["web"].refresh_from_db()
-        assert nodes["web"].deprecated == nodes["web"].last_modified
-        assert run("nodes", "reactivate", "web-1.test", "old-1.test") == "Reactivated 2 nodes.\n"
-        assert not Node.objects.exclude(deprecated=None).exists()
-
-    def test_unknown_nodes_are_all_named_and_nothing_changes(self, nodes: dict[str, Node]) -> None:
-        with pytest.raises(CommandError, match=r"^Unknown nodes: nope\.test, 999999\. Nothing changed\.$"):
-            run("nodes", "deactivate", "web-1.test", "nope.test", "999999")
-        assert Node.objects.filter(is_active=True).count() == 2
-
-    @pytest.mark.parametrize(
-        ("args", "message"),
-        [
-            (("pause", "web-1.test"), "the following arguments are required: --reason"),
-            (("pause", "web-1.test", "--reason", "  "), r"^Pause needs a reason\.$"),
-            (("pause", "web-1.test", "--reason", "r" * 251), "no more than 250 characters"),
-            (("resume",), "the following arguments are required: NODE"),
-            (("list", "--limit", "-1"), r"--limit must be >= 0\."),
-            (("list", "--state", "broken"), "invalid choice: 'broken'"),
-            (("reboot", "web-1.test"), "invalid choice: 'reboot'"),
-        ],
-    )
-    def test_bad_input_is_a_command_error_and_changes_nothing(
-        self, nodes: dict[str, Node], args: tuple[str, ...], message: str
-    ) -> None:
-        with pytest.raises(CommandError, match=message):
-            run("nodes", *args)
-        assert not Node.objects.exclude(last_modified=T0).exists()
+        assert NodeChange.objects.count() == 2

@@ -1,4 +1,7 @@
-"""The node admin with Django's test client: list, search, filters, sorting, bulk actions, change and add forms."""
+"""The node admin with Django's test client: list, search, filters, sorting, bulk actions, change and add forms.
+
+Each change made in the admin is recorded in the node's history with the admin user.
+"""
 
 import datetime as dt
 import re
@@ -13,11 +16,11 @@ from django.urls import reverse
 
 from node.admin import CONFIRMATION_SAMPLE
 from node.models import Node
-from node.tests.helpers import body
+from node.services import node_update
+from node.tests.helpers import T0, body, records, registration
 
 CHANGELIST = reverse("admin:node_node_changelist")
 ADD = reverse("admin:node_node_add")
-T0 = dt.datetime(2024, 3, 10, 12, 0, tzinfo=dt.UTC)
 
 
 def change_url(node: Node) -> str:
@@ -259,6 +262,23 @@ class TestNodeBulkActions:
         inactive.refresh_from_db()
         assert not inactive.is_paused
 
+    def test_admin_bulk_action_records_each_changed_node_only(
+        self, admin_client: Client, make_node: Callable[..., Node]
+    ) -> None:
+        running, paused = make_node(), make_node(is_paused=True, pause_reason="old")
+        response = confirm_action(admin_client, "resume_nodes", [running, paused])
+        assert response.status_code == 200, body(response)
+        assert records(running) == [registration(running.hostname)]
+        assert records(paused) == [
+            registration(paused.hostname, is_paused=True, pause_reason="old"),
+            {
+                "action": "update",
+                "channel": "admin",
+                "actor": "admin",
+                "changes": {"is_paused": {"old": True, "new": False}, "pause_reason": {"old": "old", "new": None}},
+            },
+        ]
+
 
 class TestActionConfirmationPage:
     def test_a_long_selection_is_listed_in_part_with_the_number_left_out(
@@ -378,3 +398,35 @@ class TestNodeChangeForm:
         assert response.status_code == 200, body(response)
         assert "exists already" in body(response)
         assert Node.objects.count() == 1
+
+    def test_admin_form_edit_rename_and_add_are_recorded_with_the_admin_user(
+        self, admin_client: Client, make_node: Callable[..., Node]
+    ) -> None:
+        node = make_node("before.test")
+        response = admin_client.post(
+            change_url(node), form_data(node, hostname="after.test", is_paused=True, pause_reason="rack")
+        )
+        assert response.status_code == 302, body(response)
+        assert [(r["action"], r["channel"], r["actor"], r["changes"]) for r in records(node)] == [
+            ("register", "system", "system", registration("before.test")["changes"]),
+            ("update", "admin", "admin", {"hostname": {"old": "before.test", "new": "after.test"}}),
+            (
+                "update",
+                "admin",
+                "admin",
+                {"is_paused": {"old": False, "new": True}, "pause_reason": {"old": None, "new": "rack"}},
+            ),
+        ]
+        assert admin_client.post(ADD, form_data(hostname="added.test")).status_code == 302
+        added = records(Node.objects.get(hostname="added.test"))
+        assert [(r["action"], r["channel"], r["actor"]) for r in added] == [("register", "admin", "admin")]
+
+    def test_admin_change_page_shows_the_recent_history(
+        self, admin_client: Client, make_node: Callable[..., Node]
+    ) -> None:
+        node = make_node()
+        node_update(node=node, changes={"is_paused": True, "pause_reason": "Disk replacement"})
+        page = body(admin_client.get(change_url(node)))
+        assert "Last 20 changes" in page
+        assert "pause_reason: None -&gt; Disk replacement" in page
+        assert "system (system)" in page

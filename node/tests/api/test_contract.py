@@ -46,7 +46,7 @@ CHECKS = (
 
 # The database is flushed after each test; resetting the sequences gives the demo nodes the ids 1-24,
 # so the schema's example id and small generated ids name real nodes.
-pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True)
+pytestmark = [pytest.mark.contract, pytest.mark.django_db(transaction=True, reset_sequences=True)]
 
 
 def _generation_options() -> list[str]:

@@ -1,35 +1,48 @@
+"""GET /v6/nodes/: filters, ordering and paging, the list's exact bytes, its ETags, hostile queries and counts."""
+
 import datetime as dt
 from collections.abc import Callable
 
 import pytest
 from django.test import override_settings
+from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
 from node.models import Node
-from node.tests.helpers import body
+from node.selectors import kept_node_count
+from node.serializers import NodeSerializer
+from node.tests.helpers import (
+    ENCODING_T0,
+    FIELDS,
+    LIST_URL,
+    T0,
+    UTC,
+    body,
+    detail_url,
+    get_error,
+    get_ok,
+    hostnames,
+    json_error,
+    needs_kept_counts,
+)
+from util import pagination
 
-URL = "/v6/nodes/"
-UTC = dt.UTC
-T0 = dt.datetime(2025, 1, 1, tzinfo=UTC)
-FIELDS = ["id", "hostname", "pause_reason", "is_paused", "is_active", "deprecated", "created", "last_modified"]
+# A page of the list whose ETag the conditional tests follow.
+ETAG_PAGE_URL = "/v6/nodes/?page_size=2&order=id"
 
 
-def get_ok(client: APIClient, query: str = "") -> dict:
-    response = client.get(f"{URL}?{query}")
+def contract_bytes(*, nodes: list[Node], count: int, next_url: str | None, previous_url: str | None) -> bytes:
+    """The response the contract describes, written by DRF's own serializer and renderer."""
+    return JSONRenderer().render(
+        {"count": count, "next": next_url, "previous": previous_url, "results": NodeSerializer(nodes, many=True).data}
+    )
+
+
+def get_bytes(client: APIClient, query: str = "") -> bytes:
+    response = client.get(f"{LIST_URL}?{query}")
     assert response.status_code == 200, body(response)
     assert response["Content-Type"] == "application/json"
-    return response.json()
-
-
-def get_error(client: APIClient, query: str, status: int = 400) -> str:
-    response = client.get(f"{URL}?{query}")
-    assert response.status_code == status, body(response)
-    assert response["Content-Type"] == "application/json"
-    return response.json()["detail"]
-
-
-def hostnames(payload: dict) -> list[str]:
-    return [result["hostname"] for result in payload["results"]]
+    return response.content
 
 
 @pytest.mark.django_db
@@ -257,14 +270,14 @@ class TestNodeList:
 
     @override_settings(PUBLIC_READ_API=False)
     def test_private_reads_need_any_authenticated_user(self, api_client: APIClient, user_client: APIClient) -> None:
-        response = api_client.get(URL)
+        response = api_client.get(LIST_URL)
         assert response.status_code == 401, body(response)
         assert response["WWW-Authenticate"] == "Token"
         assert get_ok(user_client)["count"] == 0
 
     @pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
     def test_write_methods_on_the_list_are_405_with_allow(self, staff_client: APIClient, method: str) -> None:
-        response = getattr(staff_client, method)(URL, {}, format="json")
+        response = getattr(staff_client, method)(LIST_URL, {}, format="json")
         assert response.status_code == 405, body(response)
         assert response["Allow"] == "GET, HEAD, OPTIONS"
         assert "detail" in response.json()
@@ -276,3 +289,199 @@ class TestNodeList:
         for size in (1, 100, 300):
             with django_assert_num_queries(2):
                 get_ok(api_client, f"page_size={size}")
+
+    # The optimised list writes the contract's bytes: those of NodeSerializer rendered by DRF.
+    def test_list_is_byte_for_byte_the_contract_for_a_fixed_fixture(
+        self, api_client: APIClient, fixture_nodes: list[Node]
+    ) -> None:
+        ordered = sorted(Node.objects.all(), key=lambda node: (node.last_modified, node.id))
+        assert get_bytes(api_client) == contract_bytes(nodes=ordered, count=4, next_url=None, previous_url=None)
+
+    def test_escapes_and_times_are_written_as_drf_writes_them(
+        self, api_client: APIClient, fixture_nodes: list[Node]
+    ) -> None:
+        content = get_bytes(api_client, "order=hostname&page_size=1&page=2")
+        assert b'"pause_reason":"Ventilateur d\xc3\xa9fectueux \\"rack 7\\" \\\\ ' in content
+        assert b"\\u2028next line\\u2029" in content
+        assert b'"created":"2025-03-01T08:30:00.000001Z"' in content
+        alpha = get_bytes(api_client, "order=hostname&page_size=1")
+        assert b'"created":"2025-03-01T08:30:00Z"' in alpha
+
+    @pytest.mark.parametrize(
+        ("query", "chosen", "key", "rows"),
+        [
+            ("order=hostname&page_size=2&page=2", lambda n: True, lambda n: (n.hostname.lower(), n.id), slice(2, 4)),
+            ("is_active=false", lambda n: not n.is_active, lambda n: (n.last_modified, n.id), slice(0, 100)),
+            ("order=-created&page_size=3", lambda n: True, lambda n: (-n.created.timestamp(), n.id), slice(0, 3)),
+            (
+                "started=2025-03-01T10:30:00.000120Z&order=-id",
+                lambda n: n.last_modified >= ENCODING_T0 + dt.timedelta(hours=2, microseconds=120),
+                lambda n: -n.id,
+                slice(0, 100),
+            ),
+        ],
+    )
+    def test_filtered_ordered_pages_are_byte_for_byte_the_contract(
+        self,
+        api_client: APIClient,
+        fixture_nodes: list[Node],
+        query: str,
+        chosen: Callable[[Node], bool],
+        key: Callable,
+        rows: slice,
+    ) -> None:
+        matching = sorted((node for node in Node.objects.all() if chosen(node)), key=key)
+        links = api_client.get(f"{LIST_URL}?{query}").json()
+        assert get_bytes(api_client, query) == contract_bytes(
+            nodes=matching[rows], count=len(matching), next_url=links["next"], previous_url=links["previous"]
+        )
+
+    def test_deep_pages_read_by_deferred_join_are_the_rows_of_a_plain_offset(
+        self, api_client: APIClient, make_node: Callable[..., Node], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        for number in range(9):
+            make_node(f"n{number}.test", last_modified=T0 + dt.timedelta(minutes=number % 3))
+        plain = [get_bytes(api_client, f"page={page}&page_size=2&order=-last_modified") for page in (1, 2, 3, 4, 5)]
+        monkeypatch.setattr(pagination, "DEFERRED_JOIN_OFFSET", 1)
+        deferred = [get_bytes(api_client, f"page={page}&page_size=2&order=-last_modified") for page in (1, 2, 3, 4, 5)]
+        assert deferred == plain
+
+    def test_deep_pages_still_take_two_queries(
+        self,
+        api_client: APIClient,
+        make_node: Callable[..., Node],
+        monkeypatch: pytest.MonkeyPatch,
+        django_assert_num_queries: Callable,
+    ) -> None:
+        for _ in range(5):
+            make_node()
+        monkeypatch.setattr(pagination, "DEFERRED_JOIN_OFFSET", 1)
+        with django_assert_num_queries(2):
+            get_bytes(api_client, "page=3&page_size=2")
+
+    # ETags and If-None-Match (304).
+    def test_list_carries_an_etag_and_answers_304_while_nothing_changed(
+        self, api_client: APIClient, make_node: Callable[..., Node]
+    ) -> None:
+        make_node()
+        first = api_client.get(ETAG_PAGE_URL)
+        assert first.status_code == 200, body(first)
+        response = api_client.get(ETAG_PAGE_URL, HTTP_IF_NONE_MATCH=first["ETag"])
+        assert response.status_code == 304, body(response)
+        assert response.content == b""
+        assert response["ETag"] == first["ETag"]
+
+    def test_etag_changes_when_a_node_of_the_page_changes(
+        self, api_client: APIClient, staff_client: APIClient, make_node: Callable[..., Node]
+    ) -> None:
+        node = make_node()
+        etag = api_client.get(ETAG_PAGE_URL)["ETag"]
+        staff_client.patch(detail_url(node), {"pause_reason": "same flags"}, format="json")
+        response = api_client.get(ETAG_PAGE_URL, HTTP_IF_NONE_MATCH=etag)
+        assert response.status_code == 200, body(response)
+        assert response["ETag"] != etag
+
+    def test_etag_changes_when_the_count_changes_beyond_the_page(
+        self, api_client: APIClient, make_node: Callable[..., Node]
+    ) -> None:
+        make_node()
+        make_node()
+        etag = api_client.get(ETAG_PAGE_URL)["ETag"]
+        make_node()
+        response = api_client.get(ETAG_PAGE_URL, HTTP_IF_NONE_MATCH=etag)
+        assert response.status_code == 200, body(response)
+        assert response.json()["next"] is not None
+
+    def test_etag_changes_when_a_node_leaves_the_filtered_result(
+        self, api_client: APIClient, staff_client: APIClient, make_node: Callable[..., Node]
+    ) -> None:
+        leaving = make_node()
+        make_node()
+        url = "/v6/nodes/?is_active=true&order=id"
+        etag = api_client.get(url)["ETag"]
+        staff_client.patch(detail_url(leaving), {"is_active": False}, format="json")
+        response = api_client.get(url, HTTP_IF_NONE_MATCH=etag)
+        assert response.status_code == 200, body(response)
+        assert [entry["id"] for entry in response.json()["results"]] != [leaving.pk]
+
+    def test_different_pages_have_different_etags(self, api_client: APIClient, make_node: Callable[..., Node]) -> None:
+        for _ in range(4):
+            make_node()
+        first = api_client.get(ETAG_PAGE_URL)["ETag"]
+        second = api_client.get(ETAG_PAGE_URL + "&page=2")["ETag"]
+        assert first != second
+
+    # Queries a fuzzer rarely sends: each gets a clear 4xx JSON error or a correct answer.
+    def test_a_hundred_order_values_are_accepted(self, api_client: APIClient, node: Node) -> None:
+        query = "&".join(f"order={'-' if i % 3 else ''}{FIELDS[i % len(FIELDS)]}" for i in range(100))
+        response = api_client.get(f"{LIST_URL}?{query}")
+        assert response.status_code == 200, body(response)
+        assert response.json()["count"] == 1
+
+    def test_a_hundred_order_values_with_one_unknown_name_it(self, api_client: APIClient) -> None:
+        query = "&".join(["order=id"] * 99 + ["order=colour"])
+        assert json_error(api_client.get(f"{LIST_URL}?{query}"), 400).startswith("order: unknown field 'colour'")
+
+    def test_more_query_values_than_django_reads_is_a_json_400(self, api_client: APIClient) -> None:
+        query = "&".join(["order=id"] * 1001)
+        detail = json_error(api_client.get(f"{LIST_URL}?{query}"), 400)
+        assert detail == "Too many query parameters: at most 1000 values are accepted."
+
+    @pytest.mark.parametrize("value", ["x" * 10_000, "-" + "h" * 9_999, "node-001.cluster.example.com" * 400])
+    def test_ten_thousand_character_order_value_gets_a_short_400(self, api_client: APIClient, value: str) -> None:
+        response = api_client.get(LIST_URL, {"order": value})
+        assert json_error(response, 400).startswith("order: unknown field ")
+        assert len(response.content) < 1000
+
+    @pytest.mark.parametrize(
+        ("query", "message"),
+        [
+            (f"page={10**30}", None),
+            (f"page_size={10**30}", "page_size: expected an integer from 1 to 1000"),
+            ("page_size=1e3", "page_size: expected an integer from 1 to 1000, got '1e3'."),
+            ("page=1e3", "page: expected an integer >= 1, got '1e3'."),
+            ("page=%EF%BC%91", "page: expected an integer >= 1"),
+        ],
+    )
+    def test_oversized_and_exotic_numbers_get_a_clear_answer(
+        self, api_client: APIClient, node: Node, query: str, message: str | None
+    ) -> None:
+        response = api_client.get(f"{LIST_URL}?{query}")
+        if message is None:
+            assert json_error(response, 404).startswith(f"page {10**18} is past the last page")
+        else:
+            assert json_error(response, 400).startswith(message)
+
+    @pytest.mark.parametrize("name", ["page", "page_size", "started", "ended", "is_active", "order"])
+    @pytest.mark.parametrize("value", ["%00", "a%00b", "%FF", "%C0%AF", "%ED%A0%80", "%25", "%25s", "%25(x)s"])
+    def test_nul_bytes_invalid_utf8_and_percent_signs_in_parameters_are_a_400_naming_them(
+        self, api_client: APIClient, name: str, value: str
+    ) -> None:
+        assert json_error(api_client.get(f"{LIST_URL}?{name}={value}"), 400).startswith(f"{name}: ")
+
+    @pytest.mark.parametrize("accept", ["application/xml", "text/csv", "image/png"])
+    def test_an_accept_header_the_service_cannot_answer_is_a_json_406(self, api_client: APIClient, accept: str) -> None:
+        assert json_error(api_client.get(LIST_URL, HTTP_ACCEPT=accept), 406)
+
+    def test_no_accept_header_gives_json_and_a_browser_gets_the_browsable_api(self, api_client: APIClient) -> None:
+        assert api_client.get(LIST_URL)["Content-Type"] == "application/json"
+        page = api_client.get(LIST_URL, HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+        assert page.status_code == 200, body(page)
+        assert page["Content-Type"].startswith("text/html")
+
+    # PostgreSQL keeps the node counts (migration 0003); the list's count is the kept one.
+    @needs_kept_counts
+    @pytest.mark.parametrize("query", ["", "is_active=true", "is_active=false", "page=2&page_size=1"])
+    def test_the_list_count_is_the_kept_count(
+        self, api_client: APIClient, make_node: Callable[..., Node], query: str
+    ) -> None:
+        for number in range(4):
+            make_node(is_active=number != 2)
+        response = api_client.get(f"{LIST_URL}?{query}")
+        assert response.status_code == 200, body(response)
+        is_active = {"is_active=true": True, "is_active=false": False}.get(query)
+        assert response.json()["count"] == kept_node_count(is_active=is_active)
+        assert (
+            response.json()["count"]
+            == Node.objects.filter(**({} if is_active is None else {"is_active": is_active})).count()
+        )

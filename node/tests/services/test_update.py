@@ -1,18 +1,13 @@
+"""node_update, node_update_many, node_rename and node_preview: the change rules applied to stored nodes."""
+
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
-from node.actions import NODE_ACTIONS
 from node.models import Node
 from node.services import (
-    BulkUpdateResult,
-    RegistrationResult,
-    node_create,
     node_preview,
-    node_register,
     node_rename,
     node_update,
     node_update_many,
@@ -50,54 +45,6 @@ class TestNodeUpdate:
         node_update(node=node, changes={"is_paused": True, "pause_reason": "first"})
         updated = node_update(node=stale, changes={"is_active": False})
         assert (updated.is_paused, updated.pause_reason, updated.is_active) == (True, "first", False)
-
-
-@pytest.mark.django_db
-class TestNodeRegister:
-    def test_new_hostnames_are_inserted_and_known_ones_skipped_in_any_case(self) -> None:
-        Node.objects.create(hostname="Known.Test")
-        result = node_register(hostnames=["a.test", "known.test", "b.test", "A.TEST"])
-        assert result.created == ["a.test", "b.test"]
-        assert result.existing == ["known.test"]
-        assert sorted(Node.objects.values_list("hostname", flat=True)) == ["Known.Test", "a.test", "b.test"]
-
-    def test_one_bad_hostname_inserts_nothing(self) -> None:
-        with pytest.raises(ValueError, match="not a valid hostname"):
-            node_register(hostnames=["good.test", "bad_host.test"])
-        assert not Node.objects.exists()
-
-    def test_initial_states_follow_the_update_rules(self) -> None:
-        node_register(
-            hostnames=["p.test", "i.test", "u.test"],
-            states={
-                "p.test": {"is_paused": True, "pause_reason": "disk"},
-                "i.test": {"is_active": False},
-                "u.test": {"pause_reason": "not paused, not stored"},
-            },
-        )
-        nodes = {node.hostname: node for node in Node.objects.all()}
-        assert (nodes["p.test"].is_paused, nodes["p.test"].pause_reason) == (True, "disk")
-        assert nodes["i.test"].deprecated == nodes["i.test"].created
-        assert nodes["u.test"].pause_reason is None
-
-    def test_batches_insert_everything(self) -> None:
-        result = node_register(hostnames=[f"n{i}.test" for i in range(25)], batch_size=10)
-        assert len(result.created) == 25
-        assert Node.objects.count() == 25
-
-
-@pytest.mark.django_db
-class TestNodeRegisterProgress:
-    def test_progress_is_reported_after_each_batch_with_distinct_hostnames_done(self) -> None:
-        seen: list[int] = []
-        names = [f"n{i}.test" for i in range(25)] + ["N0.TEST"]
-        node_register(hostnames=names, batch_size=10, progress=seen.append)
-        assert seen == [10, 20, 25]
-
-    def test_a_batch_mixing_new_and_known_hostnames_reports_each_in_input_order(self) -> None:
-        Node.objects.create(hostname="B.test")
-        result = node_register(hostnames=["c.test", "b.TEST", "a.test"], batch_size=2)
-        assert (result.created, result.existing) == (["c.test", "a.test"], ["b.TEST"])
 
 
 @pytest.mark.django_db
@@ -149,36 +96,8 @@ class TestNodeUpdateMany:
         assert Node.objects.get().last_modified == node.last_modified
 
 
-class TestNodeActions:
-    def test_pause_needs_a_non_blank_reason(self) -> None:
-        with pytest.raises(ValueError, match="pause needs a reason"):
-            NODE_ACTIONS["pause"].changes_with("  ")
-        assert NODE_ACTIONS["pause"].changes_with("disk") == {"is_paused": True, "pause_reason": "disk"}
-
-    @pytest.mark.parametrize(
-        ("name", "changes"),
-        [("resume", {"is_paused": False}), ("deactivate", {"is_active": False}), ("reactivate", {"is_active": True})],
-    )
-    def test_other_actions_ignore_a_reason(self, name: str, changes: dict) -> None:
-        assert NODE_ACTIONS[name].changes_with("ignored") == changes
-
-    @pytest.mark.parametrize(
-        ("updated", "changed", "text"),
-        [
-            (1, 1, "Deactivated 1 node."),
-            (3, 3, "Deactivated 3 nodes."),
-            (3, 2, "Deactivated 3 nodes; 1 of them was already inactive."),
-            (3, 0, "Deactivated 3 nodes; 3 of them were already inactive."),
-        ],
-    )
-    def test_the_description_counts_nodes_touched_and_those_already_so(
-        self, updated: int, changed: int, text: str
-    ) -> None:
-        assert NODE_ACTIONS["deactivate"].describe(BulkUpdateResult(updated=updated, changed=changed)) == text
-
-
 @pytest.mark.django_db
-class TestNodeHostnames:
+class TestNodeRename:
     def test_rename_changes_only_the_hostname_and_advances_last_modified(self) -> None:
         node = Node.objects.create(hostname="old.test", is_paused=True, pause_reason="disk")
         renamed = node_rename(node=node, hostname="New.test")
@@ -199,45 +118,12 @@ class TestNodeHostnames:
             node_rename(node=node, hostname=hostname)
         assert Node.objects.get(pk=node.pk).hostname == "mine.test"
 
-    def test_create_applies_the_initial_state_by_the_update_rules(self) -> None:
-        node = node_create(hostname="new.test", changes={"is_active": False, "pause_reason": "dropped"})
-        assert (node.is_active, node.pause_reason, node.deprecated) == (False, None, node.created)
-        assert node.last_modified == node.created
 
-    def test_create_refuses_a_known_hostname_in_any_case(self) -> None:
-        Node.objects.create(hostname="known.test")
-        with pytest.raises(ValueError, match="exists already"):
-            node_create(hostname="KNOWN.test")
-        assert Node.objects.count() == 1
-
+@pytest.mark.django_db
+class TestNodePreview:
     def test_preview_shows_the_outcome_without_writing(self) -> None:
         node = Node.objects.create(hostname="p.test", is_paused=True, pause_reason="disk")
         preview = node_preview(node=node, changes={"is_paused": False})
         assert (preview.is_paused, preview.pause_reason) == (False, None)
         assert Node.objects.get().pause_reason == "disk"
         assert node.pause_reason == "disk"
-
-
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_registrations_of_the_same_hostnames_insert_each_once() -> None:
-    names = [f"race-{number}.test" for number in range(600)]
-    results: list[RegistrationResult] = []
-    errors: list[BaseException] = []
-
-    def register(order: list[str]) -> None:
-        try:
-            results.append(node_register(hostnames=order, batch_size=50))
-        except BaseException as exc:  # handed to the test thread, which asserts on it
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=register, args=(order,)) for order in (names, names[::-1])]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
-    created = [hostname for result in results for hostname in result.created]
-    assert sorted(created) == sorted(names)
-    assert Node.objects.count() == len(names)
