@@ -29,6 +29,9 @@ class Node(models.Model):
     deprecated = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now, editable=False)
     last_modified = models.DateTimeField(default=timezone.now, editable=False)
+    # The registry clock's index of the node's latest change (``RegistryClock``); unique, as no two
+    # changes share one.
+    change_index = models.BigIntegerField(unique=True, editable=False)
 
     class Meta:
         db_table = "node"
@@ -92,6 +95,8 @@ class NodeChange(models.Model):
     channel = models.CharField(max_length=16, choices=Channel.choices)
     changes = models.JSONField()
     request_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 (null: no request)
+    # The registry clock's index of the change; null for records written before the clock existed.
+    change_index = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         db_table = "node_change"
@@ -102,3 +107,26 @@ class NodeChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} of node {self.node_id} at {self.time.isoformat()} by {self.actor}"
+
+
+class RegistryClock(models.Model):
+    """The one source of order and time for writes to nodes: a single row, locked by every writer.
+
+    A transaction that writes nodes first advances the clock (``node.services.clock``) by the
+    number of nodes it writes, taking one ``change_index`` per node (a 64-bit integer that grows
+    by one per node written and is never reused) and one time per node, each strictly later than
+    every time handed out before (``time_us``, microseconds since the Unix epoch, is the last one).
+    The row stays locked until the transaction ends, so writers commit one after the other in
+    index order, and index order, ``last_modified`` order and commit order are the same. On
+    PostgreSQL a trigger sends ``NOTIFY node_changes`` with the new index on every advance; it is
+    delivered when, and only if, the transaction commits.
+    """
+
+    change_index = models.BigIntegerField()
+    time_us = models.BigIntegerField()
+
+    class Meta:
+        db_table = "registry_clock"
+
+    def __str__(self) -> str:
+        return f"registry clock at change {self.change_index}"

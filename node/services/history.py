@@ -18,16 +18,19 @@ from node.services.rules import RECORDED_FIELDS, Changed
 logger = logging.getLogger(__name__)
 
 # The columns of a record as ``record_row`` gives them (``node`` is the node's id).
-RECORD_COLUMNS = ("node", "time", "action", "actor", "channel", "request_id", "changes")
+RECORD_COLUMNS = ("node", "time", "change_index", "action", "actor", "channel", "request_id", "changes")
 
 FieldChanges = dict[str, dict[str, Any]]
 
 
-def record_row(*, node_id: int, time: dt.datetime, action: str, actor: Actor, changes: FieldChanges) -> dict[str, Any]:
+def record_row(
+    *, node_id: int, time: dt.datetime, change_index: int, action: str, actor: Actor, changes: FieldChanges
+) -> dict[str, Any]:
     """The values of one history record, by ``RECORD_COLUMNS``: what a ``NodeChange`` is made of."""
     return {
         "node": node_id,
         "time": time,
+        "change_index": change_index,
         "action": action,
         "actor": actor.name,
         "channel": actor.channel,

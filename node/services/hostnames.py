@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from node.actors import SYSTEM, Actor
 from node.models import HOSTNAME_MAX_LENGTH, Node, NodeChange
 from node.selectors import nodes_with_hostnames
-from node.services import history
-from node.services.rules import next_modification_time
+from node.services import clock, history
 from util.hostnames import validate_hostname
 
 logger = logging.getLogger(__name__)
@@ -45,16 +43,18 @@ def node_rename(*, node: Node, hostname: str, actor: Actor = SYSTEM) -> Node:
     """
     try:
         with transaction.atomic():
+            stamps = clock.advance(1)
             locked = Node.objects.select_for_update().get(pk=node.pk)
             old = locked.hostname
             locked.hostname = node_validate_hostname(hostname=hostname, node=locked)
-            locked.last_modified = next_modification_time(locked.last_modified, timezone.now())
-            locked.save(update_fields=["hostname", "last_modified"])
+            locked.last_modified, locked.change_index = stamps.time(0), stamps.index(0)
+            locked.save(update_fields=["hostname", "last_modified", "change_index"])
             if locked.hostname != old:
                 history.record(
                     history.record_row(
                         node_id=locked.pk,
                         time=locked.last_modified,
+                        change_index=locked.change_index,
                         action=NodeChange.Action.UPDATE,
                         actor=actor,
                         changes={"hostname": {"old": old, "new": locked.hostname}},

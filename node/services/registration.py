@@ -7,20 +7,18 @@ registered concurrently.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 
 from node.actors import SYSTEM, Actor
 from node.models import HOSTNAME_MAX_LENGTH, Node, NodeChange
 from node.selectors import nodes_with_hostnames
-from node.services import history
+from node.services import clock, history
 from node.services.hostnames import node_validate_hostname, taken_message
 from node.services.rules import initial_state, validate_changes
 from util.db import insert_skipping_conflicts
@@ -28,25 +26,38 @@ from util.hostnames import validate_hostname
 
 logger = logging.getLogger(__name__)
 
-NODE_COLUMNS = ("hostname", "pause_reason", "is_paused", "is_active", "deprecated", "created", "last_modified")
+NODE_COLUMNS = (
+    "hostname",
+    "pause_reason",
+    "is_paused",
+    "is_active",
+    "deprecated",
+    "created",
+    "last_modified",
+    "change_index",
+)
 _REGISTER_ATTEMPTS = 3
 
 Row = dict[str, Any]
 
 
-def _node_rows(
-    hostnames: Iterable[str], *, states: Mapping[str, Mapping[str, Any]], now: dt.datetime
-) -> dict[str, Row]:
-    """The row (``NODE_COLUMNS``) of each new node registered at ``now``, with its initial state from ``states``.
+def _node_rows(hostnames: Sequence[str], *, states: Mapping[str, Mapping[str, Any]]) -> dict[str, Row]:
+    """The row (``NODE_COLUMNS``) of each new node, with its initial state from ``states`` (validated changes).
 
-    ``states`` hold validated changes. Nodes without one share the default state, computed once.
+    Takes one change index and time per node from the registry clock (the caller's transaction
+    holds it from then on): each node is registered at its own time.
     """
-    default = {**initial_state({}, now=now), "created": now, "last_modified": now}
+    stamps = clock.advance(len(hostnames))
     rows = {}
-    for hostname in hostnames:
-        changes = states.get(hostname)
-        state = {**initial_state(changes, now=now), "created": now, "last_modified": now} if changes else default
-        rows[hostname] = {"hostname": hostname, **state}
+    for n, hostname in enumerate(hostnames):
+        time = stamps.time(n)
+        rows[hostname] = {
+            "hostname": hostname,
+            **initial_state(states.get(hostname) or {}, now=time),
+            "created": time,
+            "last_modified": time,
+            "change_index": stamps.index(n),
+        }
     return rows
 
 
@@ -54,6 +65,7 @@ def _registration_record_row(node_id: int, row: Row, actor: Actor) -> Row:
     return history.record_row(
         node_id=node_id,
         time=row["last_modified"],
+        change_index=row["change_index"],
         action=NodeChange.Action.REGISTER,
         actor=actor,
         changes=history.registration_changes(row["hostname"], row),
@@ -69,8 +81,9 @@ def node_create(*, hostname: str, changes: Mapping[str, Any] | None = None, acto
     state = validate_changes(changes) if changes else {}
     try:
         with transaction.atomic():
+            clock.advance(0)
             hostname = node_validate_hostname(hostname=hostname)
-            row = _node_rows([hostname], states={hostname: state}, now=timezone.now())[hostname]
+            row = _node_rows([hostname], states={hostname: state})[hostname]
             node = Node(**row)
             node.save(force_insert=True)
             history.record(_registration_record_row(node.pk, row, actor)).save()
@@ -131,11 +144,15 @@ def node_register(
 def _insert_batch_postgresql(
     hostnames: list[str], *, states: Mapping[str, Mapping[str, Any]], actor: Actor
 ) -> set[str]:
-    """Insert the hostnames not known yet in one statement that skips conflicts, and their registration
-    records in a second one; return the hostnames inserted. Call inside a transaction."""
-    # One order for every writer: two registrations of overlapping names then wait for each other
-    # in the unique index instead of deadlocking.
-    rows = _node_rows(sorted(hostnames, key=str.lower), states=states, now=timezone.now())
+    """Insert the hostnames not known yet in one statement, and their registration records in a second one;
+    return the hostnames inserted. Call inside a transaction.
+
+    The clock, locked first, keeps any other writer out until the batch commits, so the hostnames
+    found unknown here are still unknown when inserted; the insert skips conflicts all the same.
+    """
+    clock.advance(0)
+    known = set(nodes_with_hostnames(hostnames).values_list("hostname_key", flat=True))
+    rows = _node_rows(sorted((name for name in hostnames if name.lower() not in known), key=str.lower), states=states)
     inserted = insert_skipping_conflicts(
         model=Node,
         columns=NODE_COLUMNS,
@@ -161,9 +178,10 @@ def _insert_batch_orm(hostnames: list[str], *, states: Mapping[str, Mapping[str,
     for attempt in range(_REGISTER_ATTEMPTS):
         try:
             with transaction.atomic():
+                clock.advance(0)
                 known = set(nodes_with_hostnames(hostnames).values_list("hostname_key", flat=True))
                 new = [hostname for hostname in hostnames if hostname.lower() not in known]
-                rows = _node_rows(new, states=states, now=timezone.now())
+                rows = _node_rows(new, states=states)
                 nodes = Node.objects.bulk_create([Node(**row) for row in rows.values()], batch_size=len(hostnames))
                 NodeChange.objects.bulk_create(
                     [history.record(_registration_record_row(node.pk, rows[node.hostname], actor)) for node in nodes]

@@ -8,8 +8,9 @@ This module is the one statement of the invariants; everything else refers here:
 - ``deprecated`` is set exactly when the node is inactive: ``is_active`` true -> false sets it to
   the time of the change, false -> true clears it; a change that leaves ``is_active`` as it was
   leaves ``deprecated`` alone.
-- Every accepted change advances ``last_modified`` strictly, even one that changes no value; a
-  new node's ``last_modified`` is its ``created``.
+- Every accepted change takes a new change index and time from the registry clock
+  (``node.services.clock``), even one that changes no value: ``last_modified`` advances strictly,
+  and no two changes share a time. A new node's ``last_modified`` is its ``created``.
 
 ``NODE_CHANGES`` declares what a change may contain (the PATCH body, and what the admin and the
 commands hand in): validating, its messages and its schema all come from that one declaration.
@@ -69,13 +70,6 @@ def validate_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
     Raises ``util.closed.InvalidObject`` (a ``ValueError``) naming each field that is wrong.
     """
     return NODE_CHANGES.validate(changes)
-
-
-def next_modification_time(last_modified: dt.datetime | None, now: dt.datetime) -> dt.datetime:
-    """``now``, or 1 µs past ``last_modified`` where the clock has not moved on (or has moved back)."""
-    if last_modified is not None and now <= last_modified:
-        return last_modified + dt.timedelta(microseconds=1)
-    return now
 
 
 def state_of(node: Any) -> dict[str, Any]:

@@ -20,22 +20,14 @@ from django.utils import timezone
 
 from node.actors import SYSTEM, Actor
 from node.models import Node, NodeChange
-from node.services import history
-from node.services.rules import (
-    STATE_FIELDS,
-    Changed,
-    apply_changes,
-    changed_fields,
-    next_modification_time,
-    state_of,
-    validate_changes,
-)
+from node.services import clock, history
+from node.services.rules import STATE_FIELDS, Changed, apply_changes, changed_fields, state_of, validate_changes
 from node.versions import node_version
 
 logger = logging.getLogger(__name__)
 
-# What an update writes: the state and the modification time.
-WRITTEN_FIELDS = (*STATE_FIELDS, "last_modified")
+# What an update writes: the state, the modification time and the change index.
+WRITTEN_FIELDS = (*STATE_FIELDS, "last_modified", "change_index")
 
 
 class NodeChanged(Exception):
@@ -50,18 +42,14 @@ class NodeChanged(Exception):
         self.current_version = current_version
 
 
-def _change(node: Node, changes: Mapping[str, Any], *, now: dt.datetime) -> Changed:
-    """Apply validated ``changes`` to ``node`` in memory and advance its ``last_modified``; return what changed.
-
-    ``now`` is the clock as the writer read it (once for a whole batch of nodes); the node's own
-    time is strictly later than its previous one (``rules.next_modification_time``).
-    """
+def _change(node: Node, changes: Mapping[str, Any], *, index: int, time: dt.datetime) -> Changed:
+    """Apply validated ``changes`` to ``node`` in memory as change ``index`` made at ``time``; return what changed."""
     before = state_of(node)
-    stamp = next_modification_time(node.last_modified, now)
-    after = apply_changes(before, changes, now=stamp)
+    after = apply_changes(before, changes, now=time)
     for name, value in after.items():
         setattr(node, name, value)
-    node.last_modified = stamp
+    node.last_modified = time
+    node.change_index = index
     return changed_fields(before, after)
 
 
@@ -72,7 +60,12 @@ def _update_record(node: Node, changed: Changed, actor: Actor) -> NodeChange | N
         return None
     return history.record(
         history.record_row(
-            node_id=node.pk, time=node.last_modified, action=NodeChange.Action.UPDATE, actor=actor, changes=changes
+            node_id=node.pk,
+            time=node.last_modified,
+            change_index=node.change_index,
+            action=NodeChange.Action.UPDATE,
+            actor=actor,
+            changes=changes,
         )
     )
 
@@ -90,7 +83,8 @@ def node_update(
 ) -> Node:
     """Apply ``changes`` (any of ``pause_reason``, ``is_paused``, ``is_active``) to ``node``, by ``rules``.
 
-    Runs in one transaction with the row locked. ``expected_versions`` makes the change
+    Runs in one transaction that holds the registry clock (``clock.advance``) and the node's row.
+    ``expected_versions`` makes the change
     conditional: it applies only while the node is at one of these versions (``node.versions``).
     The check runs on the locked row, so of two writers expecting the same version exactly one
     succeeds. A change of a followed field is recorded in the node's history with ``actor``.
@@ -101,12 +95,13 @@ def node_update(
     """
     changes = validate_changes(changes)
     with transaction.atomic():
+        stamps = clock.advance(1)
         locked = Node.objects.select_for_update().get(pk=node.pk)
         if expected_versions is not None:
             current = node_version(locked)
             if current not in expected_versions:
                 raise NodeChanged(node_id=locked.pk, current_version=current)
-        changed = _change(locked, changes, now=timezone.now())
+        changed = _change(locked, changes, index=stamps.index(0), time=stamps.time(0))
         locked.save(update_fields=WRITTEN_FIELDS)
         record = _update_record(locked, changed, actor)
         if record is not None:
@@ -118,12 +113,15 @@ def node_update(
 def node_preview(*, node: Node, changes: Mapping[str, Any]) -> Node:
     """An unsaved copy of ``node`` with ``changes`` applied by ``node_update``'s rules; nothing is written.
 
-    Lets a form show and validate the outcome of an edit before it is saved. Raises ``ValueError``
-    like ``node_update``.
+    Lets a form show and validate the outcome of an edit before it is saved (its time and change
+    index stay those of the node: only a write takes new ones). Raises ``ValueError`` like
+    ``node_update``.
     """
     changes = validate_changes(changes)
     preview = copy.copy(node)
-    _change(preview, changes, now=timezone.now())
+    after = apply_changes(state_of(preview), changes, now=timezone.now())
+    for name, value in after.items():
+        setattr(preview, name, value)
     return preview
 
 
@@ -144,26 +142,25 @@ def node_update_many(
 ) -> BulkUpdateResult:
     """Apply the same ``changes`` to every node of ``nodes``, by ``node_update``'s rules.
 
-    Rows are locked and written ``chunk_size`` at a time, in id order so that two bulk writers
-    cannot deadlock, each chunk in its own transaction with the history records of its effective
-    changes. The clock is read once per chunk, and the rows are written with one UPDATE per
-    distinct outcome (usually one). Nodes deleted in the meantime are skipped. Raises
-    ``ValueError`` for changes that break a rule (nothing is written).
+    Rows are locked and written ``chunk_size`` at a time, each chunk in its own transaction that
+    holds the registry clock, with the history records of its effective changes. Every node
+    written takes its own change index and time. Nodes deleted in the meantime are skipped.
+    Raises ``ValueError`` for changes that break a rule (nothing is written).
     """
     changes = validate_changes(changes)
     ids = sorted(nodes.order_by().values_list("pk", flat=True))
     result = BulkUpdateResult()
     for start in range(0, len(ids), chunk_size):
         with transaction.atomic():
+            clock.advance(0)
             chunk = ids[start : start + chunk_size]
             locked = list(Node.objects.select_for_update().filter(pk__in=chunk).order_by("pk"))
-            now = timezone.now()
-            changes_by_node = [(node, _change(node, changes, now=now)) for node in locked]
-            outcomes: dict[tuple, list[int]] = {}
-            for node in locked:
-                outcomes.setdefault(tuple((name, getattr(node, name)) for name in WRITTEN_FIELDS), []).append(node.pk)
-            for outcome, pks in outcomes.items():
-                Node.objects.filter(pk__in=pks).update(**dict(outcome))
+            stamps = clock.advance(len(locked))
+            changes_by_node = [
+                (node, _change(node, changes, index=stamps.index(n), time=stamps.time(n)))
+                for n, node in enumerate(locked)
+            ]
+            Node.objects.bulk_update(locked, WRITTEN_FIELDS, batch_size=500)
             records = [_update_record(node, changed, actor) for node, changed in changes_by_node]
             NodeChange.objects.bulk_create([record for record in records if record is not None])
         for node, changed in changes_by_node:

@@ -9,7 +9,6 @@ from node.services.rules import (
     apply_changes,
     changed_fields,
     initial_state,
-    next_modification_time,
     validate_changes,
 )
 from util.closed import InvalidObject
@@ -96,15 +95,3 @@ class TestApplyChanges:
     def test_changed_fields_are_those_whose_values_differ(self) -> None:
         assert changed_fields(PAUSED, ACTIVE) == {"pause_reason": ("disk", None), "is_paused": (True, False)}
         assert changed_fields(ACTIVE, ACTIVE) == {}
-
-
-class TestNextModificationTime:
-    def test_it_is_now_when_the_clock_has_moved_on(self) -> None:
-        assert next_modification_time(EARLIER, NOW) == NOW
-
-    @pytest.mark.parametrize("last", [NOW, NOW + dt.timedelta(seconds=5)])
-    def test_it_is_one_microsecond_later_when_the_clock_has_not_moved_or_went_back(self, last: dt.datetime) -> None:
-        assert next_modification_time(last, NOW) == last + dt.timedelta(microseconds=1)
-
-    def test_a_node_never_modified_takes_now(self) -> None:
-        assert next_modification_time(None, NOW) == NOW
