@@ -12,7 +12,7 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 
-from node.serializers import NodeChangeSerializer, NodeSerializer, NodeUpdateSerializer
+from node.serializers import NodeChangeSerializer, NodeChangesSerializer, NodeSerializer, NodeUpdateSerializer
 from util.schema import error_response, validation_error_response
 
 TAGS = ["nodes"]
@@ -121,6 +121,16 @@ IF_MATCH = OpenApiParameter(
         "them, checked on the locked row; otherwise 412 with the current `ETag` and nothing written."
     ),
 )
+X_REGISTRY_INDEX = OpenApiParameter(
+    "X-Registry-Index",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    description=(
+        "The newest change index the answer reflects: every change up to it is in the answer. Indexes only grow; "
+        "send one as `after` to `GET /v6/nodes/changes/` to follow every later change."
+    ),
+    response=[200, 204, 304],
+)
 X_REQUEST_ID = OpenApiParameter(
     "X-Request-ID",
     OpenApiTypes.STR,
@@ -154,7 +164,7 @@ node_list_schema = extend_schema(
     summary="Node List",
     description="Returns a list of nodes, a page at a time.",
     tags=TAGS,
-    parameters=[*LIST_FILTERS, IF_NONE_MATCH, X_REQUEST_ID, ETAG, WWW_AUTHENTICATE],
+    parameters=[*LIST_FILTERS, IF_NONE_MATCH, X_REQUEST_ID, ETAG, X_REGISTRY_INDEX, WWW_AUTHENTICATE],
     responses={
         200: OpenApiResponse(NodeSerializer(many=True), description="A page of nodes."),
         304: _NOT_MODIFIED,
@@ -191,7 +201,7 @@ node_detail_schema = extend_schema(
     summary="Node Details",
     description="Returns a specific node: the same eight fields as its entry in the node list.",
     tags=TAGS,
-    parameters=[NODE_ID, IF_NONE_MATCH, X_REQUEST_ID, ETAG, WWW_AUTHENTICATE],
+    parameters=[NODE_ID, IF_NONE_MATCH, X_REQUEST_ID, ETAG, X_REGISTRY_INDEX, WWW_AUTHENTICATE],
     responses={
         200: OpenApiResponse(NodeSerializer, description="The node."),
         304: _NOT_MODIFIED,
@@ -213,7 +223,7 @@ node_update_schema = extend_schema(
         "writes nothing."
     ),
     tags=TAGS,
-    parameters=[NODE_ID, PREFER, IF_MATCH, X_REQUEST_ID, PREFERENCE_APPLIED, ETAG, WWW_AUTHENTICATE],
+    parameters=[NODE_ID, PREFER, IF_MATCH, X_REQUEST_ID, PREFERENCE_APPLIED, ETAG, X_REGISTRY_INDEX, WWW_AUTHENTICATE],
     request=NodeUpdateSerializer,
     examples=[
         OpenApiExample("pause", value={"is_paused": True, "pause_reason": "Disk replacement"}, request_only=True),
@@ -298,7 +308,7 @@ node_history_schema = extend_schema(
         "is written in the same transaction as the change it describes."
     ),
     tags=TAGS,
-    parameters=[NODE_ID, *HISTORY_FILTERS, X_REQUEST_ID, WWW_AUTHENTICATE],
+    parameters=[NODE_ID, *HISTORY_FILTERS, X_REQUEST_ID, X_REGISTRY_INDEX, WWW_AUTHENTICATE],
     responses={
         200: OpenApiResponse(NodeChangeSerializer(many=True), description="A page of the node's records."),
         400: validation_error_response(
@@ -323,6 +333,68 @@ node_history_schema = extend_schema(
                 "past the last page": "page 3 is past the last page (1) for 4 results.",
             },
         ),
+        406: _NOT_ACCEPTABLE,
+        500: _SERVER_ERROR,
+        503: _UNAVAILABLE,
+    },
+)
+
+
+CHANGES_PARAMETERS = [
+    OpenApiParameter(
+        "after",
+        OpenApiTypes.INT,
+        OpenApiParameter.QUERY,
+        description=(
+            "A change index (`index` of the previous answer, or `X-Registry-Index` of any answer): only nodes changed "
+            "after it are returned. 0, the default, returns every node, in change order. An index beyond the newest "
+            "is a 400."
+        ),
+        examples=[OpenApiExample("from the start", value=0), OpenApiExample("after change 1200", value=1200)],
+    ),
+    OpenApiParameter(
+        "page_size",
+        OpenApiTypes.INT,
+        OpenApiParameter.QUERY,
+        description="At most this many nodes, from 1 to 1000 (default 100); `more` says whether others follow.",
+    ),
+    OpenApiParameter(
+        "wait",
+        OpenApiTypes.INT,
+        OpenApiParameter.QUERY,
+        description=(
+            "Seconds (0 to 60, default 0) to wait when nothing changed after `after`: the answer comes as soon as a "
+            "change commits, or with empty results once `wait` has passed."
+        ),
+    ),
+]
+
+node_changes_schema = extend_schema(
+    summary="Node Changes",
+    description=(
+        "Follow every change to the nodes, in the order the changes committed, without missing one. Every write "
+        "gives each node it changes a new change index, one more than the last; this returns the nodes whose "
+        "latest change comes after `after`, each once in its latest state, oldest change first. Send `index` "
+        "back as `after` to go on; with `wait`, a request that finds nothing new waits for the next commit."
+    ),
+    tags=TAGS,
+    parameters=[*CHANGES_PARAMETERS, X_REQUEST_ID, X_REGISTRY_INDEX, WWW_AUTHENTICATE],
+    responses={
+        200: OpenApiResponse(NodeChangesSerializer, description="The nodes changed after `after`."),
+        400: validation_error_response(
+            "A query parameter was refused; `detail` and `errors` name it and what it accepts.",
+            examples={
+                "after beyond the newest change": {
+                    "detail": "after: 120 is beyond the newest change index, 12.",
+                    "errors": {"after": ["120 is beyond the newest change index, 12."]},
+                },
+                "wait too long": {
+                    "detail": "wait: expected an integer from 0 to 60, got '90'.",
+                    "errors": {"wait": ["expected an integer from 0 to 60, got '90'."]},
+                },
+            },
+        ),
+        401: _UNAUTHORIZED_READ,
         406: _NOT_ACCEPTABLE,
         500: _SERVER_ERROR,
         503: _UNAVAILABLE,

@@ -92,6 +92,18 @@ class NodeChangeSerializer(serializers.ModelSerializer):
         }
 
 
+class NodeChangesSerializer(serializers.Serializer):
+    """A page of the change feed: the nodes changed after an index, oldest change first."""
+
+    index = serializers.IntegerField(
+        min_value=0,
+        help_text="The change index of the last node in results, or `after` when there is none: send it back as "
+        "`after` for the next page.",
+    )
+    more = serializers.BooleanField(help_text="True when more changes follow at once: ask again without waiting.")
+    results = NodeSerializer(many=True, help_text="The changed nodes, each in its latest state, in change order.")
+
+
 def node_rows_data(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
     """``NodeSerializer(many=True).data`` for rows of ``NODE_FIELDS`` values, without the per-field work.
 

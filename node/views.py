@@ -1,22 +1,39 @@
 """The v6 node endpoints: thin views over the filter set, the selectors, the serializers and ``node.services``."""
 
+import time
+
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from node.actors import request_actor
+from node.feed import change_waiter
 from node.filters import NodeChangeFilter, NodeFilter
 from node.models import NODE_FIELDS, Node, NodeChange
-from node.schema import node_detail_schema, node_history_schema, node_list_schema, node_update_schema
-from node.selectors import node_history, node_list_count, node_rows
+from node.schema import (
+    node_changes_schema,
+    node_detail_schema,
+    node_history_schema,
+    node_list_schema,
+    node_update_schema,
+)
+from node.selectors import (
+    current_change_index,
+    node_changes,
+    node_exists_with_index,
+    node_history,
+    node_list_count,
+    node_row_with_index,
+    node_rows,
+)
 from node.serializers import NodeChangeSerializer, NodeSerializer, NodeUpdateSerializer, node_rows_data
 from node.services import NodeChanged, node_update
 from node.versions import node_page_version, node_version, node_version_at
@@ -25,9 +42,17 @@ from util.filters import FilterSetRunner
 from util.http import prefers_representation
 from util.ordering import ORDER_PARAM, OrderParamFilter, OrderTerm
 from util.pagination import StrictPageNumberPagination
+from util.query import int_param
 from util.renderers import OrjsonRenderer
 
 NODE_FILTERS = FilterSetRunner(NodeFilter)
+REGISTRY_INDEX_HEADER = "X-Registry-Index"
+
+
+def registry_indexed(response: HttpResponse, index: int) -> HttpResponse:
+    """``response`` with the newest change index it reflects, in ``X-Registry-Index``."""
+    response[REGISTRY_INDEX_HEADER] = str(index)
+    return response
 
 
 @extend_schema_view(get=node_list_schema)
@@ -60,18 +85,22 @@ class NodeListView(generics.ListAPIView):
         self.sql_key = None if time_bounded else ("node-list", self.filter_values["is_active"], order)
         return OrderParamFilter().filter_queryset(self.request, NODE_FILTERS.apply(queryset, self.filter_values), self)
 
+    def _count(self, rows: QuerySet) -> int:
+        count, self.registry_index = node_list_count(rows, filters=self.filter_values)
+        return count
+
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         rows = self.filter_queryset(node_rows())
         page = self.paginator.paginate_queryset(
-            rows, request, self, count=lambda: node_list_count(rows, filters=self.filter_values), sql_key=self.sql_key
+            rows, request, self, count=lambda: self._count(rows), sql_key=self.sql_key
         )
         results = node_rows_data(page)
         etag = node_page_version(results, count=self.paginator.page.paginator.count)
         if is_not_modified(request, etag):
-            return not_modified(etag)
+            return registry_indexed(not_modified(etag), self.registry_index)
         response = self.get_paginated_response(results)
         response["ETag"] = etag
-        return response
+        return registry_indexed(response, self.registry_index)
 
 
 @extend_schema_view(get=node_detail_schema, patch=node_update_schema)
@@ -86,14 +115,14 @@ class NodeDetailView(APIView):
 
     def get(self, request: Request, pk: int) -> Response:
         # The list's rows path: the very same eight values as the node's list entry, at a fraction of the cost.
-        rows = node_rows().filter(pk=pk)[:1]
-        if not rows:
+        row, registry_index = node_row_with_index(int(pk))
+        if row is None:
             raise Http404("No Node matches the given query.")
-        node = node_rows_data(rows)[0]
+        node = node_rows_data([row])[0]
         etag = node_version_at(node["id"], node["last_modified"])
         if is_not_modified(request, etag):
-            return not_modified(etag)
-        return Response(node, headers={"ETag": etag})
+            return registry_indexed(not_modified(etag), registry_index)
+        return registry_indexed(Response(node, headers={"ETag": etag}), registry_index)
 
     def patch(self, request: Request, pk: int) -> Response:
         node = get_object_or_404(Node, pk=pk)
@@ -110,7 +139,7 @@ class NodeDetailView(APIView):
                 "read it again and retry.",
                 etag=exc.current_version,
             ) from None
-        headers = {"ETag": node_version(node)}
+        headers = {"ETag": node_version(node), REGISTRY_INDEX_HEADER: str(node.change_index)}
         if prefers_representation(request):
             headers["Preference-Applied"] = "return=representation"
             return Response(NodeSerializer(node).data, headers=headers)
@@ -130,6 +159,48 @@ class NodeHistoryView(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[NodeChange]:
         node_id = self.kwargs["pk"]
-        if not Node.objects.filter(pk=node_id).exists():
+        # Read before the records: they reflect at least every change up to it.
+        exists, self.registry_index = node_exists_with_index(int(node_id))
+        if not exists:
             raise NotFound(f"No node with id {node_id}.")
         return node_history(node_id)
+
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
+        response = super().list(request, *args, **kwargs)
+        return registry_indexed(response, self.registry_index)
+
+
+CHANGES_PAGE_SIZE = 100
+CHANGES_MAX_PAGE_SIZE = 1000
+CHANGES_MAX_WAIT_SECONDS = 60
+# How long a waiting request gives the process's listener to connect before it reads the feed.
+CHANGES_LISTEN_SECONDS = 2.0
+
+
+@extend_schema_view(get=node_changes_schema)
+class NodeChangesView(APIView):
+    """The nodes changed after a change index, in the order of their changes; optionally waits for one."""
+
+    renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
+
+    def get(self, request: Request) -> Response:
+        query = request.query_params
+        after = int_param(query, "after", default=0, minimum=0, maximum=None)
+        page_size = int_param(query, "page_size", default=CHANGES_PAGE_SIZE, minimum=1, maximum=CHANGES_MAX_PAGE_SIZE)
+        wait = int_param(query, "wait", default=0, minimum=0, maximum=CHANGES_MAX_WAIT_SECONDS)
+        waiter = change_waiter()
+        if wait:
+            # Listening before the first read: a change committed after it cannot be missed.
+            waiter.ready(timeout=CHANGES_LISTEN_SECONDS)
+        newest = current_change_index()
+        if after > newest:
+            raise ValidationError({"after": [f"{after} is beyond the newest change index, {newest}."]})
+        deadline = time.monotonic() + wait
+        rows = node_changes(after=after, limit=page_size + 1)
+        while not rows and time.monotonic() < deadline:
+            if waiter.wait_beyond(after, timeout=deadline - time.monotonic()):
+                rows = node_changes(after=after, limit=page_size + 1)
+        page = rows[:page_size]
+        index = page[-1][-1] if page else after
+        body = {"index": index, "more": len(rows) > len(page), "results": node_rows_data(row[:-1] for row in page)}
+        return registry_indexed(Response(body), max(index, newest))

@@ -63,6 +63,13 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Reads of the v6 API are open to anonymous clients unless this is switched off.
 PUBLIC_READ_API = env_bool("PUBLIC_READ_API", True)
 
+# The change feed: waiting requests (``changes?wait=``) wake on PostgreSQL's NOTIFY, received on
+# one connection per server process to LISTEN_DATABASE_URL (PostgreSQL itself, never a pooler in
+# transaction mode, which cannot carry LISTEN) or else to DATABASE_URL. On SQLite they read the
+# clock every FEED_POLL_SECONDS.
+LISTEN_DATABASE_URL = os.environ.get("LISTEN_DATABASE_URL", "").strip() or None
+FEED_POLL_SECONDS = env_int("FEED_POLL_MILLISECONDS", 200) / 1000
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

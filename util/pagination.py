@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from django.core.paginator import EmptyPage, Page, Paginator
 from django.db.models import QuerySet
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
+from util.query import int_param
 from util.sqlcache import rows_of
-from util.values import parse_int_in_range
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
@@ -91,13 +91,7 @@ class StrictPageNumberPagination(PageNumberPagination):
     last_page_strings = ()
 
     def _query_int(self, request: Request, name: str, *, default: int, maximum: int | None) -> int:
-        raw = request.query_params.get(name)
-        if raw is None:
-            return default
-        try:
-            return parse_int_in_range(raw, minimum=1, maximum=maximum)
-        except ValueError as exc:
-            raise ValidationError({name: [str(exc)]}) from None
+        return int_param(request.query_params, name, default=default, minimum=1, maximum=maximum)
 
     def get_page_size(self, request: Request) -> int:
         """The requested page size, 400 unless an integer from 1 to ``max_page_size``."""
