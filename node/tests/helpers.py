@@ -5,12 +5,13 @@ import io
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpResponse
 from rest_framework.test import APIClient
 
 from node.models import Node, NodeChange
 from node.selectors import kept_node_count
+from node.services import clock
 
 UTC = dt.UTC
 # The tests' reference time: a test that asserts on a time sets it as T0 or an offset from it.
@@ -23,6 +24,20 @@ ENCODING_T0 = dt.datetime(2025, 3, 1, 8, 30, tzinfo=UTC)
 FIELDS = ["id", "hostname", "pause_reason", "is_paused", "is_active", "deprecated", "created", "last_modified"]
 
 LIST_URL = "/v6/nodes/"
+
+
+def create_node(**fields: object) -> Node:
+    """A node row written with exactly the given fields, taking its change index from the registry clock.
+
+    For tests that need a node in a state the services would not produce by themselves (given
+    times); every other test registers nodes through ``node.services`` (the ``make_node`` fixture).
+    """
+    with transaction.atomic():
+        stamps = clock.advance(1)
+        fields.setdefault("created", stamps.time(0))
+        fields.setdefault("last_modified", fields["created"])
+        return Node.objects.create(change_index=stamps.index(0), **fields)
+
 
 # For the tests of the node counts PostgreSQL keeps (migration 0003).
 needs_kept_counts = pytest.mark.skipif(

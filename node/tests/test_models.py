@@ -5,12 +5,12 @@ from django.db import DataError, IntegrityError, transaction
 
 from node.models import Node
 from node.services import node_create, node_rename, node_update
-from node.tests.helpers import T0
+from node.tests.helpers import T0, create_node
 
 
 def insert(**fields: object) -> None:
     with transaction.atomic():
-        Node.objects.bulk_create([Node(**{"hostname": "n.test", **fields})])
+        create_node(**{"hostname": "n.test", **fields})
 
 
 @pytest.mark.django_db

@@ -118,7 +118,7 @@ class TestDatabaseUnavailable:
         ("method", "path", "target"),
         [
             ("get", "/v6/nodes/", "node.views.NodeListView.filter_queryset"),
-            ("get", "/v6/nodes/1/", "node.views.node_rows"),
+            ("get", "/v6/nodes/1/", "node.views.node_row_with_index"),
             ("patch", "/v6/nodes/1/", "node.views.get_object_or_404"),
         ],
     )

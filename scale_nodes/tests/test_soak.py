@@ -24,6 +24,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from node.models import Node
+from node.tests.helpers import create_node
 from scale_nodes.tests.servers import GunicornInstance, Reply, TcpProxy, request, rss_bytes
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the soak tests run on PostgreSQL only")
@@ -140,7 +141,7 @@ class TestRacingWritesAcrossInstances:
         self, start_instance: Callable[..., GunicornInstance], token: str
     ) -> None:
         instances = [start_instance(port) for port in INSTANCE_PORTS]
-        nodes = [Node.objects.create(hostname=f"chain-{i}.test") for i in range(2)]
+        nodes = [create_node(hostname=f"chain-{i}.test") for i in range(2)]
         initial = {
             node.pk: request(INSTANCE_PORTS[0], "GET", f"/v6/nodes/{node.pk}/").headers["etag"] for node in nodes
         }
@@ -200,7 +201,7 @@ class TestRacingWritesAcrossInstances:
         self, start_instance: Callable[..., GunicornInstance], token: str
     ) -> None:
         instances = [start_instance(port) for port in INSTANCE_PORTS]
-        nodes = [Node.objects.create(hostname=f"fields-{i}.test") for i in range(CLIENTS // 2)]
+        nodes = [create_node(hostname=f"fields-{i}.test") for i in range(CLIENTS // 2)]
         auth = {"Authorization": f"Token {token}"}
         last_accepted: dict[int, dict] = {}
         tags: dict[int, list[str]] = {node.pk: [] for node in nodes}
@@ -245,7 +246,7 @@ class TestRacingWritesAcrossInstances:
         self, start_instance: Callable[..., GunicornInstance], token: str
     ) -> None:
         instances = [start_instance(port) for port in INSTANCE_PORTS]
-        nodes = [Node.objects.create(hostname=f"shared-{i}.test") for i in range(2)]
+        nodes = [create_node(hostname=f"shared-{i}.test") for i in range(2)]
         headers = {"Authorization": f"Token {token}", "Prefer": "return=representation"}
         written: dict[int, list[tuple[str, dict, dict]]] = {node.pk: [] for node in nodes}
         statuses: Counter = Counter()
@@ -299,7 +300,7 @@ class TestDatabaseOutage:
     ) -> None:
         instances = [start_instance(port) for port in INSTANCE_PORTS]
         pids_before = {instance.port: (instance.pid, instance.worker_pids()) for instance in instances}
-        nodes = [Node.objects.create(hostname=f"outage-{i}.test") for i in range(4)]
+        nodes = [create_node(hostname=f"outage-{i}.test") for i in range(4)]
         auth = {"Authorization": f"Token {token}"}
         replies: list[tuple[float, str, Reply]] = []
         lock = threading.Lock()
@@ -395,7 +396,7 @@ class TestWorkerCrash:
         self, start_instance: Callable[..., GunicornInstance]
     ) -> None:
         instance = start_instance(INSTANCE_PORTS[0], through_proxy=False)
-        node = Node.objects.create(hostname="crash.test")
+        node = create_node(hostname="crash.test")
         replies: list[Reply] = []
         lock = threading.Lock()
 

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from node.models import Node
+from node.tests.helpers import create_node
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -81,7 +82,7 @@ def nodes(live_server: object) -> list[Node]:
     open a second connection that nobody closes.
     """
     get_user_model().objects.create_superuser("operator", "operator@example.test", PASSWORD)
-    return [Node.objects.create(hostname=f"node-{number}.cluster.test") for number in range(1, 4)]
+    return [create_node(hostname=f"node-{number}.cluster.test") for number in range(1, 4)]
 
 
 def test_operator_pauses_two_nodes_in_the_admin_and_the_api_shows_them_paused(

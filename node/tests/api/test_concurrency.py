@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
 from node.models import Node, NodeChange
+from node.tests.helpers import create_node
 
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 15
@@ -71,7 +72,7 @@ def assert_invariants() -> None:
 
 class TestConcurrentPatches:
     def test_racing_patches_all_succeed_and_keep_the_invariants(self, live_server: object, staff_token: str) -> None:
-        nodes = [Node.objects.create(hostname=f"race-{i}.test") for i in range(3)]
+        nodes = [create_node(hostname=f"race-{i}.test") for i in range(3)]
         changes = [
             {"is_paused": True, "pause_reason": "maintenance"},
             {"is_paused": False},
@@ -88,7 +89,7 @@ class TestConcurrentPatches:
         assert_invariants()
 
     def test_concurrent_changes_to_different_fields_are_not_lost(self, live_server: object, staff_token: str) -> None:
-        node = Node.objects.create(hostname="lost-update.test")
+        node = create_node(hostname="lost-update.test")
         url = f"{live_server.url}/v6/nodes/{node.pk}/"
         # Half the clients pause (each with its reason), half deactivate: with the row locked, no
         # write can put back a stale value of the other field.
@@ -106,7 +107,7 @@ class TestConcurrentPatches:
     def test_racing_patches_record_one_chained_record_per_effective_change(
         self, live_server: object, staff_token: str
     ) -> None:
-        node = Node.objects.create(hostname="history-race.test")
+        node = create_node(hostname="history-race.test")
         url = f"{live_server.url}/v6/nodes/{node.pk}/"
         changes = [
             {"is_paused": True, "pause_reason": "a"},

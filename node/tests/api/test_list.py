@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from node.models import Node
 from node.selectors import kept_node_count
 from node.serializers import NodeSerializer
+from node.services import node_register
 from node.tests.helpers import (
     ENCODING_T0,
     FIELDS,
@@ -113,7 +114,7 @@ class TestNodeList:
         assert len(seen) == len(set(seen))
 
     def test_page_size_defaults_to_100(self, api_client: APIClient, make_node: Callable[..., Node]) -> None:
-        Node.objects.bulk_create(Node(hostname=f"n{i}.test") for i in range(101))
+        node_register(hostnames=[f"n{i}.test" for i in range(101)])
         payload = get_ok(api_client)
         assert len(payload["results"]) == 100
         assert payload["count"] == 101
@@ -285,7 +286,7 @@ class TestNodeList:
     def test_query_count_is_constant_whatever_the_page_size(
         self, api_client: APIClient, make_node: Callable[..., Node], django_assert_num_queries: Callable
     ) -> None:
-        Node.objects.bulk_create(Node(hostname=f"n{i}.test") for i in range(300))
+        node_register(hostnames=[f"n{i}.test" for i in range(300)])
         for size in (1, 100, 300):
             with django_assert_num_queries(2):
                 get_ok(api_client, f"page_size={size}")

@@ -136,6 +136,7 @@ class TestInteractiveDocs:
 LIST = "/v6/nodes/"
 DETAIL = "/v6/nodes/{id}/"
 HISTORY = "/v6/nodes/{id}/history/"
+CHANGES = "/v6/nodes/changes/"
 TEN_MEGABYTES = 10 * 1024 * 1024
 
 
@@ -194,13 +195,20 @@ REACHING: dict[tuple[str, str, int], Reach] = {
         "node.views.NodeListView.filter_queryset", clients, LIST, error=OperationalError("connection refused")
     ),
     (DETAIL, "get", 503): lambda clients, url: _failing(
-        "node.views.node_rows", clients, url, error=OperationalError("connection refused")
+        "node.views.node_row_with_index", clients, url, error=OperationalError("connection refused")
     ),
     (DETAIL, "patch", 503): lambda clients, url: _failing(
         "node.views.node_update", clients, url, method="patch", error=OperationalError("server closed the connection")
     ),
     (HISTORY, "get", 503): lambda clients, url: _failing(
         "node.views.NodeHistoryView.filter_queryset", clients, f"{url}history/", error=OperationalError("timeout")
+    ),
+    (CHANGES, "get", 400): lambda clients, _: clients["anonymous"].get(CHANGES, {"page_size": "0"}),
+    (CHANGES, "get", 401): lambda clients, _: clients["bad_token"].get(CHANGES),
+    (CHANGES, "get", 406): lambda clients, _: clients["anonymous"].get(CHANGES, HTTP_ACCEPT="application/xml"),
+    (CHANGES, "get", 500): lambda clients, _: _failing("node.views.node_changes", clients, CHANGES),
+    (CHANGES, "get", 503): lambda clients, _: _failing(
+        "node.views.node_changes", clients, CHANGES, error=OperationalError("connection refused")
     ),
 }
 

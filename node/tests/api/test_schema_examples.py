@@ -20,6 +20,7 @@ from node.tests.helpers import body
 LIST = "/v6/nodes/"
 DETAIL = "/v6/nodes/{id}/"
 HISTORY = "/v6/nodes/{id}/history/"
+CHANGES = "/v6/nodes/changes/"
 ETAG = re.compile(r'"[0-9a-f]{32}"')
 
 
@@ -81,7 +82,20 @@ PROVOKING: dict[tuple[str, str, int, str], Callable[[Env], object]] = {
         env.url, HTTP_ACCEPT="application/xml"
     ),
     (DETAIL, "get", 500, "server error"): lambda env: env.failing("node.views.node_rows_data", env.url, error=BROKEN),
-    (DETAIL, "get", 503, "database down"): lambda env: env.failing("node.views.node_rows", env.url, error=DOWN),
+    (DETAIL, "get", 503, "database down"): lambda env: env.failing(
+        "node.views.node_row_with_index", env.url, error=DOWN
+    ),
+    (CHANGES, "get", 400, "after beyond the newest change"): lambda env: env.clients["anonymous"].get(
+        CHANGES, {"after": "120"}
+    ),
+    (CHANGES, "get", 400, "wait too long"): lambda env: env.clients["anonymous"].get(CHANGES, {"wait": "90"}),
+    (CHANGES, "get", 401, "invalid token"): lambda env: env.clients["bad_token"].get(CHANGES),
+    (CHANGES, "get", 401, "no credentials"): lambda env: env.anonymous_without_public_reads(CHANGES),
+    (CHANGES, "get", 406, "not acceptable"): lambda env: env.clients["anonymous"].get(
+        CHANGES, HTTP_ACCEPT="application/xml"
+    ),
+    (CHANGES, "get", 500, "server error"): lambda env: env.failing("node.views.node_changes", CHANGES, error=BROKEN),
+    (CHANGES, "get", 503, "database down"): lambda env: env.failing("node.views.node_changes", CHANGES, error=DOWN),
     (DETAIL, "patch", 400, "unknown field"): lambda env: env.clients["staff"].patch(
         env.url, {"hostname": "x.test"}, format="json"
     ),

@@ -15,7 +15,7 @@ from django.db import connection
 from node import services
 from node.models import Node
 from node.services import RegistrationResult, node_register, node_update, updates
-from node.tests.helpers import assert_counts_are_exact, needs_kept_counts
+from node.tests.helpers import assert_counts_are_exact, create_node, needs_kept_counts
 from node.versions import node_version
 
 TIMEOUT_SECONDS = 30
@@ -55,7 +55,7 @@ def in_thread(work: Callable[[], None]) -> Callable[[], None]:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_second_writer_waits_for_the_first_so_no_update_is_lost() -> None:
-    node = Node.objects.create(hostname="locked.test")
+    node = create_node(hostname="locked.test")
     second_done = threading.Event()
 
     def write(changes: dict, done: threading.Event | None = None) -> None:
@@ -82,7 +82,7 @@ def test_a_second_writer_waits_for_the_first_so_no_update_is_lost() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_if_match_precondition_is_checked_on_the_locked_row_so_one_of_two_racing_writers_wins() -> None:
-    node = Node.objects.create(hostname="precondition.test")
+    node = create_node(hostname="precondition.test")
     etag = node_version(node)
     outcomes: dict[str, str] = {}
 

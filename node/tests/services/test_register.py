@@ -7,12 +7,13 @@ from node.services import (
     node_create,
     node_register,
 )
+from node.tests.helpers import create_node
 
 
 @pytest.mark.django_db
 class TestNodeRegister:
     def test_new_hostnames_are_inserted_and_known_ones_skipped_in_any_case(self) -> None:
-        Node.objects.create(hostname="Known.Test")
+        create_node(hostname="Known.Test")
         result = node_register(hostnames=["a.test", "known.test", "b.test", "A.TEST"])
         assert result.created == ["a.test", "b.test"]
         assert result.existing == ["known.test"]
@@ -52,7 +53,7 @@ class TestNodeRegisterProgress:
         assert seen == [10, 20, 25]
 
     def test_a_batch_mixing_new_and_known_hostnames_reports_each_in_input_order(self) -> None:
-        Node.objects.create(hostname="B.test")
+        create_node(hostname="B.test")
         result = node_register(hostnames=["c.test", "b.TEST", "a.test"], batch_size=2)
         assert (result.created, result.existing) == (["c.test", "a.test"], ["b.TEST"])
 
@@ -65,7 +66,7 @@ class TestNodeCreate:
         assert node.last_modified == node.created
 
     def test_create_refuses_a_known_hostname_in_any_case(self) -> None:
-        Node.objects.create(hostname="known.test")
+        create_node(hostname="known.test")
         with pytest.raises(ValueError, match="exists already"):
             node_create(hostname="KNOWN.test")
         assert Node.objects.count() == 1
