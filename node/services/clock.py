@@ -26,6 +26,11 @@ _ADVANCE = (
 )
 
 
+def now_us() -> int:
+    """The system clock now, in microseconds since the Unix epoch (the registry clock's unit)."""
+    return to_time_us(timezone.now())
+
+
 def to_time(time_us: int) -> dt.datetime:
     """The aware UTC datetime of a clock time (microseconds since the Unix epoch)."""
     return EPOCH + dt.timedelta(microseconds=time_us)
@@ -67,13 +72,13 @@ def advance(count: int) -> Stamps:
     writer the same way. ``count`` may be 0, to lock the clock before knowing how many nodes will
     be written (a later ``advance`` in the same transaction then hands them out).
     """
-    now_us = to_time_us(timezone.now())
+    now = now_us()
     with connection.cursor() as cursor:
-        cursor.execute(_ADVANCE, [count, now_us, now_us, count])
+        cursor.execute(_ADVANCE, [count, now, now, count])
         row = cursor.fetchone()
         if row is None:
             _restart(cursor)
-            cursor.execute(_ADVANCE, [count, now_us, now_us, count])
+            cursor.execute(_ADVANCE, [count, now, now, count])
             row = cursor.fetchone()
     last_index, last_time_us = row
     # With count 0 nothing is handed out: the clock's time only moves up to just before now.
@@ -81,8 +86,12 @@ def advance(count: int) -> Stamps:
 
 
 def _restart(cursor: object) -> None:
-    """Put the clock's row back after the last change recorded on the nodes (a flushed table, e.g. in tests)."""
+    """Put the clock's row back after the last change recorded on the nodes (a flushed table, e.g. in tests).
+
+    Of writers doing this at once, one inserts the row and the others wait for it, then use it.
+    """
     cursor.execute(
-        "INSERT INTO registry_clock (id, change_index, time_us) SELECT 1, COALESCE(MAX(change_index), 0), %s FROM node",
+        "INSERT INTO registry_clock (id, change_index, time_us) "
+        "SELECT 1, COALESCE(MAX(change_index), 0), %s FROM node WHERE true ON CONFLICT DO NOTHING",
         [to_time_us(timezone.now())],
     )

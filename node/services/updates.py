@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from node.actors import SYSTEM, Actor
 from node.models import Node, NodeChange
-from node.services import clock, history
+from node.services import clock, history, storage
 from node.services.rules import STATE_FIELDS, Changed, apply_changes, changed_fields, state_of, validate_changes
 from node.versions import node_version
 
@@ -76,16 +76,16 @@ def _log_change(node: Node, changed: Changed, actor: Actor) -> None:
 
 def node_update(
     *,
-    node: Node,
+    node: Node | int,
     changes: Mapping[str, Any],
     actor: Actor = SYSTEM,
     expected_versions: Collection[str] | None = None,
 ) -> Node:
-    """Apply ``changes`` (any of ``pause_reason``, ``is_paused``, ``is_active``) to ``node``, by ``rules``.
+    """Apply ``changes`` (any of ``pause_reason``, ``is_paused``, ``is_active``) to ``node`` (or its id), by ``rules``.
 
-    Runs in one transaction that holds the registry clock (``clock.advance``) and the node's row.
-    ``expected_versions`` makes the change
-    conditional: it applies only while the node is at one of these versions (``node.versions``).
+    Runs in one transaction that holds the registry clock and the node's row (``storage``); the
+    node is read from its locked row, not from the caller's copy. ``expected_versions`` makes the
+    change conditional: it applies only while the node is at one of these versions (``node.versions``).
     The check runs on the locked row, so of two writers expecting the same version exactly one
     succeeds. A change of a followed field is recorded in the node's history with ``actor``.
 
@@ -95,17 +95,13 @@ def node_update(
     """
     changes = validate_changes(changes)
     with transaction.atomic():
-        stamps = clock.advance(1)
-        locked = Node.objects.select_for_update().get(pk=node.pk)
+        locked, stamps = storage.lock_for_update(node if isinstance(node, int) else node.pk)
         if expected_versions is not None:
             current = node_version(locked)
             if current not in expected_versions:
                 raise NodeChanged(node_id=locked.pk, current_version=current)
         changed = _change(locked, changes, index=stamps.index(0), time=stamps.time(0))
-        locked.save(update_fields=WRITTEN_FIELDS)
-        record = _update_record(locked, changed, actor)
-        if record is not None:
-            record.save()
+        storage.write_update(locked, WRITTEN_FIELDS, _update_record(locked, changed, actor))
     _log_change(locked, changed, actor)
     return locked
 

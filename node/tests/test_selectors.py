@@ -35,7 +35,7 @@ class TestKeptNodeCount:
     def test_bulk_statements_outside_the_services_are_counted_too(self, make_node: Callable[..., Node]) -> None:
         for _ in range(5):
             make_node()
-        Node.objects.bulk_create(Node(hostname=f"bulk{i}.test") for i in range(3))
+        Node.objects.bulk_create(Node(hostname=f"bulk{i}.test", change_index=10**9 + i) for i in range(3))
         assert_counts_are_exact()
         Node.objects.filter(hostname__startswith="bulk").update(is_active=False, deprecated=timezone.now())
         assert_counts_are_exact()
