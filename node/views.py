@@ -4,7 +4,6 @@ import time
 
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import generics, status
@@ -47,6 +46,7 @@ from util.renderers import OrjsonRenderer
 
 NODE_FILTERS = FilterSetRunner(NodeFilter)
 REGISTRY_INDEX_HEADER = "X-Registry-Index"
+NO_SUCH_NODE = "No Node matches the given query."
 
 
 def registry_indexed(response: HttpResponse, index: int) -> HttpResponse:
@@ -117,7 +117,7 @@ class NodeDetailView(APIView):
         # The list's rows path: the very same eight values as the node's list entry, at a fraction of the cost.
         row, registry_index = node_row_with_index(int(pk))
         if row is None:
-            raise Http404("No Node matches the given query.")
+            raise Http404(NO_SUCH_NODE)
         node = node_rows_data([row])[0]
         etag = node_version_at(node["id"], node["last_modified"])
         if is_not_modified(request, etag):
@@ -125,14 +125,24 @@ class NodeDetailView(APIView):
         return registry_indexed(Response(node, headers={"ETag": etag}), registry_index)
 
     def patch(self, request: Request, pk: int) -> Response:
-        node = get_object_or_404(Node, pk=pk)
-        body = NodeUpdateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        try:
+            body = NodeUpdateSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+        except Exception:
+            # An unknown node is a 404 whatever the body; only a refused request pays for this check.
+            if not node_exists_with_index(int(pk))[0]:
+                raise Http404(NO_SUCH_NODE) from None
+            raise
         actor = request_actor(request, channel=NodeChange.Channel.API)
         try:
             node = node_update(
-                node=node, changes=body.validated_data, actor=actor, expected_versions=if_match_required_tags(request)
+                node=int(pk),
+                changes=body.validated_data,
+                actor=actor,
+                expected_versions=if_match_required_tags(request),
             )
+        except Node.DoesNotExist:
+            raise Http404(NO_SUCH_NODE) from None
         except NodeChanged as exc:
             raise PreconditionFailed(
                 f"node {exc.node_id} has changed: If-Match does not match its current ETag {exc.current_version}; "

@@ -119,7 +119,7 @@ class TestDatabaseUnavailable:
         [
             ("get", "/v6/nodes/", "node.views.NodeListView.filter_queryset"),
             ("get", "/v6/nodes/1/", "node.views.node_row_with_index"),
-            ("patch", "/v6/nodes/1/", "node.views.get_object_or_404"),
+            ("patch", "/v6/nodes/1/", "node.views.node_update"),
         ],
     )
     def test_an_api_request_is_a_503_json_with_retry_after(
