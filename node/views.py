@@ -30,6 +30,7 @@ from util.filters import FilterSetRunner
 from util.http import prefers_representation
 from util.ordering import ORDER_PARAM, OrderParamFilter, OrderTerm
 from util.pagination import StrictPageNumberPagination
+from util.permissions import ModelViewPermission
 from util.renderers import OrjsonRenderer
 
 NODE_FILTERS = FilterSetRunner(NodeFilter)
@@ -87,6 +88,8 @@ class NodeDetailView(APIView):
     ``PATCH`` with ``If-Match`` applies only while the node is still at one of the given tags (412).
     """
 
+    # The model whose permissions a write needs (node.change_node), as in the admin.
+    queryset = Node.objects.all()
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
 
     def get(self, request: Request, pk: int) -> Response:
@@ -117,8 +120,10 @@ class NodeDetailView(APIView):
 class NodeHistoryView(generics.ListAPIView):
     """A node's recorded changes, newest first, filtered by ``started``/``ended`` on their time."""
 
-    # The model for schema generation; get_queryset narrows it to one node.
+    # The model for schema generation and for the permission (node.view_nodechange); get_queryset narrows it.
     queryset = NodeChange.objects.none()
+    # Private whatever PUBLIC_READ_API says: the records name the users and operating-system accounts.
+    permission_classes = [ModelViewPermission]
     serializer_class = NodeChangeSerializer
     pagination_class = StrictPageNumberPagination
     filter_backends = [DjangoFilterBackend]

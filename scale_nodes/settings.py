@@ -5,6 +5,7 @@ environment at all the service runs in production mode on an embedded SQLite fil
 then needs ``SECRET_KEY``. ``make run`` sets ``DEBUG=1`` for local use.
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -71,7 +72,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens stored as hashes, expiring and revocable (util.tokens, util.authentication).
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -206,10 +208,18 @@ REST_FRAMEWORK = {
         "util.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["util.permissions.StaffWritesPublicReads"],
+    "DEFAULT_PERMISSION_CLASSES": ["util.permissions.ModelPermissionWritesPublicReads"],
     "EXCEPTION_HANDLER": "util.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_SCHEMA_CLASS": "util.schema.AutoSchema",
+}
+
+# API tokens (util.tokens): new tokens expire after this many days unless created with another
+# lifetime (`manage.py create_api_token --expires`); 0 means they never expire.
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90)
+REST_KNOX = {
+    "TOKEN_TTL": dt.timedelta(days=API_TOKEN_TTL_DAYS) if API_TOKEN_TTL_DAYS else None,
+    "AUTH_HEADER_PREFIX": "Token",
 }
 
 # The OpenAPI contract (openapi.yaml, /v6/schema/) and its docs (/v6/docs/, /v6/redoc/). The UI assets

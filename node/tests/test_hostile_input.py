@@ -14,11 +14,11 @@ from collections.abc import Callable
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from node.models import Node
 from node.tests.helpers import body
+from util.tokens import create_api_token
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 LIST = "/v6/nodes/"
@@ -289,12 +289,17 @@ class TestHostileHeaders:
 
 @pytest.mark.django_db(transaction=True)
 def test_ten_megabyte_patch_over_real_http_gets_the_json_413(live_server: object, node: Node) -> None:
-    user = get_user_model().objects.create_user(username="http-operator", password="unused", is_staff=True)
+    user = get_user_model().objects.create_user(
+        username="http-operator", password="unused", is_staff=True, is_superuser=True
+    )
     request = urllib.request.Request(  # noqa: S310 (the live test server)
         f"{live_server.url}{url(node)}",
         data=b'{"pause_reason": "' + b"x" * (10 * 1024 * 1024) + b'"}',
         method="PATCH",
-        headers={"Authorization": f"Token {Token.objects.create(user=user).key}", "Content-Type": "application/json"},
+        headers={
+            "Authorization": f"Token {create_api_token(user=user, expires_in=None)[1]}",
+            "Content-Type": "application/json",
+        },
     )
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request, timeout=30)  # noqa: S310

@@ -143,7 +143,9 @@ class TestNodePatch:
 
     def test_session_login_needs_csrf_token(self, make_node: Callable, django_user_model: type) -> None:
         node = make_node()
-        django_user_model.objects.create_user(username="admin", password="pw-for-test", is_staff=True)
+        django_user_model.objects.create_user(
+            username="admin", password="pw-for-test", is_staff=True, is_superuser=True
+        )
         client = Client(enforce_csrf_checks=True)
         assert client.login(username="admin", password="pw-for-test")
         response = client.patch(url(node), json.dumps({"is_paused": True}), content_type="application/json")

@@ -12,10 +12,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import OperationalError
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from node.tests.helpers import body
+from util.tokens import create_api_token
 
 REPO = Path(settings.BASE_DIR)
 PRODUCTION_ENV = {
@@ -106,9 +106,11 @@ class TestHealthProbes:
 
 @pytest.fixture
 def staff_client(db: None) -> APIClient:
-    user = get_user_model().objects.create_user(username="operator", password="unused-password", is_staff=True)
+    user = get_user_model().objects.create_user(
+        username="operator", password="unused-password", is_staff=True, is_superuser=True
+    )
     client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {create_api_token(user=user, expires_in=None)[1]}")
     return client
 
 
@@ -133,7 +135,7 @@ class TestDatabaseUnavailable:
 
     def test_authenticating_against_an_unavailable_database_is_a_503(self) -> None:
         with mock.patch(
-            "rest_framework.authentication.TokenAuthentication.authenticate_credentials",
+            "util.authentication.TokenAuthentication.authenticate_credentials",
             side_effect=OperationalError("server closed the connection unexpectedly"),
         ):
             response = APIClient(raise_request_exception=False).get("/v6/nodes/", HTTP_AUTHORIZATION="Token abc")

@@ -21,10 +21,10 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
 from node.models import Node
 from scale_nodes.tests.servers import GunicornInstance, Reply, TcpProxy, request, rss_bytes
+from util.tokens import create_api_token
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the soak tests run on PostgreSQL only")
 
@@ -95,8 +95,10 @@ def start_instance(
 
 @pytest.fixture
 def token(transactional_db: None) -> str:
-    user = get_user_model().objects.create_user(username="soak", password="unused-password", is_staff=True)
-    return Token.objects.create(user=user).key
+    user = get_user_model().objects.create_user(
+        username="soak", password="unused-password", is_staff=True, is_superuser=True
+    )
+    return create_api_token(user=user, expires_in=None)[1]
 
 
 def run_clients(count: int, work: Callable[[int, threading.Event], None], *, seconds: float) -> None:
