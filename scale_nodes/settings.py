@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "rest_framework",
     # API tokens stored as hashes, expiring and revocable (util.tokens, util.authentication).
     "knox",
+    # Lockout of repeated failed logins and tokens, recorded in the database (util.lockout).
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -91,7 +93,26 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 answer (util.lockout).
+    "axes.middleware.AxesMiddleware",
 ]
+
+# django-axes first: a locked-out client is refused before its password is hashed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After LOGIN_FAILURE_LIMIT failed logins for one user name, or failed logins and API tokens from one
+# address, that user name or address is refused (429) for LOGIN_LOCKOUT_MINUTES; every instance sees
+# the same attempts (they are rows in the database). A successful login clears the user's count.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = "util.lockout.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "util.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "util.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# The passwords tried are never stored; neither are the other form fields.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password"]
 
 ROOT_URLCONF = "scale_nodes.urls"
 
@@ -212,6 +233,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "util.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_SCHEMA_CLASS": "util.schema.AutoSchema",
+    # How many proxies in front of the service append to X-Forwarded-For: the client address of the
+    # login lockout (util.lockout.client_ip) is the entry the nearest of them added; 0: REMOTE_ADDR.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 
 # API tokens (util.tokens): new tokens expire after this many days unless created with another

@@ -342,8 +342,9 @@ class TestNodeHistory:
         node = make_node()
         make_history(node, 300)
         for size in (1, 100, 300):
-            # 3 for the page, 4 to find the token, its user's other tokens, and the user's and groups' permissions.
-            with django_assert_num_queries(7):
+            # 3 for the page; 5 for the lockout check, the token, its user's other tokens, and the user's and
+            # groups' permissions.
+            with django_assert_num_queries(8):
                 response = staff_client.get(f"{history_url(node)}?page_size={size}")
             assert response.status_code == 200, body(response)
 

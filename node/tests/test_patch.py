@@ -3,6 +3,7 @@ import json
 from collections.abc import Callable
 
 import pytest
+from django.http import HttpRequest
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -147,7 +148,7 @@ class TestNodePatch:
             username="admin", password="pw-for-test", is_staff=True, is_superuser=True
         )
         client = Client(enforce_csrf_checks=True)
-        assert client.login(username="admin", password="pw-for-test")
+        assert client.login(request=HttpRequest(), username="admin", password="pw-for-test")
         response = client.patch(url(node), json.dumps({"is_paused": True}), content_type="application/json")
         assert response.status_code == 403, body(response)
         assert "CSRF" in response.json()["detail"]
