@@ -58,11 +58,19 @@ class TestProductionSettings:
             config = runpy.run_path(config_file)
         assert config["workers"] == os.cpu_count() * 2 + 1
         assert config["bind"] == ["127.0.0.1:8499"]
-        assert (config["worker_class"], config["timeout"], config["graceful_timeout"]) == ("sync", 30, 30)
+        assert (config["worker_class"], config["timeout"], config["graceful_timeout"]) == (
+            "scale_nodes.workers.SyncWorker",
+            30,
+            30,
+        )
         assert "request_id" in config["access_log_format"]
         with mock.patch.dict(os.environ, {"WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "4"}):
             config = runpy.run_path(config_file)
-        assert (config["workers"], config["threads"], config["worker_class"]) == (3, 4, "gthread")
+        assert (config["workers"], config["threads"], config["worker_class"]) == (
+            3,
+            4,
+            "scale_nodes.workers.ThreadWorker",
+        )
 
 
 class TestHealthProbes:
