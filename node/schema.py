@@ -116,7 +116,8 @@ IF_MATCH = OpenApiParameter(
     OpenApiParameter.HEADER,
     description=(
         "One or more `ETag`s of the node (or `*`): the update applies only while the node still has one of "
-        "them, checked on the locked row; otherwise 412 with the current `ETag` and nothing written."
+        "them, checked on the locked row; otherwise 412 with the current `ETag` and nothing written. An empty "
+        "header is a 400."
     ),
 )
 X_REQUEST_ID = OpenApiParameter(
