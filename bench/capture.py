@@ -9,17 +9,19 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 
 from bench.cases import cases
+from util.tokens import create_api_token
 
 BENCH_USER = "bench-operator"
 
 
 def staff_token() -> str:
-    """The token of the benchmark's staff user, created on first use."""
-    user, _ = get_user_model().objects.get_or_create(username=BENCH_USER, defaults={"is_staff": True})
-    return Token.objects.get_or_create(user=user)[0].key
+    """A new day-long token of the benchmark's operator (a superuser, so it may change nodes)."""
+    user, _ = get_user_model().objects.update_or_create(
+        username=BENCH_USER, defaults={"is_staff": True, "is_superuser": True}
+    )
+    return create_api_token(user=user, expires_in=dt.timedelta(days=1))[1]
 
 
 def _run(client: Client, case: object, token: str) -> tuple[int, list[str]]:

@@ -31,6 +31,7 @@ from node.services import (
     node_update_many,
     node_validate_hostname,
 )
+from util.permissions import model_permission
 
 # How many hostnames a confirmation page lists before "... and N more".
 CONFIRMATION_SAMPLE = 20
@@ -125,6 +126,15 @@ class NodeAdmin(admin.ModelAdmin):
         ("History", {"fields": ("created", "deprecated", "last_modified", "recent_changes")}),
     )
     actions = ("pause_nodes", "resume_nodes", "deactivate_nodes", "reactivate_nodes")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Node | None = None) -> Any:
+        """The change history names users, so it is shown only to holders of node.view_nodechange, as in the API."""
+        if request.user.has_perm(model_permission(NodeChange, "view")):
+            return self.fieldsets
+        return tuple(
+            (name, {**options, "fields": tuple(f for f in options["fields"] if f != "recent_changes")})
+            for name, options in self.fieldsets
+        )
 
     @admin.display(description="hostname", ordering=Lower("hostname"))
     def hostname_display(self, node: Node) -> str:

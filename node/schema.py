@@ -118,7 +118,8 @@ IF_MATCH = OpenApiParameter(
     OpenApiParameter.HEADER,
     description=(
         "One or more `ETag`s of the node (or `*`): the update applies only while the node still has one of "
-        "them, checked on the locked row; otherwise 412 with the current `ETag` and nothing written."
+        "them, checked on the locked row; otherwise 412 with the current `ETag` and nothing written. An empty "
+        "header is a 400."
     ),
 )
 X_REGISTRY_INDEX = OpenApiParameter(
@@ -219,8 +220,9 @@ node_update_schema = extend_schema(
         "Update one or more fields in an existing node. All fields are optional and additional fields are not "
         "accepted. Applied atomically: `is_paused: false` clears `pause_reason`, and a reason sent for a node "
         "that ends up unpaused is not stored; `is_active` true to false sets `deprecated` to now, false to true "
-        "clears it; every accepted update advances `last_modified`. Needs a staff user. A refused request "
-        "writes nothing."
+        "clears it; every accepted update advances `last_modified`. Needs a user with the permission "
+        '`node.change_node` ("Can change node"; superusers have it), as the admin does. A refused request writes '
+        "nothing."
     ),
     tags=TAGS,
     parameters=[NODE_ID, PREFER, IF_MATCH, X_REQUEST_ID, PREFERENCE_APPLIED, ETAG, X_REGISTRY_INDEX, WWW_AUTHENTICATE],
@@ -262,8 +264,11 @@ node_update_schema = extend_schema(
             },
         ),
         403: error_response(
-            "The user is not staff, or a browser session sent no valid CSRF token.",
-            examples={"not staff": "You do not have permission to perform this action."},
+            "The user lacks the permission `node.change_node`, or a browser session sent no valid CSRF token.",
+            examples={
+                "no permission": "This needs the permission node.change_node (“Can change node”), which your user "
+                "does not have; an administrator can grant it to you or to one of your groups."
+            },
         ),
         404: error_response("No node has this id.", examples={"unknown node": "No Node matches the given query."}),
         412: error_response(
@@ -305,7 +310,9 @@ node_history_schema = extend_schema(
     description=(
         "Who changed a node, when and why: its registration and every change of `is_paused`, `pause_reason` or "
         "`is_active` (and of its hostname), through the API, the admin or a command, newest first. Each record "
-        "is written in the same transaction as the change it describes."
+        "is written in the same transaction as the change it describes. The records name users and "
+        "operating-system accounts, so they need an authenticated user with the permission `node.view_nodechange` "
+        '("Can view node change"; superusers have it), even where node reads are public.'
     ),
     tags=TAGS,
     parameters=[NODE_ID, *HISTORY_FILTERS, X_REQUEST_ID, X_REGISTRY_INDEX, WWW_AUTHENTICATE],
@@ -325,7 +332,20 @@ node_history_schema = extend_schema(
                 },
             },
         ),
-        401: _UNAUTHORIZED_READ,
+        401: error_response(
+            "Missing or invalid credentials: the history is never public.",
+            examples={
+                "no credentials": "Authentication credentials were not provided.",
+                "invalid token": "Invalid token.",
+            },
+        ),
+        403: error_response(
+            "The user lacks the permission `node.view_nodechange`.",
+            examples={
+                "no permission": "This needs the permission node.view_nodechange (“Can view node change”), which "
+                "your user does not have; an administrator can grant it to you or to one of your groups."
+            },
+        ),
         404: error_response(
             "No node has this id, or a page past the last one.",
             examples={

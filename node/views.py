@@ -41,6 +41,7 @@ from util.filters import FilterSetRunner
 from util.http import prefers_representation
 from util.ordering import ORDER_PARAM, OrderParamFilter, OrderTerm
 from util.pagination import StrictPageNumberPagination
+from util.permissions import ModelViewPermission
 from util.query import int_param
 from util.renderers import OrjsonRenderer
 
@@ -57,13 +58,16 @@ def registry_indexed(response: HttpResponse, index: int) -> HttpResponse:
 
 @extend_schema_view(get=node_list_schema)
 class NodeListView(generics.ListAPIView):
-    """List nodes, filtered by ``started``/``ended``/``is_active`` and ordered by ``order``.
+    """The cluster's nodes, a page at a time: filter with `started`, `ended` and `is_active`, sort with `order`.
 
-    Every client polls this list, so it skips model instances and per-field serialization: rows
-    come as tuples, become ``NodeSerializer``'s dicts in one step and are written by orjson (the
-    same bytes); the count comes from the counts the database keeps when it can. The page carries
-    an ``ETag``; a matching ``If-None-Match`` is a 304 without a body.
+    Each page carries an `ETag`; sending it back in `If-None-Match` answers 304 with no body while
+    the page is unchanged.
     """
+
+    # Every client polls this list, so it skips model instances and per-field serialization: rows
+    # come as tuples, become NodeSerializer's dicts in one step and are written by orjson (the same
+    # bytes); the count comes from the counts the database keeps when it can. (The docstring above
+    # is what the browsable API and OPTIONS show to users.)
 
     queryset = Node.objects.all()
     serializer_class = NodeSerializer
@@ -105,12 +109,15 @@ class NodeListView(generics.ListAPIView):
 
 @extend_schema_view(get=node_detail_schema, patch=node_update_schema)
 class NodeDetailView(APIView):
-    """Read one node, or change its pause and activity state.
+    """One node: read it, or pause, resume, deactivate or reactivate it with `PATCH`.
 
-    Both answer with the node's ``ETag``: ``GET`` with a matching ``If-None-Match`` is a 304, and
-    ``PATCH`` with ``If-Match`` applies only while the node is still at one of the given tags (412).
+    Answers carry the node's `ETag`: `GET` with a matching `If-None-Match` is a 304, and `PATCH` with
+    `If-Match` applies only while the node still has one of the given tags (else 412). Changing a node
+    needs the permission `node.change_node`.
     """
 
+    # The model whose permissions a write needs (node.change_node), as in the admin.
+    queryset = Node.objects.all()
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
 
     def get(self, request: Request, pk: int) -> Response:
@@ -158,10 +165,15 @@ class NodeDetailView(APIView):
 
 @extend_schema_view(get=node_history_schema)
 class NodeHistoryView(generics.ListAPIView):
-    """A node's recorded changes, newest first, filtered by ``started``/``ended`` on their time."""
+    """Who changed a node, when and why: its recorded changes, newest first; `started` and `ended` bound their time.
 
-    # The model for schema generation; get_queryset narrows it to one node.
+    Needs the permission `node.view_nodechange`.
+    """
+
+    # The model for schema generation and for the permission (node.view_nodechange); get_queryset narrows it.
     queryset = NodeChange.objects.none()
+    # Private whatever PUBLIC_READ_API says: the records name the users and operating-system accounts.
+    permission_classes = [ModelViewPermission]
     serializer_class = NodeChangeSerializer
     pagination_class = StrictPageNumberPagination
     filter_backends = [DjangoFilterBackend]

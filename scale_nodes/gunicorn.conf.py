@@ -10,6 +10,13 @@ exiting. A worker that dies or hangs longer than ``timeout`` is replaced by the 
 
 import multiprocessing
 import os
+import sys
+from pathlib import Path
+
+# The repository, for scale_nodes.env (the gunicorn script's own directory is what sys.path starts with).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scale_nodes.env import env_bool
 
 
 def _int(name: str, default: int) -> int:
@@ -24,7 +31,15 @@ bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
 # service; 2 per core plus one keeps the cores busy while others wait on the database.
 workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
 threads = _int("GUNICORN_THREADS", 1)
-worker_class = "gthread" if threads > 1 else "sync"
+# gunicorn's workers, answering the requests gunicorn refuses itself in JSON (scale_nodes.workers).
+worker_class = "scale_nodes.workers.ThreadWorker" if threads > 1 else "scale_nodes.workers.SyncWorker"
+
+# What gunicorn refuses before the service sees a request (answered in JSON by the workers above):
+# a request line (method, path and query) over 4094 bytes is a 414; more than 100 header fields, or
+# one over 8190 bytes, a 431. gunicorn's defaults, written down so the README can state them.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 
 # A request must finish within `timeout` seconds or its worker is killed and replaced; stopping
 # or reloading waits `graceful_timeout` for requests in flight.
@@ -49,6 +64,10 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 # Proxies whose X-Forwarded-* headers are trusted (the load balancer's addresses).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn would mark a request HTTPS on an X-Forwarded-Proto: https (or -Protocol, -Ssl) from those
+# addresses, and Django would then skip its HTTPS redirect, even with SECURE_PROXY_SSL_HEADER off.
+# Both trust the header or neither does: the setting of the Django settings decides for both.
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"} if env_bool("SECURE_PROXY_SSL_HEADER", False) else {}
 
 # gunicorn's runtime control socket lives at one shared path by default, which would collide when
 # several instances run on one host; it is opt-in here.

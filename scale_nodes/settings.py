@@ -5,48 +5,16 @@ environment at all the service runs in production mode on an embedded SQLite fil
 then needs ``SECRET_KEY``. ``make run`` sets ``DEBUG=1`` for local use.
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from scale_nodes.env import env_bool, env_int, env_list
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_bool(name: str, default: bool) -> bool:
-    """Read a boolean environment variable (1/0, true/false, yes/no, on/off in any case)."""
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in {"1", "true", "t", "yes", "y", "on"}:
-        return True
-    if value in {"0", "false", "f", "no", "n", "off"}:
-        return False
-    raise ImproperlyConfigured(f"Environment variable {name} must be a boolean (true/false), got {raw!r}.")
-
-
-def env_int(name: str, default: int) -> int:
-    """Read a non-negative integer environment variable."""
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ImproperlyConfigured(f"Environment variable {name} must be a non-negative integer, got {raw!r}.")
-    return value
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    """Read a comma-separated environment variable into a list of non-empty items."""
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -78,7 +46,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens stored as hashes, expiring and revocable (util.tokens, util.authentication).
+    "knox",
+    # Lockout of repeated failed logins and tokens, recorded in the database (util.lockout).
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -96,7 +67,26 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 answer (util.lockout).
+    "axes.middleware.AxesMiddleware",
 ]
+
+# django-axes first: a locked-out client is refused before its password is hashed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After LOGIN_FAILURE_LIMIT failed logins for one user name, or failed logins and API tokens from one
+# address, that user name or address is refused (429) for LOGIN_LOCKOUT_MINUTES; every instance sees
+# the same attempts (they are rows in the database). A successful login clears the user's count.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = "util.lockout.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "util.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "util.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# The passwords tried are never stored; neither are the other form fields.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password"]
 
 ROOT_URLCONF = "scale_nodes.urls"
 
@@ -213,10 +203,21 @@ REST_FRAMEWORK = {
         "util.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["util.permissions.StaffWritesPublicReads"],
+    "DEFAULT_PERMISSION_CLASSES": ["util.permissions.ModelPermissionWritesPublicReads"],
     "EXCEPTION_HANDLER": "util.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_SCHEMA_CLASS": "util.schema.AutoSchema",
+    # How many proxies in front of the service append to X-Forwarded-For: the client address of the
+    # login lockout (util.lockout.client_ip) is the entry the nearest of them added; 0: REMOTE_ADDR.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
+}
+
+# API tokens (util.tokens): new tokens expire after this many days unless created with another
+# lifetime (`manage.py create_api_token --expires`); 0 means they never expire.
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90)
+REST_KNOX = {
+    "TOKEN_TTL": dt.timedelta(days=API_TOKEN_TTL_DAYS) if API_TOKEN_TTL_DAYS else None,
+    "AUTH_HEADER_PREFIX": "Token",
 }
 
 # The OpenAPI contract (openapi.yaml, /v6/schema/) and its docs (/v6/docs/, /v6/redoc/). The UI assets

@@ -54,13 +54,25 @@ def etag_matches(etag: str, candidates: Collection[str], *, weak: bool) -> bool:
     return not etag.startswith("W/") and etag in {tag for tag in candidates if not tag.startswith("W/")}
 
 
+class InvalidPrecondition(ValueError):
+    """A precondition header that names nothing (``If-Match:`` with an empty value); the API answers 400."""
+
+
 def if_match_tags(request: HttpRequest) -> list[str] | None:
     """The tags of the request's ``If-Match`` header, ``["*"]`` for ``*``, or ``None`` without one.
 
-    A header that holds no well-formed tag gives an empty list, which matches nothing.
+    A header that holds no well-formed tag gives an empty list, which matches nothing. An empty
+    header raises :class:`InvalidPrecondition`: it is a client's mistake (an unset variable), not
+    a version that no longer matches.
     """
     header = request.headers.get("If-Match")
-    return None if header is None else parse_etags(header)
+    if header is None:
+        return None
+    if not header.strip():
+        raise InvalidPrecondition(
+            "If-Match is empty: send the ETag of the node as read (or *), or leave the header out."
+        )
+    return parse_etags(header)
 
 
 def if_match_required_tags(request: HttpRequest) -> list[str] | None:

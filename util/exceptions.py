@@ -31,7 +31,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from util.conditional import PreconditionFailed
+from util.conditional import InvalidPrecondition, PreconditionFailed
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         )
     if isinstance(exc, PreconditionFailed):
         return Response({"detail": str(exc)}, status=412, headers={"ETag": exc.etag} if exc.etag else None)
+    if isinstance(exc, InvalidPrecondition):
+        return Response({"detail": str(exc)}, status=400)
     exc = _as_api_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is not None:

@@ -15,12 +15,28 @@ from util.values import shown
 _DURATION_HAS_COMPONENT = re.compile(r"\d")
 
 
+def _refuse_mixed_formats(value: str) -> None:
+    """ISO 8601 writes a whole datetime in the basic (``20150101T000000Z``) or the extended format
+    (``2015-01-01T00:00:00Z``), never a mixture; Scale refuses one, so this does too."""
+    date, separator, time = value.partition("T")
+    if not separator or not time:
+        return
+    date_extended = "-" in date
+    time_extended = ":" in time
+    if date_extended != time_extended:
+        raise ValueError(
+            f"the datetime {shown(value)} mixes the basic and the extended ISO-8601 formats, which ISO 8601 "
+            "does not allow; write 2015-01-01T00:00:00Z (or 20150101T000000Z)."
+        )
+
+
 def parse_iso8601_datetime(value: str) -> dt.datetime:
     """Parse an ISO-8601 datetime that names its zone (``Z`` or ``+hh:mm``) into an aware UTC datetime.
 
     Raises ``ValueError`` for anything else, including a datetime without a zone, because a naive
     time would silently mean whatever the server's zone happens to be.
     """
+    _refuse_mixed_formats(value)
     try:
         parsed = isodate.parse_datetime(value)
     except (isodate.ISO8601Error, ValueError, OverflowError):

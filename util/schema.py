@@ -8,9 +8,12 @@ shares: the JSON error bodies of ``util.exceptions`` and the security of public 
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.permissions import SAFE_METHODS
+
+from util.serializers import ClosedObjectSerializer
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -29,6 +32,20 @@ class AutoSchema(SpectacularAutoSchema):
         if self.method in SAFE_METHODS and public_reads and {} not in auths:
             auths.append({})
         return auths
+
+    def _get_request_body(self, direction: str = "request") -> dict | None:
+        """The request body, marked required when its serializer needs at least one field.
+
+        drf-spectacular leaves every PATCH body optional (DRF validates it partially), but a
+        :class:`ClosedObjectSerializer` with ``min_fields`` refuses a request without one.
+        """
+        body = super()._get_request_body(direction)
+        if body is None:
+            return None
+        serializer = force_instance(self.get_request_serializer())
+        if isinstance(serializer, ClosedObjectSerializer) and serializer.body.min_fields:
+            body["required"] = True
+        return body
 
 
 class ErrorSerializer(serializers.Serializer):

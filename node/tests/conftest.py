@@ -5,12 +5,13 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from node.models import Node, NodeChange
 from node.services import node_create
 from node.tests.helpers import T0
+from util.tokens import create_api_token
 
 
 @pytest.fixture
@@ -19,17 +20,20 @@ def api_client() -> APIClient:
     return APIClient(raise_request_exception=False)
 
 
-def _token_client(*, username: str, is_staff: bool) -> APIClient:
+def _token_client(*, username: str, is_staff: bool, permissions: tuple[str, ...] = ()) -> APIClient:
     user = get_user_model().objects.create_user(username=username, password="unused-password", is_staff=is_staff)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=permissions, content_type__app_label="node"))
     client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {create_api_token(user=user, expires_in=None)[1]}")
     return client
 
 
 @pytest.fixture
 def staff_client(db: None) -> APIClient:
-    """A client authenticated by token as a staff user."""
-    return _token_client(username="operator", is_staff=True)
+    """A client authenticated by token as an operator: a staff user who may view and change nodes and their history."""
+    return _token_client(
+        username="operator", is_staff=True, permissions=("view_node", "change_node", "view_nodechange")
+    )
 
 
 @pytest.fixture

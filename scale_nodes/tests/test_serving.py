@@ -12,10 +12,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import OperationalError
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from node.tests.helpers import body
+from util.tokens import create_api_token
 
 REPO = Path(settings.BASE_DIR)
 PRODUCTION_ENV = {
@@ -58,11 +58,19 @@ class TestProductionSettings:
             config = runpy.run_path(config_file)
         assert config["workers"] == os.cpu_count() * 2 + 1
         assert config["bind"] == ["127.0.0.1:8499"]
-        assert (config["worker_class"], config["timeout"], config["graceful_timeout"]) == ("sync", 30, 30)
+        assert (config["worker_class"], config["timeout"], config["graceful_timeout"]) == (
+            "scale_nodes.workers.SyncWorker",
+            30,
+            30,
+        )
         assert "request_id" in config["access_log_format"]
         with mock.patch.dict(os.environ, {"WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "4"}):
             config = runpy.run_path(config_file)
-        assert (config["workers"], config["threads"], config["worker_class"]) == (3, 4, "gthread")
+        assert (config["workers"], config["threads"], config["worker_class"]) == (
+            3,
+            4,
+            "scale_nodes.workers.ThreadWorker",
+        )
 
 
 class TestHealthProbes:
@@ -106,9 +114,11 @@ class TestHealthProbes:
 
 @pytest.fixture
 def staff_client(db: None) -> APIClient:
-    user = get_user_model().objects.create_user(username="operator", password="unused-password", is_staff=True)
+    user = get_user_model().objects.create_user(
+        username="operator", password="unused-password", is_staff=True, is_superuser=True
+    )
     client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {create_api_token(user=user, expires_in=None)[1]}")
     return client
 
 
@@ -133,7 +143,7 @@ class TestDatabaseUnavailable:
 
     def test_authenticating_against_an_unavailable_database_is_a_503(self) -> None:
         with mock.patch(
-            "rest_framework.authentication.TokenAuthentication.authenticate_credentials",
+            "util.authentication.TokenAuthentication.authenticate_credentials",
             side_effect=OperationalError("server closed the connection unexpectedly"),
         ):
             response = APIClient(raise_request_exception=False).get("/v6/nodes/", HTTP_AUTHORIZATION="Token abc")

@@ -21,11 +21,12 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
 from node.models import Node
+from node.services import node_register
 from node.tests.helpers import create_node
 from scale_nodes.tests.servers import GunicornInstance, Reply, TcpProxy, request, rss_bytes
+from util.tokens import create_api_token
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the soak tests run on PostgreSQL only")
 
@@ -96,8 +97,10 @@ def start_instance(
 
 @pytest.fixture
 def token(transactional_db: None) -> str:
-    user = get_user_model().objects.create_user(username="soak", password="unused-password", is_staff=True)
-    return Token.objects.create(user=user).key
+    user = get_user_model().objects.create_user(
+        username="soak", password="unused-password", is_staff=True, is_superuser=True
+    )
+    return create_api_token(user=user, expires_in=None)[1]
 
 
 def run_clients(count: int, work: Callable[[int, threading.Event], None], *, seconds: float) -> None:
@@ -442,7 +445,7 @@ class TestWorkerMemory:
         self, start_instance: Callable[..., GunicornInstance]
     ) -> None:
         instance = start_instance(INSTANCE_PORTS[0], workers=1, through_proxy=False)
-        Node.objects.bulk_create(Node(hostname=f"memory-{i:05d}.test") for i in range(LIST_NODES))
+        node_register(hostnames=[f"memory-{i:05d}.test" for i in range(LIST_NODES)])
         (worker,) = instance.worker_pids()
         path = "/v6/nodes/?page_size=1000&order=-hostname"
 
@@ -488,7 +491,7 @@ class TestThroughput:
     ) -> None:
         workers = os.cpu_count() * 2 + 1
         instance = start_instance(INSTANCE_PORTS[0], workers=workers, through_proxy=False)
-        Node.objects.bulk_create(Node(hostname=f"bench-{i:05d}.test") for i in range(1000))
+        node_register(hostnames=[f"bench-{i:05d}.test" for i in range(1000)])
         ids = list(Node.objects.values_list("pk", flat=True))
         auth = {"Authorization": f"Token {token}"}
         etag = request(instance.port, "GET", "/v6/nodes/?page_size=100")

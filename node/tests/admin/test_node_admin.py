@@ -147,7 +147,7 @@ class TestNodeChangelist:
         assert listed(response) == ["b.test"]
 
     def test_api_tokens_are_managed_in_the_admin(self, operator: Client) -> None:
-        response = operator.get(reverse("admin:authtoken_tokenproxy_changelist"))
+        response = operator.get(reverse("admin:knox_authtoken_changelist"))
         assert response.status_code == 200, body(response)
 
     def test_nodes_cannot_be_deleted(self, operator: Client, make_node: Callable[..., Node]) -> None:

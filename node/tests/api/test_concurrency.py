@@ -12,10 +12,10 @@ from collections import Counter
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
 from node.models import Node, NodeChange
 from node.tests.helpers import create_node
+from util.tokens import create_api_token
 
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 15
@@ -60,8 +60,10 @@ def _race(work: list[tuple[str, dict]], token: str) -> Counter:
 
 @pytest.fixture
 def staff_token(transactional_db: None) -> str:
-    user = get_user_model().objects.create_user(username="racer", password="unused-password", is_staff=True)
-    return Token.objects.create(user=user).key
+    user = get_user_model().objects.create_user(
+        username="racer", password="unused-password", is_staff=True, is_superuser=True
+    )
+    return create_api_token(user=user, expires_in=None)[1]
 
 
 def assert_invariants() -> None:

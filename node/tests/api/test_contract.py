@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
+
+from util.tokens import create_api_token
 
 # Property-based cases per operation; the examples and coverage phases add theirs on top.
 FUZZ_CASES = 100
@@ -89,7 +90,9 @@ def test_every_answer_to_an_anonymous_client_conforms_to_the_schema(seeded_live_
 
 
 def test_every_answer_to_a_staff_client_conforms_to_the_schema(seeded_live_server: str, tmp_path: Path) -> None:
-    user = get_user_model().objects.create_user(username="contract-operator", password="unused", is_staff=True)
-    token = Token.objects.create(user=user).key
+    user = get_user_model().objects.create_user(
+        username="contract-operator", password="unused", is_staff=True, is_superuser=True
+    )
+    token = create_api_token(user=user, expires_in=None)[1]
     result = run_schemathesis(seeded_live_server, tmp_path, f"--header=Authorization: Token {token}")
     assert result.returncode == 0, result.stdout + result.stderr

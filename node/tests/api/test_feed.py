@@ -22,11 +22,11 @@ from unittest import mock
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from rest_framework.authtoken.models import Token
 
 from node import feed
 from node.models import Node
 from node.services import node_register, node_update, node_update_many, registration
+from util.tokens import create_api_token
 
 TIMEOUT_SECONDS = 30
 BATCH = 40
@@ -56,8 +56,10 @@ def no_listener_left() -> Iterator[None]:
 
 @pytest.fixture
 def staff_token(transactional_db: None) -> str:
-    user = get_user_model().objects.create_user(username="follower-op", password="unused-password", is_staff=True)
-    return Token.objects.create(user=user).key
+    user = get_user_model().objects.create_user(
+        username="follower-op", password="unused-password", is_staff=True, is_superuser=True
+    )
+    return create_api_token(user=user, expires_in=None)[1]
 
 
 def in_thread(work: Callable[[], None]) -> threading.Thread:
@@ -261,7 +263,7 @@ def test_the_registry_index_never_decreases_across_responses(live_server: Any, s
                     "PATCH", f"{live_server.url}/v6/nodes/{node_id}/", token=staff_token, body={"is_active": True}
                 )
             else:
-                status, headers, _ = _request("GET", f"{live_server.url}{path}")
+                status, headers, _ = _request("GET", f"{live_server.url}{path}", token=staff_token)
             assert status in (200, 204)
             indexes.append(int(headers["X-Registry-Index"]))
     finally:

@@ -179,14 +179,13 @@ REACHING: dict[tuple[str, str, int], Reach] = {
         "PATCH", url, b"is_paused=true", content_type="text/plain"
     ),
     (DETAIL, "patch", 500): lambda clients, url: _failing("node.views.node_update", clients, url, method="patch"),
-    (HISTORY, "get", 400): lambda clients, url: clients["anonymous"].get(f"{url}history/", {"started": "soon"}),
+    (HISTORY, "get", 400): lambda clients, url: clients["staff"].get(f"{url}history/", {"started": "soon"}),
     (HISTORY, "get", 401): lambda clients, url: clients["bad_token"].get(f"{url}history/"),
-    (HISTORY, "get", 404): lambda clients, _: clients["anonymous"].get("/v6/nodes/424242/history/"),
-    (HISTORY, "get", 406): lambda clients, url: clients["anonymous"].get(
-        f"{url}history/", HTTP_ACCEPT="application/xml"
-    ),
+    (HISTORY, "get", 403): lambda clients, url: clients["user"].get(f"{url}history/"),
+    (HISTORY, "get", 404): lambda clients, _: clients["staff"].get("/v6/nodes/424242/history/"),
+    (HISTORY, "get", 406): lambda clients, url: clients["staff"].get(f"{url}history/", HTTP_ACCEPT="application/xml"),
     (HISTORY, "get", 500): lambda clients, url: _failing(
-        "node.views.NodeHistoryView.filter_queryset", clients, f"{url}history/"
+        "node.views.NodeHistoryView.filter_queryset", clients, f"{url}history/", reader="staff"
     ),
     (DETAIL, "patch", 412): lambda clients, url: clients["staff"].patch(
         url, {"is_paused": True}, format="json", HTTP_IF_MATCH='"not-the-current-tag"'
@@ -201,7 +200,11 @@ REACHING: dict[tuple[str, str, int], Reach] = {
         "node.views.node_update", clients, url, method="patch", error=OperationalError("server closed the connection")
     ),
     (HISTORY, "get", 503): lambda clients, url: _failing(
-        "node.views.NodeHistoryView.filter_queryset", clients, f"{url}history/", error=OperationalError("timeout")
+        "node.views.NodeHistoryView.filter_queryset",
+        clients,
+        f"{url}history/",
+        error=OperationalError("timeout"),
+        reader="staff",
     ),
     (CHANGES, "get", 400): lambda clients, _: clients["anonymous"].get(CHANGES, {"page_size": "0"}),
     (CHANGES, "get", 401): lambda clients, _: clients["bad_token"].get(CHANGES),
@@ -214,13 +217,18 @@ REACHING: dict[tuple[str, str, int], Reach] = {
 
 
 def _failing(
-    target: str, clients: dict[str, APIClient], url: str, method: str = "get", error: Exception | None = None
+    target: str,
+    clients: dict[str, APIClient],
+    url: str,
+    method: str = "get",
+    error: Exception | None = None,
+    reader: str = "anonymous",
 ) -> object:
     """Request ``url`` while ``target`` raises ``error`` (by default an unexpected one)."""
     with mock.patch(target, side_effect=error or RuntimeError("unexpected")):
         if method == "patch":
             return clients["staff"].patch(url, {"is_paused": True}, format="json")
-        return clients["anonymous"].get(url)
+        return clients[reader].get(url)
 
 
 @pytest.fixture

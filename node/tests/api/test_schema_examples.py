@@ -49,11 +49,13 @@ class Env:
         with override_settings(PUBLIC_READ_API=False):
             return self.clients["anonymous"].get(url)
 
-    def failing(self, target: str, url: str, *, error: Exception, method: str = "get") -> object:
+    def failing(
+        self, target: str, url: str, *, error: Exception, method: str = "get", reader: str = "anonymous"
+    ) -> object:
         with mock.patch(target, side_effect=error):
             if method == "patch":
                 return self.clients["staff"].patch(url, {"is_paused": True}, format="json")
-            return self.clients["anonymous"].get(url)
+            return self.clients[reader].get(url)
 
 
 DOWN = OperationalError("connection refused")
@@ -111,9 +113,10 @@ PROVOKING: dict[tuple[str, str, int, str], Callable[[Env], object]] = {
     (DETAIL, "patch", 401, "invalid token"): lambda env: env.clients["bad_token"].patch(
         env.url, {"is_paused": True}, format="json"
     ),
-    (DETAIL, "patch", 403, "not staff"): lambda env: env.clients["user"].patch(
+    (DETAIL, "patch", 403, "no permission"): lambda env: env.clients["user"].patch(
         env.url, {"is_paused": True}, format="json"
     ),
+    (HISTORY, "get", 403, "no permission"): lambda env: env.clients["user"].get(f"{env.url}history/"),
     (DETAIL, "patch", 404, "unknown node"): lambda env: env.clients["staff"].patch(
         "/v6/nodes/424242/", {"is_paused": True}, format="json"
     ),
@@ -135,23 +138,23 @@ PROVOKING: dict[tuple[str, str, int, str], Callable[[Env], object]] = {
     (DETAIL, "patch", 503, "database down"): lambda env: env.failing(
         "node.views.node_update", env.url, method="patch", error=DOWN
     ),
-    (HISTORY, "get", 400, "range the wrong way round"): lambda env: env.clients["anonymous"].get(
+    (HISTORY, "get", 400, "range the wrong way round"): lambda env: env.clients["staff"].get(
         f"{env.url}history/", {"started": "2026-01-02T00:00:00Z", "ended": "2026-01-01T00:00:00Z"}
     ),
     (HISTORY, "get", 401, "invalid token"): lambda env: env.clients["bad_token"].get(f"{env.url}history/"),
     (HISTORY, "get", 401, "no credentials"): lambda env: env.anonymous_without_public_reads(f"{env.url}history/"),
-    (HISTORY, "get", 404, "unknown node"): lambda env: env.clients["anonymous"].get("/v6/nodes/9999/history/"),
-    (HISTORY, "get", 404, "past the last page"): lambda env: env.clients["anonymous"].get(
+    (HISTORY, "get", 404, "unknown node"): lambda env: env.clients["staff"].get("/v6/nodes/9999/history/"),
+    (HISTORY, "get", 404, "past the last page"): lambda env: env.clients["staff"].get(
         f"{env.url}history/", {"page": "3"}
     ),
-    (HISTORY, "get", 406, "not acceptable"): lambda env: env.clients["anonymous"].get(
+    (HISTORY, "get", 406, "not acceptable"): lambda env: env.clients["staff"].get(
         f"{env.url}history/", HTTP_ACCEPT="application/xml"
     ),
     (HISTORY, "get", 500, "server error"): lambda env: env.failing(
-        "node.views.NodeHistoryView.filter_queryset", f"{env.url}history/", error=BROKEN
+        "node.views.NodeHistoryView.filter_queryset", f"{env.url}history/", error=BROKEN, reader="staff"
     ),
     (HISTORY, "get", 503, "database down"): lambda env: env.failing(
-        "node.views.NodeHistoryView.filter_queryset", f"{env.url}history/", error=DOWN
+        "node.views.NodeHistoryView.filter_queryset", f"{env.url}history/", error=DOWN, reader="staff"
     ),
 }
 

@@ -1,0 +1,116 @@
+"""Repeated failed logins and API tokens lock the user name or the client address out, across instances."""
+
+from collections.abc import Callable
+from unittest import mock
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client, RequestFactory, override_settings
+from rest_framework.test import APIClient
+
+from node.models import Node
+from node.tests.helpers import body
+from util.lockout import client_ip
+from util.tokens import create_api_token
+
+PASSWORD = "the-right-password-1"
+LIMIT = 5
+
+
+def login(*, username: str, password: str, address: str) -> object:
+    return Client(REMOTE_ADDR=address).post("/admin/login/?next=/admin/", {"username": username, "password": password})
+
+
+def logged_in(response: object) -> bool:
+    return response.status_code == 302 and response["Location"] == "/admin/"
+
+
+@pytest.fixture
+def admin_user(db: None) -> object:
+    return get_user_model().objects.create_superuser(username="alice", password=PASSWORD)
+
+
+@pytest.mark.django_db
+class TestAdminLoginLockout:
+    def test_after_the_limit_even_the_right_password_is_refused_with_429(self, admin_user: object) -> None:
+        for _ in range(LIMIT - 1):
+            assert login(username="alice", password="wrong", address="10.0.0.1").status_code == 200
+        # The failure that reaches the limit is answered with the lockout already.
+        assert login(username="alice", password="wrong", address="10.0.0.1").status_code == 429
+        response = login(username="alice", password=PASSWORD, address="10.0.0.1")
+        assert response.status_code == 429, body(response)
+        assert "locked out" in body(response)
+        assert int(response["Retry-After"]) > 0
+
+    def test_the_lockout_is_per_user_name_from_any_address(self, admin_user: object) -> None:
+        for i in range(LIMIT):
+            login(username="alice", password="wrong", address=f"10.0.1.{i}")
+        assert login(username="alice", password=PASSWORD, address="10.0.2.1").status_code == 429
+
+    def test_the_lockout_is_per_address_for_any_user_name(self, admin_user: object) -> None:
+        for i in range(LIMIT):
+            login(username=f"guess-{i}", password="wrong", address="10.0.3.1")
+        assert login(username="alice", password=PASSWORD, address="10.0.3.1").status_code == 429
+        assert logged_in(login(username="alice", password=PASSWORD, address="10.0.3.2"))
+
+    def test_fewer_failures_than_the_limit_do_not_lock_out(self, admin_user: object) -> None:
+        for _ in range(LIMIT - 1):
+            login(username="alice", password="wrong", address="10.0.4.1")
+        assert logged_in(login(username="alice", password=PASSWORD, address="10.0.4.1"))
+
+    def test_a_locked_out_login_hashes_no_password(self, admin_user: object) -> None:
+        for _ in range(LIMIT):
+            login(username="alice", password="wrong", address="10.0.5.1")
+        with mock.patch("django.contrib.auth.backends.ModelBackend.authenticate") as password_check:
+            assert login(username="alice", password="wrong", address="10.0.5.1").status_code == 429
+        password_check.assert_not_called()
+
+
+@pytest.mark.django_db
+class TestApiTokenLockout:
+    def client(self, token: str, address: str) -> APIClient:
+        client = APIClient(raise_request_exception=False, REMOTE_ADDR=address)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        return client
+
+    def test_failed_tokens_lock_the_address_out_with_a_json_429(self, make_node: Callable[..., Node]) -> None:
+        node = make_node()
+        user = get_user_model().objects.create_user(username="bot", is_superuser=True)
+        _, good = create_api_token(user=user, expires_in=None)
+        for i in range(LIMIT):
+            bad = self.client(f"{i:064x}", "10.1.0.1").patch(
+                f"/v6/nodes/{node.pk}/", {"is_paused": True}, format="json"
+            )
+            assert bad.status_code == (401 if i < LIMIT - 1 else 429), body(bad)
+        response = self.client(good, "10.1.0.1").patch(f"/v6/nodes/{node.pk}/", {"is_paused": True}, format="json")
+        assert response.status_code == 429, body(response)
+        assert "locked out" in response.json()["detail"]
+        assert int(response["Retry-After"]) > 0
+        other = self.client(good, "10.1.0.2").patch(f"/v6/nodes/{node.pk}/", {"is_paused": True}, format="json")
+        assert other.status_code == 204, body(other)
+
+    def test_anonymous_reads_from_a_locked_out_address_still_work(self, make_node: Callable[..., Node]) -> None:
+        node = make_node()
+        for i in range(LIMIT):
+            self.client(f"{i:064x}", "10.1.1.1").get(f"/v6/nodes/{node.pk}/")
+        response = APIClient(REMOTE_ADDR="10.1.1.1").get(f"/v6/nodes/{node.pk}/")
+        assert response.status_code == 200, body(response)
+
+
+class TestClientAddress:
+    def request(self, forwarded_for: str | None) -> object:
+        headers = {"HTTP_X_FORWARDED_FOR": forwarded_for} if forwarded_for else {}
+        return RequestFactory().get("/", REMOTE_ADDR="192.0.2.10", **headers)
+
+    def test_without_proxies_the_forwarded_header_is_ignored(self) -> None:
+        assert client_ip(self.request("203.0.113.7")) == "192.0.2.10"
+
+    @override_settings(REST_FRAMEWORK={"NUM_PROXIES": 1})
+    def test_behind_one_proxy_the_address_it_appended_counts_not_the_clients_claim(self) -> None:
+        from rest_framework.settings import api_settings
+
+        api_settings.reload()
+        try:
+            assert client_ip(self.request("1.2.3.4, 203.0.113.7")) == "203.0.113.7"
+        finally:
+            api_settings.reload()

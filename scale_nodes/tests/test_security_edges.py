@@ -1,0 +1,175 @@
+"""The edges of a real gunicorn instance: chunked bodies, forwarded HTTPS, and gunicorn's own errors in JSON.
+
+One instance on 127.0.0.1:8731 (``SECURITY_EDGE_PORT``) serves a throw-away SQLite database made for
+this module; it is stopped by its process id when the module's tests end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from scale_nodes.tests.servers import REPO, GunicornInstance, request
+
+PORT = int(os.environ.get("SECURITY_EDGE_PORT", "8731"))
+CONFIG = str(REPO / "scale_nodes" / "gunicorn.conf.py")
+
+
+def raw_exchange(data: bytes, *, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    """Send ``data`` as is and read the whole answer (the server closes or says its length)."""
+    with socket.create_connection(("127.0.0.1", PORT), timeout=timeout) as sock:
+        sock.sendall(data)
+        received = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            received += chunk
+            head, _, rest = received.partition(b"\r\n\r\n")
+            length = [line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+            if length and len(rest) >= int(length[0].split(b":")[1]):
+                break
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def _manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(  # noqa: S603 (our own manage.py)
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A migrated SQLite file with one node and a superuser's token."""
+    directory = tmp_path_factory.mktemp("security-edges")
+    url = f"sqlite:///{directory / 'edges.sqlite3'}"
+    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "scale_nodes.settings"}
+    _manage(env, "migrate", "--noinput", "-v", "0")
+    _manage(
+        env,
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; from node.services import node_create; "
+        "get_user_model().objects.create_user('edge-operator', is_superuser=True); "
+        "node_create(hostname='edge-1.test')",
+    )
+    token = _manage(env, "create_api_token", "edge-operator", "--expires", "P1D").strip()
+    return {"url": url, "token": token, "node": "1", "directory": str(directory)}
+
+
+def _serve(database: dict[str, str], port: int, **env: str) -> GunicornInstance:
+    instance = GunicornInstance(
+        port=port,
+        database_url=database["url"],
+        log_path=Path(database["directory"]) / f"gunicorn-{port}.log",
+        workers=1,
+        extra_env={"ALLOWED_HOSTS": "127.0.0.1", "SECURE_HSTS_SECONDS": "0", **env},
+    )
+    return instance.start()
+
+
+@pytest.fixture(scope="module")
+def server(database: dict[str, str]) -> Iterator[dict[str, str]]:
+    """An instance on plain HTTP, as behind a load balancer that ends TLS."""
+    instance = _serve(database, PORT)
+    try:
+        yield database
+    finally:
+        instance.stop()
+
+
+@pytest.fixture(scope="module")
+def redirecting_port(database: dict[str, str]) -> Iterator[int]:
+    """An instance with the HTTPS redirect on and SECURE_PROXY_SSL_HEADER off (their production defaults)."""
+    instance = _serve(database, PORT + 1, SECURE_SSL_REDIRECT="true")
+    try:
+        yield PORT + 1
+    finally:
+        instance.stop()
+
+
+class TestForwardedProto:
+    def test_x_forwarded_proto_from_loopback_does_not_skip_the_https_redirect(self, redirecting_port: int) -> None:
+        reply = request(redirecting_port, "GET", "/v6/nodes/", headers={"X-Forwarded-Proto": "https"})
+        assert reply.status == 301, reply
+        assert reply.headers["location"].startswith("https://")
+
+    @pytest.mark.parametrize(("setting", "trusted"), [("false", {}), ("true", {"X-FORWARDED-PROTO": "https"})])
+    def test_gunicorn_trusts_the_header_exactly_when_django_does(self, setting: str, trusted: dict) -> None:
+        with mock.patch.dict(os.environ, {"SECURE_PROXY_SSL_HEADER": setting}):
+            assert runpy.run_path(CONFIG)["secure_scheme_headers"] == trusted
+
+
+def _chunked_patch(server: dict[str, str], chunks: list[bytes]) -> tuple[int, dict[str, str], bytes]:
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks) + b"0\r\n\r\n"
+    head = (
+        f"PATCH /v6/nodes/{server['node']}/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Token {server['token']}\r\nContent-Type: application/json\r\n"
+        "Prefer: return=representation\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    return raw_exchange(head.encode() + body)
+
+
+class TestChunkedBody:
+    def test_a_chunked_patch_body_is_read_and_applied(self, server: dict[str, str]) -> None:
+        status, _, body = _chunked_patch(server, [b'{"is_paused": true, ', b'"pause_reason": "chunked"}'])
+        assert status == 200, body
+        assert json.loads(body)["pause_reason"] == "chunked"
+
+    def test_a_chunked_body_over_the_limit_is_a_json_413(self, server: dict[str, str]) -> None:
+        status, headers, body = _chunked_patch(server, [b"x" * 1_000_000] * 3)
+        assert status == 413, body
+        assert headers["content-type"] == "application/json"
+        assert "at most" in json.loads(body)["detail"]
+
+
+class TestGunicornErrorsAreJson:
+    @pytest.mark.parametrize(
+        ("request_bytes", "status"),
+        [
+            (b"GET /v6/nodes/?" + b"a" * 5000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 414),
+            (
+                b"GET /v6/nodes/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + b"".join(b"X-H%d: v\r\n" % i for i in range(120))
+                + b"\r\n",
+                431,
+            ),
+            (b"GET /v6/nodes/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"v" * 9000 + b"\r\n\r\n", 431),
+            (b"GET /v6/nodes/ HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header: v\r\n\r\n", 400),
+            (b"GARBAGE\r\n\r\n", 400),
+            (
+                b"PATCH /v6/nodes/1/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: identity-x\r\n\r\n",
+                501,
+            ),
+        ],
+        ids=[
+            "request line too long",
+            "too many headers",
+            "header too large",
+            "bad header",
+            "bad request line",
+            "unknown transfer coding",
+        ],
+    )
+    def test_gunicorns_own_refusals_are_json(self, server: dict[str, str], request_bytes: bytes, status: int) -> None:
+        answered, headers, body = raw_exchange(request_bytes)
+        assert answered == status, body
+        assert headers["content-type"] == "application/json", body
+        assert json.loads(body)["detail"], body

@@ -1,0 +1,56 @@
+"""gunicorn workers whose own error answers are JSON, like the service's.
+
+gunicorn answers some requests itself, before Django sees them: a request line over
+``limit_request_line`` (414), too many or too large header fields (431), a malformed request line
+or header (400), an unknown ``Transfer-Encoding`` (501), and an application that failed to start
+its answer (500). It writes those as small HTML pages through ``gunicorn.util.write_error``,
+which its workers call for nothing else; these workers replace it, in their own process, with a
+writer of the service's error shape ``{"detail": ...}``. Everything else is gunicorn's own.
+(An ASGI server would need its own equivalent; the JSON body is built by ``json_error_response``.)
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from gunicorn import util
+from gunicorn.workers.gthread import ThreadWorker as GunicornThreadWorker
+from gunicorn.workers.sync import SyncWorker as GunicornSyncWorker
+
+# gunicorn's messages may quote what the client sent; a long one is cut.
+_MAX_DETAIL = 300
+
+
+def json_error_response(status_int: int, reason: str, mesg: str) -> bytes:
+    """A complete HTTP/1.1 response (closing the connection) with ``{"detail": ...}`` for a refused request."""
+    detail = f"{reason}: {mesg}" if mesg else reason
+    if len(detail) > _MAX_DETAIL:
+        detail = detail[:_MAX_DETAIL] + "..."
+    body = json.dumps({"detail": detail}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    """Drop-in for ``gunicorn.util.write_error``: the same answer, as JSON instead of HTML."""
+    util.write_nonblock(sock, json_error_response(status_int, reason, mesg))
+
+
+class _JsonErrorPages:
+    def init_process(self) -> None:
+        util.write_error = write_json_error
+        super().init_process()
+
+
+class SyncWorker(_JsonErrorPages, GunicornSyncWorker):
+    """gunicorn's sync worker, answering its own errors in JSON."""
+
+
+class ThreadWorker(_JsonErrorPages, GunicornThreadWorker):
+    """gunicorn's threaded (gthread) worker, answering its own errors in JSON."""
