@@ -2,15 +2,23 @@
 
 A ``ListAPIView`` with a plain ``Serializer``, DRF's ``PageNumberPagination`` and JSON renderer,
 model instances, ``COUNT(*)`` and ``OFFSET`` paging, the same filters and the same default order
-as the project; a ``RetrieveUpdateAPIView`` for detail and PATCH. Served with
-``DJANGO_SETTINGS_MODULE=bench.reference_settings``; never part of the service.
+as the project; a ``RetrieveAPIView`` for detail. PATCH does what Scale's own node update does:
+token authentication and the permission check (the project's settings), the body validated by a
+serializer, ``select_for_update`` of the row, one ``QuerySet.update`` with the new state and
+``last_modified``, and 204. Served with ``DJANGO_SETTINGS_MODULE=bench.reference_settings``; never
+part of the service.
 """
 
+from django.db import transaction
+from django.shortcuts import get_object_or_404
 from django.urls import re_path
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import generics, serializers
+from rest_framework import generics, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from node.filters import NodeFilter
 from node.models import NODE_FIELDS, Node
@@ -27,11 +35,11 @@ class ReferenceNodeSerializer(serializers.Serializer):
     created = serializers.DateTimeField(read_only=True)
     last_modified = serializers.DateTimeField(read_only=True)
 
-    def update(self, instance: Node, validated_data: dict) -> Node:
-        for name, value in validated_data.items():
-            setattr(instance, name, value)
-        instance.save()
-        return instance
+
+class ReferenceNodeUpdateSerializer(serializers.Serializer):
+    pause_reason = serializers.CharField(allow_null=True, allow_blank=True, required=False, max_length=250)
+    is_paused = serializers.BooleanField(required=False)
+    is_active = serializers.BooleanField(required=False)
 
 
 class ReferencePagination(PageNumberPagination):
@@ -52,10 +60,24 @@ class ReferenceNodeList(generics.ListAPIView):
     ordering_default = (OrderTerm("last_modified"),)
 
 
-class ReferenceNodeDetail(generics.RetrieveUpdateAPIView):
+class ReferenceNodeDetail(generics.RetrieveAPIView):
     queryset = Node.objects.all()
     serializer_class = ReferenceNodeSerializer
     renderer_classes = [JSONRenderer]
+
+    def patch(self, request: Request, pk: int) -> Response:
+        body = ReferenceNodeUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        fields = dict(body.validated_data)
+        with transaction.atomic():
+            node = get_object_or_404(Node.objects.select_for_update(), pk=pk)
+            now = timezone.now()
+            if fields.get("is_paused") is False:
+                fields["pause_reason"] = None
+            if "is_active" in fields and fields["is_active"] != node.is_active:
+                fields["deprecated"] = None if fields["is_active"] else now
+            Node.objects.filter(pk=pk).update(**fields, last_modified=now)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 urlpatterns = [

@@ -8,9 +8,11 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Max, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 
 from node.models import NODE_FIELDS, Node, NodeChange, RegistryClock
+from util.sqlcache import rows_with_params
 
 # Built once: resolving the eight field names costs more than the rest of the query's setup. The
 # base queryset is never evaluated itself, only cloned.
@@ -100,17 +102,22 @@ def node_exists_with_index(node_id: int) -> tuple[bool, int]:
     return bool(exists), index or 0
 
 
+def _node_row_with_index(node_id: int) -> QuerySet:
+    return (
+        node_rows()
+        .filter(pk=node_id)
+        .annotate(registry_index=RawSQL("SELECT change_index FROM registry_clock WHERE id = 1", ()))
+        .values_list(*NODE_FIELDS, "registry_index")[:1]
+    )
+
+
 def node_row_with_index(node_id: int) -> tuple[tuple | None, int]:
     """The ``NODE_FIELDS`` values of the node ``node_id`` (None when there is none), and the newest change index.
 
     Both come from one statement, so the node is exactly as it was once that change committed.
+    The statement is compiled once (``util.sqlcache``).
     """
-    rows = list(
-        node_rows()
-        .filter(pk=node_id)
-        .annotate(registry_index=Subquery(RegistryClock.objects.filter(pk=1).values("change_index")))
-        .values_list(*NODE_FIELDS, "registry_index")[:1]
-    )
+    rows = rows_with_params(_node_row_with_index, key="node-detail", params=(node_id,))
     if not rows:
         return None, current_change_index()
     return rows[0][:-1], rows[0][-1] or 0

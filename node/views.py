@@ -48,6 +48,16 @@ from util.renderers import OrjsonRenderer
 NODE_FILTERS = FilterSetRunner(NodeFilter)
 REGISTRY_INDEX_HEADER = "X-Registry-Index"
 NO_SUCH_NODE = "No Node matches the given query."
+# Ids are 64-bit: a larger number names no node (and must not reach the database as a parameter).
+MAX_NODE_ID = 2**63 - 1
+
+
+def node_id_of(pk: str) -> int:
+    """The node id of a URL's ``pk`` (digits only, by the URL pattern); 404 for one no node can have."""
+    node_id = int(pk)
+    if node_id > MAX_NODE_ID:
+        raise Http404(NO_SUCH_NODE)
+    return node_id
 
 
 def registry_indexed(response: HttpResponse, index: int) -> HttpResponse:
@@ -122,7 +132,7 @@ class NodeDetailView(APIView):
 
     def get(self, request: Request, pk: int) -> Response:
         # The list's rows path: the very same eight values as the node's list entry, at a fraction of the cost.
-        row, registry_index = node_row_with_index(int(pk))
+        row, registry_index = node_row_with_index(node_id_of(pk))
         if row is None:
             raise Http404(NO_SUCH_NODE)
         node = node_rows_data([row])[0]
@@ -137,13 +147,13 @@ class NodeDetailView(APIView):
             body.is_valid(raise_exception=True)
         except Exception:
             # An unknown node is a 404 whatever the body; only a refused request pays for this check.
-            if not node_exists_with_index(int(pk))[0]:
+            if not node_exists_with_index(node_id_of(pk))[0]:
                 raise Http404(NO_SUCH_NODE) from None
             raise
         actor = request_actor(request, channel=NodeChange.Channel.API)
         try:
             node = node_update(
-                node=int(pk),
+                node=node_id_of(pk),
                 changes=body.validated_data,
                 actor=actor,
                 expected_versions=if_match_required_tags(request),
@@ -182,7 +192,7 @@ class NodeHistoryView(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[NodeChange]:
         node_id = self.kwargs["pk"]
         # Read before the records: they reflect at least every change up to it.
-        exists, self.registry_index = node_exists_with_index(int(node_id))
+        exists, self.registry_index = node_exists_with_index(node_id_of(node_id))
         if not exists:
             raise NotFound(f"No node with id {node_id}.")
         return node_history(node_id)

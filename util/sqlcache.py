@@ -10,10 +10,10 @@ datetimes as they are; SQLite's values are converted, so there the queryset runs
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Sequence
 from threading import Lock
 
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
 from django.db.models.query import ValuesListIterable
 
@@ -23,14 +23,21 @@ _compiled: OrderedDict[tuple, str | None] = OrderedDict()
 _lock = Lock()
 
 
-def _compile(queryset: QuerySet) -> str | None:
-    """The SQL of ``queryset`` when it can be run as is and its rows used unconverted, else None."""
+def _compile(queryset: QuerySet, *, params: Sequence[object] = ()) -> str | None:
+    """The SQL of ``queryset`` when it can be run as is and its rows used unconverted, else None.
+
+    The compiled SQL must take exactly ``params`` as its parameters, in that order.
+    """
     if queryset._iterable_class is not ValuesListIterable:
         return None
     compiler = queryset.query.get_compiler(queryset.db)
-    sql, params = compiler.as_sql()
+    sql, compiled_params = compiler.as_sql()
     fields = [selected[0] for selected in compiler.select[: compiler.col_count]]
-    if params or compiler.get_converters(fields) or compiler.has_composite_fields(fields):
+    if (
+        list(compiled_params) != list(params)
+        or compiler.get_converters(fields)
+        or compiler.has_composite_fields(fields)
+    ):
         return None
     return sql
 
@@ -53,6 +60,28 @@ def rows_of(queryset: QuerySet, *, key: Hashable) -> list[tuple]:
         return list(queryset)
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql)
+        return cursor.fetchall()
+
+
+def rows_with_params(build: Callable[..., QuerySet], *, key: Hashable, params: Sequence[object]) -> list[tuple]:
+    """``list(build(*params))`` for a ``values_list`` queryset whose SQL depends only on ``key``, given ``params``.
+
+    ``build`` makes the queryset from the values that vary (e.g. a primary key); its SQL must take
+    them as its parameters, in order, and nothing else (checked when compiling: otherwise the
+    queryset runs as usual). The SQL is compiled once per key, like ``rows_of``.
+    """
+    full_key = (DEFAULT_DB_ALIAS, key)
+    sql = _compiled.get(full_key, "")
+    if sql == "":
+        sql = _compile(build(*params), params=params)
+        with _lock:
+            _compiled[full_key] = sql
+            if len(_compiled) > MAX_SHAPES:
+                _compiled.popitem(last=False)
+    if sql is None:
+        return list(build(*params))
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(sql, list(params))
         return cursor.fetchall()
 
 

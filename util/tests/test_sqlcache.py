@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from util import sqlcache
-from util.sqlcache import rows_of
+from util.sqlcache import rows_of, rows_with_params
 
 
 @pytest.fixture
@@ -17,9 +17,9 @@ def compilations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     compiled: list[str] = []
     original = sqlcache._compile
 
-    def spy(queryset: object) -> str | None:
+    def spy(queryset: object, **kwargs: object) -> str | None:
         compiled.append("compiled")
-        return original(queryset)
+        return original(queryset, **kwargs)
 
     monkeypatch.setattr(sqlcache, "_compile", spy)
     return compiled
@@ -55,3 +55,25 @@ def test_clear_forgets_the_compiled_queries(groups: None, compilations: list[str
     sqlcache.clear()
     assert rows_of(query, key="first-three") == list(query)
     assert compilations == ["compiled", "compiled"]
+
+
+def _group_named(name: str) -> object:
+    return Group.objects.filter(name=name).values_list("name")
+
+
+def test_a_query_with_parameters_is_compiled_once_and_run_with_each_callers_values(
+    groups: None, compilations: list[str]
+) -> None:
+    for number in (1, 7, 11, 99):
+        name = f"group-{number:02d}"
+        assert rows_with_params(_group_named, key="group-named", params=(name,)) == list(_group_named(name))
+    assert compilations == ["compiled"]
+
+
+def test_a_query_whose_parameters_are_not_the_callers_runs_as_usual(groups: None, compilations: list[str]) -> None:
+    def named_and_numbered(name: str) -> object:
+        # A second parameter the caller does not give: the SQL cannot be reused with the caller's values.
+        return Group.objects.filter(name=name, id__gt=0).values_list("name")
+
+    for name in ("group-01", "group-02"):
+        assert rows_with_params(named_and_numbered, key="named-numbered", params=(name,)) == [(name,)]
