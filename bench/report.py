@@ -84,6 +84,13 @@ def check_targets(measurements: list[Measurement]) -> list[Verdict]:
             project, floor = by.get((size, case, "project")), by.get((size, case, "floor"))
             cost = floor.rps / project.rps if project and floor and project.rps else None
             verdict(f"{size:,} nodes, {case}: project/floor time per request <= 1.5", cost, 1.5, at_most=True)
+    for case, threshold in (("PATCH", 1.0), ("detail", 1.2)):
+        for size in sorted({m.size for m in measurements}):
+            verdict(
+                f"{size:,} nodes, {case}: project/reference throughput >= {threshold}",
+                _ratio(by.get((size, case, "project")), by.get((size, case, "reference"))),
+                threshold,
+            )
     return verdicts
 
 
@@ -196,6 +203,25 @@ def write_markdown(results: dict) -> str:
                 f"| {floor.rps:,.0f} | {floor.p50_ms:.2f} | {project.rps / floor.rps:.2f} "
                 f"| {project.rps / reference.rps:.2f} |"
             )
+    concurrent = results.get("concurrent_patch")
+    if concurrent:
+        lines += [
+            "",
+            "## Concurrent writes and the registry clock",
+            "",
+            f"{concurrent['clients']} clients PATCHing random nodes of a {concurrent['size']:,}-node table at once, "
+            f"on gunicorn with {concurrent['workers']} sync workers (wrk, medians of "
+            f"{len(concurrent['rounds']['after'])} interleaved rounds). **before** is the code before the registry "
+            f"clock (revision `{concurrent['before_revision']}`, on a database of the same size it prepared "
+            "itself), **after** the current code: every write now holds the clock until it commits, so writers "
+            "of different nodes no longer overlap.",
+            "",
+            "| code | req/s |",
+            "|---|---:|",
+            f"| before the clock | {concurrent['before_rps']:,.0f} |",
+            f"| with the clock | {concurrent['after_rps']:,.0f} |",
+            f"| with / before | {concurrent['ratio']:.2f} |",
+        ]
     if results["log"]:
         lines += ["", "## Problems", "", *[f"- {entry}" for entry in results["log"]]]
     return "\n".join(lines) + "\n"

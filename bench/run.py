@@ -33,23 +33,23 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("project", "reference", "floor")
 
 
-def _gunicorn(app: str, *, port: int) -> list[str]:
+def _gunicorn(app: str, *, port: int, workers: int = 1, cwd: Path = ROOT) -> list[str]:
     return [
         str(Path(sys.executable).parent / "gunicorn"),
         app,
-        "--workers=1",
+        f"--workers={workers}",
         "--worker-class=sync",
         f"--bind=127.0.0.1:{port}",
         "--timeout=300",
         "--log-level=warning",
         "--chdir",
-        str(ROOT),
+        str(cwd),
     ]
 
 
 @contextmanager
-def _server(app: str, *, port: int, env: dict[str, str]):
-    process = subprocess.Popen(_gunicorn(app, port=port), env=env, cwd=ROOT)
+def _server(app: str, *, port: int, env: dict[str, str], workers: int = 1, cwd: Path = ROOT):
+    process = subprocess.Popen(_gunicorn(app, port=port, workers=workers, cwd=cwd), env=env, cwd=cwd)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -103,15 +103,11 @@ def _verify(bases: dict[str, str], cases: list[dict], token: str) -> list[str]:
     return problems
 
 
-def _bench_size(size: int, *, args: argparse.Namespace, workdir: Path, log: list[str]) -> list[Measurement]:
-    cases_file = workdir / f"cases-{size}.json"
-    command = [sys.executable, "-m", "bench.prepare", f"--size={size}", f"--server-url={args.server_url}"]
-    command += [f"--suffix={args.suffix}", f"--out={cases_file}"]
-    subprocess.run(command, check=True, cwd=ROOT)
-    prepared = json.loads(cases_file.read_text())
+def server_env(database_url: str) -> dict[str, str]:
+    """The environment of a benchmarked server: production settings on ``database_url``, plain HTTP, quiet logs."""
     env = {
         **os.environ,
-        "DATABASE_URL": prepared["database_url"],
+        "DATABASE_URL": database_url,
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "127.0.0.1",
@@ -121,6 +117,16 @@ def _bench_size(size: int, *, args: argparse.Namespace, workdir: Path, log: list
         "PYTHONPATH": str(ROOT),
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    return env
+
+
+def _bench_size(size: int, *, args: argparse.Namespace, workdir: Path, log: list[str]) -> list[Measurement]:
+    cases_file = workdir / f"cases-{size}.json"
+    command = [sys.executable, "-m", "bench.prepare", f"--size={size}", f"--server-url={args.server_url}"]
+    command += [f"--suffix={args.suffix}", f"--out={cases_file}"]
+    subprocess.run(command, check=True, cwd=ROOT)
+    prepared = json.loads(cases_file.read_text())
+    env = server_env(prepared["database_url"])
     servers = {
         "project": ("scale_nodes.wsgi:application", env),
         "reference": ("scale_nodes.wsgi:application", {**env, "DJANGO_SETTINGS_MODULE": "bench.reference_settings"}),
@@ -182,6 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out-dir", default=str(ROOT), help="where BENCHMARKS.md and bench/latency.png go")
     parser.add_argument("--smoke", action="store_true", help="a few seconds on a throw-away database")
+    parser.add_argument(
+        "--concurrent-size",
+        type=int,
+        default=10_000,
+        help="table size of the 8-client PATCH run before and after the registry clock (0: skip it)",
+    )
     args = parser.parse_args(argv)
     args.suffix = ""
     if args.smoke:
@@ -194,9 +206,24 @@ def main(argv: list[str] | None = None) -> int:
     measurements: list[Measurement] = []
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     started = dt.datetime.now(dt.UTC)
+    concurrent_patch = None
     try:
         for size in args.sizes:
             measurements += _bench_size(size, args=args, workdir=workdir, log=log)
+        if not args.smoke and args.concurrent_size:
+            from bench import concurrent
+
+            print(f"  concurrent PATCH at {args.concurrent_size:,} nodes, before and after the clock", file=sys.stderr)
+            concurrent_patch = concurrent.measure(
+                size=args.concurrent_size,
+                server_url=args.server_url,
+                rounds=args.rounds,
+                seconds=max(args.seconds, 3),
+                port=args.port + 10,
+                env=server_env(""),
+            )
+            if concurrent_patch["errors"]:
+                log.append(f"concurrent PATCH: {concurrent_patch['errors']} failed requests")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if args.smoke:
@@ -212,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": args.seconds,
         },
         "measurements": [asdict(measurement) for measurement in measurements],
+        "concurrent_patch": concurrent_patch,
         "log": log,
     }
     print(write_markdown(results))
