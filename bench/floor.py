@@ -79,7 +79,8 @@ def _detail(environ: dict, statements: list[str]) -> bytes:
     with _connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
-        return _json(dict(zip(FIELDS, cursor.fetchone(), strict=True)))
+        # The row ends with the registry index, which the project sends as a header.
+        return _json(dict(zip(FIELDS, cursor.fetchone()[: len(FIELDS)], strict=True)))
 
 
 def _patch(environ: dict, statements: list[str]) -> bytes:
