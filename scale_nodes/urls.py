@@ -2,8 +2,9 @@
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from util.docs import OfflineRedocView, RedocBundleView
 from util.exceptions import api_not_found, bad_request_handler, server_error_handler
 from util.health import healthz, readyz
 
@@ -19,12 +20,14 @@ urlpatterns = [
     path("v6/", include("node.urls")),
     # The OpenAPI contract (YAML, or JSON with ?format=json or Accept: application/json) and its docs.
     path("v6/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("v6/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The split view serves Swagger UI's start-up script as a file of its own, which the CSP allows.
+    path("v6/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path(
         "v6/redoc/",
-        SpectacularRedocView.as_view(url_name="schema", template_name="scale_nodes/redoc.html"),
+        OfflineRedocView.as_view(url_name="schema", template_name="scale_nodes/redoc.html"),
         name="redoc",
     ),
+    path("v6/redoc/redoc.standalone.js", RedocBundleView.as_view(), name="redoc-bundle"),
     re_path(r"^v6(?:/.*)?$", api_not_found),
 ]
 

@@ -5,9 +5,7 @@ browser is ever downloaded). Without it the test is skipped, except in CI, where
 """
 
 import json
-import os
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,57 +13,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from node.models import Node
+from node.tests.admin.browser import TIMEOUT_MS
 from node.tests.helpers import create_node
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Where the screenshot of the node list goes (named in README.md; the folder is ignored by git).
 SCREENSHOT = Path(settings.BASE_DIR) / "test-artifacts" / "admin-node-list.png"
-TIMEOUT_MS = 15_000
 PASSWORD = "a-long-test-password"
 REASON = "Rack 7 power maintenance"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"true", "1", "yes"}
-
-
-@pytest.fixture
-def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """A page of a fresh headless Chromium profile."""
-    if not CHROMIUM.exists():
-        if _in_ci():
-            pytest.fail(f"{CHROMIUM} is missing; CI must run `make chromium` first.")
-        pytest.skip(f"{CHROMIUM} is not installed (`make chromium` installs it with apt).")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread, and Django refuses synchronous
-    # database work while one is running (pytest-django's own, should it happen meanwhile).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        # A persistent context is Playwright's way to give Chromium its own --user-data-dir.
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            timeout=TIMEOUT_MS * 2,
-            viewport={"width": 1280, "height": 800},
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield context.pages[0] if context.pages else context.new_page()
-        finally:
-            context.close()
 
 
 def api_node(base_url: str, node: Node) -> dict:
