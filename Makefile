@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate clean chromium schema schema-check serve soak soak-bench
+.PHONY: venv run test lint format migrate clean chromium ops-tools pgbouncer-start pgbouncer-stop schema schema-check serve soak soak-bench
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,25 @@ test: venv
 # `make test` skips that test; CI runs this target first so that it always runs there.
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+# The operations tools, from apt (as root) when missing: PgBouncer (CI runs the suite through it),
+# Prometheus and promtool (the metrics checks and the scrape test), graphviz (docs/topology.png).
+# Without them the tests that need them are skipped; CI runs this target first so that they run there.
+OPS_TOOLS := /usr/sbin/pgbouncer:pgbouncer /usr/bin/prometheus:prometheus /usr/bin/promtool:prometheus /usr/bin/dot:graphviz
+ops-tools:
+	@missing=$$(for tool in $(OPS_TOOLS); do test -x $${tool%%:*} || echo $${tool##*:}; done | sort -u); \
+	if [ -n "$$missing" ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+# Our own PgBouncer on 127.0.0.1:$(PGBOUNCER_PORT) (transaction pooling, deploy/pgbouncer/pgbouncer.ini)
+# in front of PostgreSQL on 127.0.0.1:5432; started and stopped by its pid, never the system service.
+PGBOUNCER_PORT ?= 6432
+pgbouncer-start:
+	PGBOUNCER_PORT=$(PGBOUNCER_PORT) deploy/pgbouncer/pgbouncer.sh start
+
+pgbouncer-stop:
+	PGBOUNCER_PORT=$(PGBOUNCER_PORT) deploy/pgbouncer/pgbouncer.sh stop
 
 # Production: gunicorn with the repository's config on the database of DATABASE_URL; needs SECRET_KEY
 # (and ALLOWED_HOSTS etc., see README "Production"). Migrations are a separate step: `manage.py migrate`.

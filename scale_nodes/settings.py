@@ -135,8 +135,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
     )
     statement_timeout_ms = env_int("DB_STATEMENT_TIMEOUT_MS", 0)
+    # DATABASE_URL names a pooler in transaction mode (PgBouncer's pool_mode = transaction): each
+    # transaction may run on another server connection, so nothing may outlive one. The service
+    # keeps no session state (no SET, advisory lock, temporary table or LISTEN; the time zone Django
+    # may set on connecting is one PgBouncer tracks and restores) and psycopg2 prepares no
+    # statements. What remains is the named cursor iterator() declares, whose later fetches could
+    # reach another server connection: it is turned off, and the driver then reads all rows at once.
+    DB_TRANSACTION_POOLING = env_bool("DB_TRANSACTION_POOLING", False)
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DB_TRANSACTION_POOLING
     if statement_timeout_ms:
+        if DB_TRANSACTION_POOLING:
+            # PgBouncer refuses the "options" startup parameter; the role's own setting reaches
+            # every server connection it opens.
+            raise ImproperlyConfigured(
+                "DB_STATEMENT_TIMEOUT_MS cannot be sent through a transaction pooler "
+                "(DB_TRANSACTION_POOLING=true): set it on the role instead, "
+                "e.g. ALTER ROLE scale SET statement_timeout = '5s'."
+            )
         DATABASES["default"]["OPTIONS"]["options"] = f"-c statement_timeout={statement_timeout_ms}"
+# The change feed's listener connects here, straight to PostgreSQL: LISTEN/NOTIFY belongs to a
+# session, which a transaction pooler does not keep. Defaults to DATABASE_URL (no pooler in between).
+LISTEN_DATABASE_URL = os.environ.get("LISTEN_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers take the lock when their transaction begins (IMMEDIATE) and wait for it up to the
     # timeout, so concurrent PATCHes queue up instead of failing with "database is locked"; WAL
