@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format migrate clean chromium ops-tools pgbouncer-start pgbouncer-stop schema schema-check serve soak soak-bench
+.PHONY: venv run test lint format migrate clean chromium ops-tools pgbouncer-start pgbouncer-stop check-alerts schema schema-check serve soak soak-bench
 
 venv: $(VENV)/.installed
 
@@ -50,6 +50,11 @@ pgbouncer-start:
 
 pgbouncer-stop:
 	PGBOUNCER_PORT=$(PGBOUNCER_PORT) deploy/pgbouncer/pgbouncer.sh stop
+
+# The example alerting rules: valid for Prometheus, and firing (or not) as their unit tests expect.
+check-alerts:
+	promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && promtool test rules alerts_test.yml
 
 # Production: gunicorn with the repository's config on the database of DATABASE_URL; needs SECRET_KEY
 # (and ALLOWED_HOSTS etc., see README "Production"). Migrations are a separate step: `manage.py migrate`.

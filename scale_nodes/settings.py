@@ -79,7 +79,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so every response (errors and static files included) carries the request id and is logged.
+    # Outermost, so the request metrics cover the whole stack; it also answers /metrics itself.
+    "util.metrics.MetricsMiddleware",
+    # Next, so every response (errors and static files included) carries the request id and is logged.
     "util.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -245,6 +247,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# Prometheus metrics at /metrics (util.metrics): readable with "Authorization: Bearer <METRICS_TOKEN>"
+# or from METRICS_ALLOWED_ADDRESSES (addresses or networks; by default this host only). The
+# collectors add figures read from the database at scrape time.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_ADDRESSES = env_list("METRICS_ALLOWED_ADDRESSES", ["127.0.0.1", "::1"])
+METRICS_COLLECTORS = ["node.metrics.NodeCollector"]
 
 # LOG_FORMAT=json writes one JSON object per line (for log shippers); plain is for people.
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
