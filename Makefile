@@ -81,13 +81,22 @@ format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke topology-bench topology-diagram
 
 # Benchmarks (PostgreSQL): seeds scale_nodes_bench_10000 and scale_nodes_bench_1000000 (kept for reuse),
 # serves the project, a plain-DRF reference and a bare floor with gunicorn, writes BENCHMARKS.md and
 # bench/latency.png. BENCH_DATABASE_URL names the server (default postgres@127.0.0.1:5432).
 bench: venv
 	$(PY) -m bench.run
+
+# docs/deployment.md's table: list and PATCH throughput with 1, 2 and 4 instances through our own PgBouncer,
+# and the PostgreSQL connections used (about 2 minutes; TOPOLOGY_DATABASE_URL names the database to seed).
+topology-bench: venv
+	$(PY) -m bench.topology
+
+# docs/topology.png from its graphviz source (make ops-tools installs graphviz).
+topology-diagram:
+	dot -Tpng -Gdpi=110 docs/topology.dot -o docs/topology.png
 
 # The few-second version for CI, on a throw-away database; writes nothing.
 bench-smoke: venv
