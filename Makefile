@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test test-fast lint format migrate clean chromium schema schema-check serve soak soak-bench
+.PHONY: venv run test test-fast lint format migrate clean chromium ops-tools pgbouncer-start pgbouncer-stop check-alerts schema schema-check serve soak soak-bench
 
 venv: $(VENV)/.installed
 
@@ -38,6 +38,30 @@ test-fast: venv
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
+# The operations tools, from apt (as root) when missing: PgBouncer (CI runs the suite through it),
+# Prometheus and promtool (the metrics checks and the scrape test), graphviz (docs/topology.png).
+# Without them the tests that need them are skipped; CI runs this target first so that they run there.
+OPS_TOOLS := /usr/sbin/pgbouncer:pgbouncer /usr/bin/prometheus:prometheus /usr/bin/promtool:prometheus /usr/bin/dot:graphviz
+ops-tools:
+	@missing=$$(for tool in $(OPS_TOOLS); do test -x $${tool%%:*} || echo $${tool##*:}; done | sort -u); \
+	if [ -n "$$missing" ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+# Our own PgBouncer on 127.0.0.1:$(PGBOUNCER_PORT) (transaction pooling, deploy/pgbouncer/pgbouncer.ini)
+# in front of PostgreSQL on 127.0.0.1:5432; started and stopped by its pid, never the system service.
+PGBOUNCER_PORT ?= 6432
+pgbouncer-start:
+	PGBOUNCER_PORT=$(PGBOUNCER_PORT) deploy/pgbouncer/pgbouncer.sh start
+
+pgbouncer-stop:
+	PGBOUNCER_PORT=$(PGBOUNCER_PORT) deploy/pgbouncer/pgbouncer.sh stop
+
+# The example alerting rules: valid for Prometheus, and firing (or not) as their unit tests expect.
+check-alerts:
+	promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && promtool test rules alerts_test.yml
+
 # Production: gunicorn with the repository's config on the database of DATABASE_URL; needs SECRET_KEY
 # (and ALLOWED_HOSTS etc., see README "Production"). Migrations are a separate step: `manage.py migrate`.
 serve: venv
@@ -66,13 +90,22 @@ format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke topology-bench topology-diagram
 
 # Benchmarks (PostgreSQL): seeds scale_nodes_bench_10000 and scale_nodes_bench_1000000 (kept for reuse),
 # serves the project, a plain-DRF reference and a bare floor with gunicorn, writes BENCHMARKS.md and
 # bench/latency.png. BENCH_DATABASE_URL names the server (default postgres@127.0.0.1:5432).
 bench: venv
 	$(PY) -m bench.run
+
+# docs/deployment.md's table: list and PATCH throughput with 1, 2 and 4 instances through our own PgBouncer,
+# and the PostgreSQL connections used (about 2 minutes; TOPOLOGY_DATABASE_URL names the database to seed).
+topology-bench: venv
+	$(PY) -m bench.topology
+
+# docs/topology.png from its graphviz source (make ops-tools installs graphviz).
+topology-diagram:
+	dot -Tpng -Gdpi=110 docs/topology.dot -o docs/topology.png
 
 # The few-second version for CI, on a throw-away database; writes nothing.
 bench-smoke: venv

@@ -23,16 +23,20 @@ _lock = threading.Lock()
 
 
 def _connect_params() -> dict:
-    url = getattr(settings, "LISTEN_DATABASE_URL", None)
-    if url:
-        config = dj_database_url.parse(url)
-        params = {"dbname": config["NAME"], "user": config["USER"], "password": config["PASSWORD"] or None}
-        params |= {"host": config["HOST"] or None, "port": config["PORT"] or None}
-        return {name: value for name, value in params.items() if value is not None}
+    """psycopg2's connection parameters of the listener: the default database, by its direct route if one is set.
+
+    ``LISTEN_DATABASE_URL`` gives the host, port and credentials to reach PostgreSQL without the
+    pooler; the database is always the default connection's (the test database in tests).
+    """
     params = dict(connections["default"].get_connection_params())
     # The listener's connection lives as long as the process: no statement timeout applies to it.
     params.pop("options", None)
     params.pop("cursor_factory", None)
+    url = getattr(settings, "LISTEN_DATABASE_URL", None)
+    if url:
+        config = dj_database_url.parse(url)
+        route = {"user": config["USER"], "password": config["PASSWORD"], "host": config["HOST"], "port": config["PORT"]}
+        params.update({name: value for name, value in route.items() if value})
     return params
 
 

@@ -8,9 +8,12 @@ old ones finish their requests (up to ``graceful_timeout``); ``kill -TERM`` does
 exiting. A worker that dies or hangs longer than ``timeout`` is replaced by the master.
 """
 
+import glob
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 # The repository, for scale_nodes.env (the gunicorn script's own directory is what sys.path starts with).
@@ -75,3 +78,34 @@ control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or None
 control_socket_disable = control_socket is None
 
 proc_name = os.environ.get("GUNICORN_PROC_NAME", "scale-nodes")
+
+
+# Prometheus metrics across workers (util.metrics): each worker writes its figures to files in
+# PROMETHEUS_MULTIPROC_DIR, and a scrape answered by any worker adds them up. The directory must be
+# this instance's alone and start empty: the master empties it (or makes a temporary one, removed
+# on exit) before the first worker starts, and drops the gauges of each worker that exits.
+_metrics_dir_made = None
+
+
+def on_starting(server) -> None:
+    global _metrics_dir_made
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for stale in glob.glob(os.path.join(path, "*.db")):
+            os.remove(stale)
+    else:
+        path = _metrics_dir_made = tempfile.mkdtemp(prefix="scale-nodes-metrics-")
+    # Set before any worker starts (and imports prometheus_client), so every worker inherits it.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _metrics_dir_made:
+        shutil.rmtree(_metrics_dir_made, ignore_errors=True)

@@ -36,7 +36,9 @@ PUBLIC_READ_API = env_bool("PUBLIC_READ_API", True)
 # one connection per server process to LISTEN_DATABASE_URL (PostgreSQL itself, never a pooler in
 # transaction mode, which cannot carry LISTEN) or else to DATABASE_URL. On SQLite they read the
 # clock every FEED_POLL_SECONDS.
-LISTEN_DATABASE_URL = os.environ.get("LISTEN_DATABASE_URL", "").strip() or None
+LISTEN_DATABASE_URL = (
+    os.environ.get("LISTEN_DATABASE_URL", "").strip() or os.environ.get("DATABASE_URL", "").strip() or None
+)
 FEED_POLL_SECONDS = env_int("FEED_POLL_MILLISECONDS", 200) / 1000
 
 INSTALLED_APPS = [
@@ -58,7 +60,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so every response (errors and static files included) carries the request id and is logged.
+    # Outermost, so the request metrics cover the whole stack; it also answers /metrics itself.
+    "util.metrics.MetricsMiddleware",
+    # Next, so every response (errors and static files included) carries the request id and is logged.
     "util.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below).
@@ -155,8 +159,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
     )
     statement_timeout_ms = env_int("DB_STATEMENT_TIMEOUT_MS", 0)
+    # DATABASE_URL names a pooler in transaction mode (PgBouncer's pool_mode = transaction): each
+    # transaction may run on another server connection, so nothing may outlive one. The service
+    # keeps no session state (no SET, advisory lock, temporary table or LISTEN; the time zone Django
+    # may set on connecting is one PgBouncer tracks and restores) and psycopg2 prepares no
+    # statements. What remains is the named cursor iterator() declares, whose later fetches could
+    # reach another server connection: it is turned off, and the driver then reads all rows at once.
+    DB_TRANSACTION_POOLING = env_bool("DB_TRANSACTION_POOLING", False)
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DB_TRANSACTION_POOLING
     if statement_timeout_ms:
+        if DB_TRANSACTION_POOLING:
+            # PgBouncer refuses the "options" startup parameter; the role's own setting reaches
+            # every server connection it opens.
+            raise ImproperlyConfigured(
+                "DB_STATEMENT_TIMEOUT_MS cannot be sent through a transaction pooler "
+                "(DB_TRANSACTION_POOLING=true): set it on the role instead, "
+                "e.g. ALTER ROLE scale SET statement_timeout = '5s'."
+            )
         DATABASES["default"]["OPTIONS"]["options"] = f"-c statement_timeout={statement_timeout_ms}"
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers take the lock when their transaction begins (IMMEDIATE) and wait for it up to the
     # timeout, so concurrent PATCHes queue up instead of failing with "database is locked"; WAL
@@ -257,6 +278,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# Prometheus metrics at /metrics (util.metrics): readable with "Authorization: Bearer <METRICS_TOKEN>"
+# or from METRICS_ALLOWED_ADDRESSES (addresses or networks; by default this host only). The
+# collectors add figures read from the database at scrape time.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_ADDRESSES = env_list("METRICS_ALLOWED_ADDRESSES", ["127.0.0.1", "::1"])
+METRICS_COLLECTORS = ["node.metrics.NodeCollector"]
 
 # LOG_FORMAT=json writes one JSON object per line (for log shippers); plain is for people.
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()

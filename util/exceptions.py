@@ -21,7 +21,7 @@ from django.core.exceptions import (
     SuspiciousOperation,
     TooManyFieldsSent,
 )
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
@@ -32,6 +32,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from util.conditional import InvalidPrecondition, PreconditionFailed
+from util.metrics import count_database_error
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
 
 
 def _log_database_unavailable(exc: BaseException) -> None:
+    count_database_error(unavailable=True)
     # One line, no traceback: during an outage every request fails the same way.
     logger.warning("database unavailable: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc))
 
@@ -174,7 +176,10 @@ def server_error_handler(api_prefixes: tuple[str, ...]) -> Callable[[HttpRequest
         # Django calls the handler while handling the exception, so it is still the current one.
         error = sys.exc_info()[1]
         if isinstance(error, DATABASE_UNAVAILABLE_ERRORS):
+            count_database_error(unavailable=True)
             return database_unavailable_response(json=is_api)
+        if isinstance(error, DatabaseError):
+            count_database_error(unavailable=False)
         if is_api:
             return JsonResponse({"detail": "Internal server error; the failure has been logged."}, status=500)
         return defaults.server_error(request)

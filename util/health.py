@@ -13,6 +13,9 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from util.exceptions import DATABASE_UNAVAILABLE_ERRORS
+from util.metrics import count_database_error
+
 logger = logging.getLogger(__name__)
 
 # Once this process has seen every migration applied it stays so (migrations are never rolled back
@@ -43,6 +46,7 @@ def readyz(request: HttpRequest, alias: str = DEFAULT_DB_ALIAS) -> JsonResponse:
             cursor.execute("SELECT 1")
         pending = [] if _migrations_applied else _unapplied_migrations(alias)
     except DatabaseError as exc:
+        count_database_error(unavailable=isinstance(exc, DATABASE_UNAVAILABLE_ERRORS))
         logger.warning("not ready: database unavailable: %s", str(exc).strip().splitlines()[0] if str(exc) else exc)
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     if pending:
