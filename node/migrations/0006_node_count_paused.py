@@ -6,10 +6,11 @@ inactive ones, so the list's count for any ``is_active``/``is_paused`` filter is
 numbers, in the same transaction as every write; a pause or a resume now changes a count too, so
 those writes also queue briefly on the ``node_count`` row until they commit (the deadlock note of
 0003 still holds: ``node.services`` locks the rows it writes before writing any). Other databases
-(the embedded SQLite) count with ``COUNT(*)``.
+(the embedded SQLite) count with ``COUNT(*)``. An index on ``(is_paused, last_modified, id)`` serves
+the page of paused nodes in the default order.
 """
 
-from django.db import migrations
+from django.db import migrations, models
 
 FORWARD = """
 -- No write to node may slip between the initial count and the new trigger function taking over.
@@ -110,4 +111,10 @@ def _on_postgresql(sql: str):
 class Migration(migrations.Migration):
     dependencies = [("node", "0005_hash_api_tokens")]
 
-    operations = [migrations.RunPython(_on_postgresql(FORWARD), _on_postgresql(BACKWARD), elidable=False)]
+    operations = [
+        migrations.RunPython(_on_postgresql(FORWARD), _on_postgresql(BACKWARD), elidable=False),
+        migrations.AddIndex(
+            model_name="node",
+            index=models.Index(fields=["is_paused", "last_modified", "id"], name="node_paused_modified_idx"),
+        ),
+    ]

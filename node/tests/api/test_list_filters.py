@@ -9,7 +9,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from node.models import Node
-from node.selectors import kept_node_count
+from node.selectors import NodeListQuery, kept_node_count, node_rows
 from node.services import node_update
 from node.tests.helpers import T0, get_error, get_ok, hostnames, needs_kept_counts
 from util import sqlcache
@@ -284,3 +284,29 @@ class TestNodeListCompiledSql:
         node_update(node=fleet["alpha.dc1.test"], changes={"is_paused": True, "pause_reason": "x"})
         payload = get_ok(api_client, "is_paused=false&order=hostname")
         assert (hostnames(payload), payload["count"]) == (["gamma.dc2.test"], 1)
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the indexes of the filters are PostgreSQL's")
+class TestNodeListFilterIndexes:
+    """Each narrowing filter compiles to the very expression its index is built on (migrations 0006 and 0007)."""
+
+    @pytest.mark.parametrize(
+        ("narrowing", "index"),
+        [
+            ({"search": "rack"}, "node_hostname_trgm_idx"),
+            ({"search": "rack"}, "node_pause_reason_trgm_idx"),
+            ({"hostname": ["A.test"]}, "node_hostname_unique_ci"),
+            ({"is_paused": True}, "node_paused_modified_idx"),
+        ],
+    )
+    def test_the_filter_can_use_its_index(self, fleet: dict[str, Node], narrowing: dict, index: str) -> None:
+        rows = NodeListQuery(**{k: tuple(v) if isinstance(v, list) else v for k, v in narrowing.items()}).filter(
+            node_rows()
+        )
+        sql, params = rows.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert index in plan, plan
