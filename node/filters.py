@@ -1,22 +1,45 @@
-"""Query filters of the node list."""
+"""Query filters of the node list and of a node's history: the parameters, validated strictly."""
 
 import django_filters
+from django.db.models import QuerySet
 
-from node.models import Node, NodeChange
-from util.filters import Iso8601InstantFilter, StrictBooleanFilter, TimeRangeForm
+from node.models import HOSTNAME_MAX_LENGTH, Node, NodeChange
+from node.selectors import LIST_MAX_VALUES, SEARCH_MAX_LENGTH, NodeListQuery
+from util.filters import (
+    Iso8601InstantFilter,
+    RepeatedFilter,
+    StrictBooleanFilter,
+    TextFilter,
+    TimeRangeForm,
+    positive_int_parser,
+    text_parser,
+)
 
 
 class NodeFilter(django_filters.FilterSet):
-    """``started``/``ended`` bound ``last_modified`` (both inclusive); ``is_active`` selects by activity."""
+    """The node list's filter parameters, validated; ``NodeListQuery`` applies them (one name per filter).
 
-    started = Iso8601InstantFilter(field_name="last_modified", lookup_expr="gte")
-    ended = Iso8601InstantFilter(field_name="last_modified", lookup_expr="lte")
-    is_active = StrictBooleanFilter(field_name="is_active")
+    ``started``/``ended`` bound ``last_modified`` (both inclusive); ``is_active`` and ``is_paused``
+    select by state; ``hostname`` (repeatable) by exact hostname in any letter case; ``id``
+    (repeatable, at most 1000) by id; ``search`` by a text in the hostname or the pause reason.
+    """
+
+    started = Iso8601InstantFilter()
+    ended = Iso8601InstantFilter()
+    is_active = StrictBooleanFilter()
+    is_paused = StrictBooleanFilter()
+    hostname = RepeatedFilter(parse=text_parser(max_length=HOSTNAME_MAX_LENGTH), max_values=LIST_MAX_VALUES)
+    id = RepeatedFilter(parse=positive_int_parser, max_values=LIST_MAX_VALUES)
+    search = TextFilter(max_length=SEARCH_MAX_LENGTH)
 
     class Meta:
         model = Node
-        fields = ["started", "ended", "is_active"]
+        fields = ["started", "ended", "is_active", "is_paused", "hostname", "id", "search"]
         form = TimeRangeForm
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        """The nodes of ``queryset`` that the cleaned parameters select, through ``NodeListQuery``."""
+        return NodeListQuery.from_values(self.form.cleaned_data).filter(queryset)
 
 
 class NodeChangeFilter(django_filters.FilterSet):

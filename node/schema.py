@@ -12,6 +12,8 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 
+from node.models import HOSTNAME_MAX_LENGTH
+from node.selectors import LIST_MAX_VALUES, SEARCH_MAX_LENGTH
 from node.serializers import NodeChangeSerializer, NodeChangesSerializer, NodeSerializer, NodeUpdateSerializer
 from util.schema import error_response, validation_error_response
 
@@ -59,6 +61,49 @@ LIST_FILTERS = [
         description=(
             "If true, only active nodes are returned. If false, only inactive nodes. If no value is specified, all "
             "nodes are returned. `t`/`f` and `1`/`0` are accepted too, in any letter case; anything else is a 400."
+        ),
+    ),
+    OpenApiParameter(
+        "is_paused",
+        OpenApiTypes.BOOL,
+        OpenApiParameter.QUERY,
+        description=(
+            "If true, only paused nodes are returned. If false, only nodes that are not paused. If no value is "
+            "specified, all nodes are returned. `t`/`f` and `1`/`0` are accepted too, in any letter case; anything "
+            "else is a 400."
+        ),
+    ),
+    OpenApiParameter(
+        "hostname",
+        # No maxItems: a thousand hostnames of the longest length are far beyond any server's request line.
+        {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": HOSTNAME_MAX_LENGTH}},
+        OpenApiParameter.QUERY,
+        description=(
+            "Only the nodes with this hostname, ignoring letter case. Duplicate it for any of several, "
+            f"(ex: hostname=gpu-17.example.com&hostname=gpu-18.example.com); at most {LIST_MAX_VALUES} values. "
+            f"An empty value, or one longer than {HOSTNAME_MAX_LENGTH} characters, is a 400."
+        ),
+        style="form",
+        explode=True,
+    ),
+    OpenApiParameter(
+        "id",
+        {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": LIST_MAX_VALUES},
+        OpenApiParameter.QUERY,
+        description=(
+            "Only the nodes with this id. Duplicate it for any of several, (ex: id=4&id=17); at most "
+            f"{LIST_MAX_VALUES} values. Anything but an integer >= 1 is a 400."
+        ),
+        style="form",
+        explode=True,
+    ),
+    OpenApiParameter(
+        "search",
+        {"type": "string", "minLength": 1, "maxLength": SEARCH_MAX_LENGTH},
+        OpenApiParameter.QUERY,
+        description=(
+            "Only the nodes whose hostname or pause reason contains this text, ignoring letter case, "
+            f"(ex: search=rack12). 1 to {SEARCH_MAX_LENGTH} characters; anything else is a 400."
         ),
     ),
 ]

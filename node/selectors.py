@@ -3,15 +3,18 @@ and the history of a node."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import datetime as dt
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
-from django.db import connection
-from django.db.models import Count, Max, QuerySet, Subquery
+from django.db import connection, connections
+from django.db.models import CharField, Func, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
+from django.db.models.lookups import Contains, In
 
-from node.models import NODE_FIELDS, Node, NodeChange, RegistryClock
+from node.models import HOSTNAME_MAX_LENGTH, NODE_FIELDS, Node, NodeChange
 from util.sqlcache import rows_with_params
 
 # Built once: resolving the eight field names costs more than the rest of the query's setup. The
@@ -24,49 +27,200 @@ def node_rows() -> QuerySet:
     return _NODE_ROWS.all()
 
 
-def kept_node_count(*, is_active: bool | None = None) -> int | None:
-    """The exact number of nodes (active, inactive, or all) as PostgreSQL keeps it; None on other databases."""
-    kept = kept_node_count_with_index(is_active=is_active)
+def kept_node_count(*, is_active: bool | None = None, is_paused: bool | None = None) -> int | None:
+    """The exact number of nodes with the given activity and pause state (None: either) as PostgreSQL keeps it;
+    None on other databases."""
+    kept = kept_node_count_with_index(is_active=is_active, is_paused=is_paused)
     return None if kept is None else kept[0]
 
 
-def kept_node_count_with_index(*, is_active: bool | None = None) -> tuple[int, int] | None:
-    """The exact number of nodes (active, inactive, or all) as PostgreSQL keeps it, and the newest change index.
+# The kept count of each (is_active, is_paused) combination, None meaning either, as an expression over the
+# columns of ``node_count`` (migrations 0003 and 0006): active and inactive nodes, and the paused ones of each.
+_KEPT_COUNT_EXPRESSIONS = {
+    (None, None): "active + inactive",
+    (True, None): "active",
+    (False, None): "inactive",
+    (None, True): "active_paused + inactive_paused",
+    (None, False): "active - active_paused + inactive - inactive_paused",
+    (True, True): "active_paused",
+    (True, False): "active - active_paused",
+    (False, True): "inactive_paused",
+    (False, False): "inactive - inactive_paused",
+}
+
+
+def kept_node_count_with_index(
+    *, is_active: bool | None = None, is_paused: bool | None = None
+) -> tuple[int, int] | None:
+    """The exact number of nodes with the given activity and pause state (None: either) as PostgreSQL keeps it,
+    and the newest change index.
 
     One cheap query at any table size. The ``node_count`` row is maintained by triggers in the
-    same transaction as every write to ``node`` (migration 0003), so it is what ``COUNT(*)`` would
-    say in the same snapshot, the snapshot in which the change index is read. Returns None on
+    same transaction as every write to ``node`` (migrations 0003 and 0006), so it is what ``COUNT(*)``
+    would say in the same snapshot, the snapshot in which the change index is read. Returns None on
     databases that keep no count.
     """
     if connection.vendor != "postgresql":
         return None
-    column = {None: "active + inactive", True: "active", False: "inactive"}[is_active]
+    column = _KEPT_COUNT_EXPRESSIONS[(is_active, is_paused)]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {column}, (SELECT change_index FROM registry_clock WHERE id = 1) FROM node_count"  # noqa: S608 (one of three fixed expressions)
+            f"SELECT {column}, (SELECT change_index FROM registry_clock WHERE id = 1) FROM node_count"  # noqa: S608 (one of nine fixed expressions)
         )
         count, index = cursor.fetchone()
     return count, index or 0
 
 
-def node_list_count(queryset: QuerySet, *, filters: Mapping[str, Any]) -> tuple[int, int]:
-    """The exact number of rows of ``queryset`` (the nodes chosen by ``NodeFilter`` with the values ``filters``),
-    and the newest change index, read no later than the count.
+def counted_with_index(queryset: QuerySet) -> tuple[int, int]:
+    """``COUNT(*)`` of ``queryset`` and the newest change index, in one statement (so in one snapshot)."""
+    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM ({sql}) AS counted), "  # noqa: S608 (the ORM's own SQL, with its parameters)
+            "(SELECT change_index FROM registry_clock WHERE id = 1)",
+            params,
+        )
+        count, index = cursor.fetchone()
+    return count, index or 0
 
-    With no time bound the kept count answers at any table size; a ``started``/``ended`` range is
-    counted with ``COUNT(*)`` over the ``last_modified`` index.
+
+class _AsciiUpper(Func):
+    """``UPPER`` of a text that is ASCII, such as a hostname (RFC 1123), under the C collation on PostgreSQL.
+
+    For ASCII the result is that of ``UPPER`` under any collation, but the C collation's upper-casing
+    skips the Unicode case rules: a search that reads every hostname costs about half as much.
     """
-    if filters.get("started") is None and filters.get("ended") is None:
-        kept = kept_node_count_with_index(is_active=filters.get("is_active"))
-        if kept is not None:
-            return kept
-    counted = queryset.order_by().aggregate(
-        count=Count("pk"), index=Max(Subquery(RegistryClock.objects.filter(pk=1).values("change_index")))
-    )
-    if counted["index"] is None:
-        # No row matched, so the aggregate saw no index: read it on its own.
-        return 0, current_change_index()
-    return counted["count"], counted["index"]
+
+    function = "UPPER"
+    template = '%(function)s((%(expressions)s)::text COLLATE "C")'
+    output_field = CharField()
+
+
+class _UpperContains(Contains):
+    """``lhs LIKE UPPER('%text%')`` (PostgreSQL): the text, upper-cased by the database, in an upper-cased ``lhs``.
+
+    What ``icontains`` compiles to, for an ``lhs`` that is upper-cased already (``_AsciiUpper``), so
+    that the trigram index on that very expression serves it (migration 0007).
+    """
+
+    def get_rhs_op(self, connection: Any, rhs: str) -> str:
+        return f"LIKE UPPER({rhs})"
+
+
+# How a filter of the list is counted: from the counts PostgreSQL keeps (only the pause and activity
+# state have kept counts), or with ``COUNT(*)``, which each such filter's index must make cheap.
+KEPT = "kept"
+COUNTED = "counted"
+# How a filter shapes the page's SQL: ``FIXED`` ones compile to SQL without parameters (``WHERE
+# "node"."is_paused"``), so a page's SQL can be compiled once per combination of their values
+# (``util.sqlcache``); ``PARAMETERS`` ones pass values, and their pages are compiled every time.
+FIXED = "fixed"
+PARAMETERS = "parameters"
+
+# At most this many values of a repeatable filter (`hostname`, `id`).
+LIST_MAX_VALUES = 1000
+SEARCH_MAX_LENGTH = HOSTNAME_MAX_LENGTH
+
+
+def _decided(*, count: str, sql: str) -> dict[str, str]:
+    """A list filter's ``field`` metadata: how it is counted and how it shapes the SQL."""
+    return {"count": count, "sql": sql}
+
+
+@dataclass(frozen=True)
+class NodeListQuery:
+    """The filters of the node list, and everything that depends on them: the rows, the SQL key and the count.
+
+    Each field is one filter; None means "not filtered". Every field declares how it is counted
+    (``KEPT`` or ``COUNTED``) and how it shapes the SQL (``FIXED`` or ``PARAMETERS``), and
+    ``filter``, ``sql_key`` and ``count_with_index`` read those declarations, so a filter added
+    here has to decide both. The API (``NodeFilter``, which validates the values) and the admin
+    filter through this object.
+
+    - ``started``/``ended``: ``last_modified`` bounds, both inclusive;
+    - ``is_active``, ``is_paused``: the activity and pause state;
+    - ``hostname``: hostnames, any of them, ignoring letter case (served by the unique index on the
+      lower-case hostname);
+    - ``id``: node ids, any of them (each repeatable filter takes at most ``LIST_MAX_VALUES``);
+    - ``search``: a text that the hostname or the pause reason contains, ignoring letter case (served
+      by trigram indexes on PostgreSQL, migration 0007).
+    """
+
+    started: dt.datetime | None = field(default=None, metadata=_decided(count=COUNTED, sql=PARAMETERS))
+    ended: dt.datetime | None = field(default=None, metadata=_decided(count=COUNTED, sql=PARAMETERS))
+    is_active: bool | None = field(default=None, metadata=_decided(count=KEPT, sql=FIXED))
+    is_paused: bool | None = field(default=None, metadata=_decided(count=KEPT, sql=FIXED))
+    hostname: tuple[str, ...] | None = field(default=None, metadata=_decided(count=COUNTED, sql=PARAMETERS))
+    id: tuple[int, ...] | None = field(default=None, metadata=_decided(count=COUNTED, sql=PARAMETERS))
+    search: str | None = field(default=None, metadata=_decided(count=COUNTED, sql=PARAMETERS))
+
+    @classmethod
+    def filter_names(cls) -> frozenset[str]:
+        """The names of the filters, which are also the list's query parameters."""
+        return frozenset(f.name for f in fields(cls))
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> NodeListQuery:
+        """The query of the cleaned filter values ``values``, one per filter name (None: not filtered).
+
+        Raises ``TypeError`` for a name that is no filter here: a filter cannot be given and ignored.
+        """
+        unknown = set(values) - cls.filter_names()
+        if unknown:
+            raise TypeError(f"NodeListQuery has no filter {', '.join(sorted(unknown))}")
+        return cls(
+            **{
+                name: tuple(dict.fromkeys(value)) if isinstance(value, list | tuple) else value
+                for name, value in values.items()
+            }
+        )
+
+    def _given(self) -> list[Field]:
+        return [f for f in fields(self) if getattr(self, f.name) is not None]
+
+    def filter(self, queryset: QuerySet) -> QuerySet:
+        """``queryset`` (of nodes) narrowed to the nodes every given filter selects."""
+        if self.started is not None:
+            queryset = queryset.filter(last_modified__gte=self.started)
+        if self.ended is not None:
+            queryset = queryset.filter(last_modified__lte=self.ended)
+        if self.is_active is not None:
+            queryset = queryset.filter(is_active=self.is_active)
+        if self.is_paused is not None:
+            queryset = queryset.filter(is_paused=self.is_paused)
+        if self.hostname is not None:
+            queryset = queryset.filter(In(Lower("hostname"), sorted({name.lower() for name in self.hostname})))
+        if self.id is not None:
+            queryset = queryset.filter(pk__in=sorted(set(self.id)))
+        if self.search is not None:
+            in_hostname = Q(hostname__icontains=self.search)
+            if connections[queryset.db].vendor == "postgresql":
+                in_hostname = Q(_UpperContains(_AsciiUpper("hostname"), self.search))
+            queryset = queryset.filter(in_hostname | Q(pause_reason__icontains=self.search))
+        return queryset
+
+    def sql_key(self, *, order: Hashable) -> Hashable | None:
+        """A key that determines the SQL of the filtered rows in ``order`` (``util.sqlcache``), or None.
+
+        None when a given filter passes parameters: such pages are compiled on each request. The key
+        holds the whole query, so two queries that differ in any filter never share compiled SQL.
+        """
+        if any(f.metadata["sql"] != FIXED for f in self._given()):
+            return None
+        return ("node-list", self, order)
+
+    def count_with_index(self, queryset: QuerySet) -> tuple[int, int]:
+        """The exact number of rows of ``queryset`` (``filter``'s result), and the newest change index,
+        read no later than the count.
+
+        When only kept-count filters are given, the counts PostgreSQL keeps answer at any table size;
+        otherwise ``COUNT(*)``, through the index of the filter that narrows it.
+        """
+        if all(f.metadata["count"] == KEPT for f in self._given()):
+            kept = kept_node_count_with_index(is_active=self.is_active, is_paused=self.is_paused)
+            if kept is not None:
+                return kept
+        return counted_with_index(queryset)
 
 
 def nodes_with_hostnames(hostnames: Iterable[str]) -> QuerySet[Node]:

@@ -25,11 +25,11 @@ from node.schema import (
     node_update_schema,
 )
 from node.selectors import (
+    NodeListQuery,
     current_change_index,
     node_changes,
     node_exists_with_index,
     node_history,
-    node_list_count,
     node_row_with_index,
     node_rows,
 )
@@ -68,7 +68,8 @@ def registry_indexed(response: HttpResponse, index: int) -> HttpResponse:
 
 @extend_schema_view(get=node_list_schema)
 class NodeListView(generics.ListAPIView):
-    """The cluster's nodes, a page at a time: filter with `started`, `ended` and `is_active`, sort with `order`.
+    """The cluster's nodes, a page at a time: filter with `started`, `ended`, `is_active`, `is_paused`, `hostname`,
+    `id` and `search`, sort with `order`.
 
     Each page carries an `ETag`; sending it back in `If-None-Match` answers 304 with no body while
     the page is unchanged.
@@ -76,45 +77,38 @@ class NodeListView(generics.ListAPIView):
 
     # Every client polls this list, so it skips model instances and per-field serialization: rows
     # come as tuples, become NodeSerializer's dicts in one step and are written by orjson (the same
-    # bytes); the count comes from the counts the database keeps when it can. (The docstring above
+    # bytes). ``NodeListQuery`` decides how the page is counted and whether its SQL can be compiled
+    # once per shape. The filter parameters are documented by ``node.schema``. (The docstring above
     # is what the browsable API and OPTIONS show to users.)
 
     queryset = Node.objects.all()
     serializer_class = NodeSerializer
     pagination_class = StrictPageNumberPagination
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
-    # Declared for the browsable API and schema; ``filter_queryset`` runs them without per-request setup.
-    filter_backends = [DjangoFilterBackend, OrderParamFilter]
-    filterset_class = NodeFilter
+    filter_backends = [OrderParamFilter]
     ordering_fields = NODE_FIELDS
     ordering_aliases = {"host_name": "hostname"}
     ordering_default = (OrderTerm("last_modified"),)
 
-    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        """``NodeFilter`` then the order, as the filter backends would; keeps the filter values, which choose
-        how to count and whether the page's SQL can be compiled once per shape."""
-        self.filter_values = NODE_FILTERS.clean(self.request.query_params)
-        time_bounded = self.filter_values["started"] is not None or self.filter_values["ended"] is not None
-        order = tuple(self.request.query_params.getlist(ORDER_PARAM))
-        self.sql_key = None if time_bounded else ("node-list", self.filter_values["is_active"], order)
-        return OrderParamFilter().filter_queryset(self.request, NODE_FILTERS.apply(queryset, self.filter_values), self)
-
-    def _count(self, rows: QuerySet) -> int:
-        count, self.registry_index = node_list_count(rows, filters=self.filter_values)
-        return count
-
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
-        rows = self.filter_queryset(node_rows())
-        page = self.paginator.paginate_queryset(
-            rows, request, self, count=lambda: self._count(rows), sql_key=self.sql_key
-        )
+        query = NodeListQuery.from_values(NODE_FILTERS.clean(request.query_params))
+        rows = self.filter_queryset(query.filter(node_rows()))
+        sql_key = query.sql_key(order=tuple(request.query_params.getlist(ORDER_PARAM)))
+        registry_index = 0
+
+        def count() -> int:
+            nonlocal registry_index
+            total, registry_index = query.count_with_index(rows)
+            return total
+
+        page = self.paginator.paginate_queryset(rows, request, self, count=count, sql_key=sql_key)
         results = node_rows_data(page)
         etag = node_page_version(results, count=self.paginator.page.paginator.count)
         if is_not_modified(request, etag):
-            return registry_indexed(not_modified(etag), self.registry_index)
+            return registry_indexed(not_modified(etag), registry_index)
         response = self.get_paginated_response(results)
         response["ETag"] = etag
-        return registry_indexed(response, self.registry_index)
+        return registry_indexed(response, registry_index)
 
 
 @extend_schema_view(get=node_detail_schema, patch=node_update_schema)

@@ -46,14 +46,15 @@ needs_kept_counts = pytest.mark.skipif(
 
 
 def assert_counts_are_exact() -> None:
-    """The counts PostgreSQL keeps are those of the rows, in total and by activity."""
-    active = Node.objects.filter(is_active=True).count()
-    inactive = Node.objects.filter(is_active=False).count()
-    assert (kept_node_count(), kept_node_count(is_active=True), kept_node_count(is_active=False)) == (
-        active + inactive,
-        active,
-        inactive,
-    )
+    """The counts PostgreSQL keeps are those of the rows, for every combination of activity and pause state."""
+    for is_active in (None, True, False):
+        for is_paused in (None, True, False):
+            states = {
+                name: value for name, value in (("is_active", is_active), ("is_paused", is_paused)) if value is not None
+            }
+            assert kept_node_count(is_active=is_active, is_paused=is_paused) == Node.objects.filter(**states).count(), (
+                states
+            )
 
 
 def detail_url(node: Node) -> str:

@@ -73,6 +73,15 @@ class TestNodeChangelist:
         assert response.status_code == 200, body(response)
         assert listed(response) == ["Web-01.dc1.test"]
 
+    def test_search_finds_pause_reasons_too_as_the_api_does(
+        self, operator: Client, make_node: Callable[..., Node]
+    ) -> None:
+        make_node("web-01.dc1.test", is_paused=True, pause_reason="Disk replacement")
+        make_node("db-01.dc1.test")
+        response = operator.get(CHANGELIST, {"q": "DISK"})
+        assert response.status_code == 200, body(response)
+        assert listed(response) == ["web-01.dc1.test"]
+
     @pytest.mark.parametrize(
         ("query", "expected"),
         [

@@ -56,11 +56,18 @@ class TestSchemaEndpoint:
         parameters = {p["name"]: p for p in schema["paths"]["/v6/nodes/"]["get"]["parameters"]}
         assert set(parameters) == {
             *("page", "page_size", "started", "ended", "order", "is_active"),
+            *("is_paused", "hostname", "id", "search"),
             *("If-None-Match", "X-Request-ID"),
         }
         assert parameters["page"]["schema"] == {"type": "integer", "minimum": 1, "default": 1}
         assert parameters["page_size"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}
-        assert parameters["is_active"]["schema"] == {"type": "boolean"}
+        assert parameters["is_active"]["schema"] == parameters["is_paused"]["schema"] == {"type": "boolean"}
+        for name in ("hostname", "id"):
+            assert (parameters[name]["style"], parameters[name]["explode"]) == ("form", True)
+            assert parameters[name]["schema"]["type"] == "array"
+        assert parameters["id"]["schema"]["maxItems"] == 1000
+        assert parameters["id"]["schema"]["items"] == {"type": "integer", "minimum": 1}
+        assert parameters["search"]["schema"] == {"type": "string", "minLength": 1, "maxLength": 250}
         assert {s["format"] for s in parameters["started"]["schema"]["anyOf"]} == {"date-time", "duration"}
         headers = {"If-None-Match", "X-Request-ID"}
         assert all(p["in"] == ("header" if name in headers else "query") for name, p in parameters.items())

@@ -1,0 +1,314 @@
+"""GET /v6/nodes/ with is_paused, hostname, id and search: alone, combined, counted, refused, and compiled."""
+
+import itertools
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from node.models import Node
+from node.selectors import NodeListQuery, kept_node_count, node_rows
+from node.services import node_update
+from node.tests.helpers import T0, get_error, get_ok, hostnames, needs_kept_counts
+from util import sqlcache
+
+STATES = {"true": True, "false": False}
+
+
+@pytest.fixture
+def fleet(make_node: Callable[..., Node]) -> dict[str, Node]:
+    """Four nodes, one in each combination of activity and pause state, with distinct hostnames and reasons."""
+    return {
+        node.hostname: node
+        for node in (
+            make_node("alpha.dc1.test"),
+            make_node("Beta.dc1.test", is_paused=True, pause_reason="Disk replacement"),
+            make_node("gamma.dc2.test", is_active=False),
+            make_node("delta.dc2.test", is_active=False, is_paused=True, pause_reason="RACK move, 100% planned"),
+        )
+    }
+
+
+def expected(nodes: dict[str, Node], params: dict[str, object]) -> set[str]:
+    """The hostnames the list must answer for ``params``, computed here in Python from the filters' meaning."""
+
+    def selected(node: Node) -> bool:
+        if "is_active" in params and node.is_active != STATES[params["is_active"]]:
+            return False
+        if "is_paused" in params and node.is_paused != STATES[params["is_paused"]]:
+            return False
+        if "hostname" in params and node.hostname.lower() not in {h.lower() for h in params["hostname"]}:
+            return False
+        if "id" in params and node.pk not in {int(i) for i in params["id"]}:
+            return False
+        if "search" in params:
+            text = params["search"].lower()
+            return text in node.hostname.lower() or text in (node.pause_reason or "").lower()
+        return True
+
+    return {hostname for hostname, node in nodes.items() if selected(node)}
+
+
+# The narrowing filters, each as a function of the fleet (ids are known only once the nodes exist).
+NARROWING = {
+    "none": lambda nodes: {},
+    "one hostname": lambda nodes: {"hostname": ["BETA.dc1.test"]},
+    "hostnames": lambda nodes: {"hostname": ["alpha.dc1.test", "delta.DC2.test", "unknown.test"]},
+    "one id": lambda nodes: {"id": [nodes["gamma.dc2.test"].pk]},
+    "ids": lambda nodes: {"id": [nodes["alpha.dc1.test"].pk, nodes["Beta.dc1.test"].pk, 999999]},
+    "search in hostnames": lambda nodes: {"search": "DC1"},
+    "search in reasons": lambda nodes: {"search": "rack"},
+    "search everywhere": lambda nodes: {"search": "e"},
+    "search with hostname": lambda nodes: {"search": "dc2", "hostname": ["delta.dc2.test", "alpha.dc1.test"]},
+    "ids with search": lambda nodes: {"id": [n.pk for n in nodes.values()], "search": "a.dc"},
+}
+STATE_COMBINATIONS = [
+    {**({"is_active": a} if a else {}), **({"is_paused": p} if p else {})}
+    for a, p in itertools.product((None, "true", "false"), repeat=2)
+]
+
+
+def query_string(params: dict[str, object]) -> str:
+    return urlencode(params, doseq=True)
+
+
+@pytest.mark.django_db
+class TestNodeListFilters:
+    @pytest.mark.parametrize("narrowing", sorted(NARROWING))
+    @pytest.mark.parametrize("states", STATE_COMBINATIONS, ids=query_string)
+    def test_every_filter_and_combination_selects_and_counts_exactly_its_nodes(
+        self, api_client: APIClient, fleet: dict[str, Node], narrowing: str, states: dict
+    ) -> None:
+        params = {**states, **NARROWING[narrowing](fleet)}
+        payload = get_ok(api_client, query_string(params))
+        assert set(hostnames(payload)) == expected(fleet, params), params
+        assert payload["count"] == len(payload["results"]), params
+
+    @pytest.mark.parametrize(
+        ("value", "paused"), [("true", True), ("T", True), ("1", True), ("FALSE", False), ("f", False), ("0", False)]
+    )
+    def test_is_paused_takes_the_spellings_of_is_active(
+        self, api_client: APIClient, fleet: dict[str, Node], value: str, paused: bool
+    ) -> None:
+        payload = get_ok(api_client, f"is_paused={value}")
+        assert {result["is_paused"] for result in payload["results"]} == {paused}
+        assert payload["count"] == 2
+
+    def test_hostname_ignores_letter_case_and_repeats_mean_any(
+        self, api_client: APIClient, fleet: dict[str, Node]
+    ) -> None:
+        assert hostnames(get_ok(api_client, "hostname=ALPHA.DC1.TEST")) == ["alpha.dc1.test"]
+        payload = get_ok(api_client, "hostname=beta.dc1.test&hostname=gamma.dc2.test&hostname=beta.DC1.test&order=id")
+        assert (hostnames(payload), payload["count"]) == (["Beta.dc1.test", "gamma.dc2.test"], 2)
+
+    def test_hostname_is_exact_not_a_substring(self, api_client: APIClient, fleet: dict[str, Node]) -> None:
+        assert get_ok(api_client, "hostname=alpha") == {"count": 0, "next": None, "previous": None, "results": []}
+
+    def test_ids_select_those_nodes_and_unknown_ids_select_nothing(
+        self, api_client: APIClient, fleet: dict[str, Node]
+    ) -> None:
+        gamma = fleet["gamma.dc2.test"]
+        assert hostnames(get_ok(api_client, f"id={gamma.pk}&id={gamma.pk}&id=99999")) == ["gamma.dc2.test"]
+        assert get_ok(api_client, "id=99999")["count"] == 0
+
+    def test_a_thousand_ids_are_accepted(self, api_client: APIClient, fleet: dict[str, Node]) -> None:
+        known = [node.pk for node in fleet.values()]
+        others = [number for number in range(1, 1001 + len(known)) if number not in known][: 1000 - len(known)]
+        ids = "&".join(f"id={number}" for number in [*known, *others])
+        assert get_ok(api_client, ids)["count"] == 4
+
+    def test_search_finds_the_text_in_the_hostname_or_the_reason_in_any_case(
+        self, api_client: APIClient, fleet: dict[str, Node]
+    ) -> None:
+        assert hostnames(get_ok(api_client, "search=BETA")) == ["Beta.dc1.test"]
+        assert hostnames(get_ok(api_client, "search=disk%20REPL")) == ["Beta.dc1.test"]
+        assert sorted(hostnames(get_ok(api_client, "search=dc2"))) == ["delta.dc2.test", "gamma.dc2.test"]
+
+    @pytest.mark.parametrize(
+        ("text", "found"), [("%", ["delta.dc2.test"]), ("_", []), ("100%", ["delta.dc2.test"]), ("\\", [])]
+    )
+    def test_search_takes_like_wildcards_as_plain_characters(
+        self, api_client: APIClient, fleet: dict[str, Node], text: str, found: list[str]
+    ) -> None:
+        assert hostnames(get_ok(api_client, urlencode({"search": text}))) == found
+
+    def test_a_250_character_search_is_accepted(self, api_client: APIClient, fleet: dict[str, Node]) -> None:
+        assert get_ok(api_client, "search=" + "a" * 250)["count"] == 0
+
+    def test_filters_combine_with_time_bounds_order_and_paging(
+        self, api_client: APIClient, make_node: Callable[..., Node]
+    ) -> None:
+        for number in range(5):
+            make_node(
+                f"n{number}.rack.test",
+                is_paused=number % 2 == 0,
+                pause_reason="r",
+                last_modified=T0.replace(hour=number),
+            )
+        payload = get_ok(
+            api_client, "search=rack&is_paused=true&started=2025-01-01T01:00:00Z&order=-hostname&page_size=1"
+        )
+        assert (payload["count"], hostnames(payload)) == (2, ["n4.rack.test"])
+        assert "search=rack" in payload["next"] and "is_paused=true" in payload["next"]
+
+    @pytest.mark.parametrize(
+        ("query", "parameter", "message"),
+        [
+            ("is_paused=yes", "is_paused", "expected a boolean (true/false, t/f or 1/0), got 'yes'."),
+            ("is_paused=", "is_paused", "expected a boolean (true/false, t/f or 1/0), got ''."),
+            ("hostname=", "hostname", "expected 1 to 250 characters, got ''."),
+            ("hostname=a.test&hostname=", "hostname", "expected 1 to 250 characters, got ''."),
+            ("hostname=" + "a" * 251, "hostname", None),
+            ("id=x", "id", "expected an integer >= 1, got 'x'."),
+            ("id=0", "id", "expected an integer >= 1, got '0'."),
+            ("id=-3", "id", "expected an integer >= 1, got '-3'."),
+            ("id=1.5", "id", "expected an integer >= 1, got '1.5'."),
+            ("id=", "id", "expected an integer >= 1, got ''."),
+            ("id=1&id=two", "id", "expected an integer >= 1, got 'two'."),
+            ("&".join(["id=1"] * 1000) + "&hostname=a", "id", None),
+            ("search=", "search", "expected 1 to 250 characters, got 0."),
+            ("search=" + "a" * 251, "search", "expected 1 to 250 characters, got 251."),
+        ],
+    )
+    def test_bad_values_are_a_400_naming_the_parameter(
+        self, api_client: APIClient, query: str, parameter: str, message: str | None
+    ) -> None:
+        detail = get_error(api_client, query)
+        if query.count("=") > 1000:
+            # Django reads at most 1000 values per query: the limit of the repeatable filters, and of the whole query.
+            assert detail == "Too many query parameters: at most 1000 values are accepted."
+            return
+        assert detail.startswith(f"{parameter}: "), detail
+        if message is not None:
+            assert detail == f"{parameter}: {message}"
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "is_paused=true",
+            "is_active=true&is_paused=false",
+            "hostname=a.test",
+            "id=1&id=2",
+            "search=rack",
+            "search=x&id=1",
+        ],
+    )
+    def test_every_filter_takes_two_queries(
+        self, api_client: APIClient, fleet: dict[str, Node], django_assert_num_queries: Callable, query: str
+    ) -> None:
+        with django_assert_num_queries(2):
+            get_ok(api_client, query)
+
+    @needs_kept_counts
+    @pytest.mark.parametrize("states", STATE_COMBINATIONS, ids=query_string)
+    def test_state_filters_are_counted_by_the_kept_counts(
+        self, api_client: APIClient, fleet: dict[str, Node], states: dict, django_assert_num_queries: Callable
+    ) -> None:
+        kept = {key: STATES[value] for key, value in states.items()}
+        assert kept_node_count(**kept) == len(expected(fleet, states))
+        with django_assert_num_queries(2) as queries:
+            payload = get_ok(api_client, query_string(states))
+        assert payload["count"] == len(expected(fleet, states))
+        assert "node_count" in queries.captured_queries[0]["sql"]
+        assert "COUNT(" not in queries.captured_queries[0]["sql"].upper()
+
+    @needs_kept_counts
+    def test_kept_counts_follow_pauses_resumes_and_deactivations(
+        self, api_client: APIClient, fleet: dict[str, Node]
+    ) -> None:
+        node_update(node=fleet["alpha.dc1.test"], changes={"is_paused": True, "pause_reason": "x"})
+        node_update(node=fleet["Beta.dc1.test"], changes={"is_active": False})
+        node_update(node=fleet["delta.dc2.test"], changes={"is_paused": False})
+        for states in STATE_COMBINATIONS:
+            filters = {key: STATES[value] for key, value in states.items()}
+            assert get_ok(api_client, query_string(states))["count"] == Node.objects.filter(**filters).count(), states
+
+    @pytest.mark.parametrize("narrowing", ["one hostname", "ids", "search in reasons"])
+    def test_narrowing_filters_are_counted_rows_not_kept_counts(
+        self, api_client: APIClient, fleet: dict[str, Node], narrowing: str, django_assert_num_queries: Callable
+    ) -> None:
+        with django_assert_num_queries(2) as queries:
+            payload = get_ok(api_client, query_string(NARROWING[narrowing](fleet)))
+        assert payload["count"] == len(expected(fleet, NARROWING[narrowing](fleet)))
+        assert "COUNT(" in queries.captured_queries[0]["sql"].upper()
+
+
+@pytest.mark.django_db
+class TestNodeListCompiledSql:
+    """The page SQL compiled once per shape (``util.sqlcache``) never serves the rows of another query."""
+
+    def test_is_paused_false_never_returns_a_paused_node_after_other_shapes_were_compiled(
+        self, api_client: APIClient, fleet: dict[str, Node]
+    ) -> None:
+        # The probe of issue 12: the compiled key once ignored is_paused.
+        for query in ("", "is_paused=true", "is_active=true", "is_active=true&is_paused=true"):
+            get_ok(api_client, query)
+        for _ in range(2):
+            payload = get_ok(api_client, "is_paused=false")
+            assert {result["is_paused"] for result in payload["results"]} == {False}, payload
+            assert payload["count"] == 2
+
+    def test_every_shape_answers_its_own_rows_in_any_order_of_requests(
+        self, api_client: APIClient, fleet: dict[str, Node]
+    ) -> None:
+        shapes = [
+            {**states, **NARROWING[narrowing](fleet), **order}
+            for states in STATE_COMBINATIONS
+            for narrowing in ("none", "one hostname", "ids", "search everywhere")
+            for order in ({}, {"order": "hostname"})
+        ]
+        for params in [*shapes, *reversed(shapes), *shapes[::3]]:
+            payload = get_ok(api_client, query_string(params))
+            assert set(hostnames(payload)) == expected(fleet, params), params
+            assert payload["count"] == len(payload["results"]), params
+
+    @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's rows need conversion: never compiled")
+    def test_on_postgresql_state_shapes_are_compiled_and_narrowing_ones_are_not(
+        self, api_client: APIClient, fleet: dict[str, Node]
+    ) -> None:
+        for states in STATE_COMBINATIONS:
+            sqlcache.clear()
+            get_ok(api_client, query_string(states))
+            assert [sql for sql in sqlcache._compiled.values()] != [None], states
+            assert all(sql is not None for sql in sqlcache._compiled.values()), states
+        for narrowing in ("one hostname", "ids", "search everywhere"):
+            sqlcache.clear()
+            get_ok(api_client, query_string(NARROWING[narrowing](fleet)))
+            assert not sqlcache._compiled, narrowing
+
+    @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's rows need conversion: never compiled")
+    def test_on_postgresql_a_compiled_shape_sees_later_writes(
+        self, api_client: APIClient, fleet: dict[str, Node]
+    ) -> None:
+        assert hostnames(get_ok(api_client, "is_paused=false&order=hostname")) == ["alpha.dc1.test", "gamma.dc2.test"]
+        node_update(node=fleet["alpha.dc1.test"], changes={"is_paused": True, "pause_reason": "x"})
+        payload = get_ok(api_client, "is_paused=false&order=hostname")
+        assert (hostnames(payload), payload["count"]) == (["gamma.dc2.test"], 1)
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the indexes of the filters are PostgreSQL's")
+class TestNodeListFilterIndexes:
+    """Each narrowing filter compiles to the very expression its index is built on (migrations 0006 and 0007)."""
+
+    @pytest.mark.parametrize(
+        ("narrowing", "index"),
+        [
+            ({"search": "rack"}, "node_hostname_trgm_idx"),
+            ({"search": "rack"}, "node_pause_reason_trgm_idx"),
+            ({"hostname": ["A.test"]}, "node_hostname_unique_ci"),
+            ({"is_paused": True}, "node_paused_modified_idx"),
+        ],
+    )
+    def test_the_filter_can_use_its_index(self, fleet: dict[str, Node], narrowing: dict, index: str) -> None:
+        rows = NodeListQuery(**{k: tuple(v) if isinstance(v, list) else v for k, v in narrowing.items()}).filter(
+            node_rows()
+        )
+        sql, params = rows.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert index in plan, plan

@@ -1,0 +1,100 @@
+"""``NodeListQuery``: every filter of ``NodeFilter`` is one of its filters, and decides its count and its SQL."""
+
+import dataclasses
+import datetime as dt
+
+import pytest
+from django.http import QueryDict
+
+from node.filters import NodeFilter
+from node.selectors import COUNTED, FIXED, KEPT, PARAMETERS, NodeListQuery, node_rows
+from util.filters import FilterSetRunner, StrictBooleanFilter
+
+# One value of each filter, for the tests that go through them all.
+SAMPLE_VALUES = {
+    "started": dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+    "ended": dt.datetime(2025, 1, 2, tzinfo=dt.UTC),
+    "is_active": True,
+    "is_paused": False,
+    "hostname": ("a.test",),
+    "id": (1, 2),
+    "search": "rack",
+}
+
+
+def test_every_node_filter_is_a_filter_of_the_list_query() -> None:
+    assert set(NodeFilter.base_filters) == NodeListQuery.filter_names()
+
+
+def test_the_samples_cover_every_filter() -> None:
+    assert set(SAMPLE_VALUES) == NodeListQuery.filter_names()
+
+
+def test_every_filter_decides_how_it_is_counted_and_how_it_shapes_the_sql() -> None:
+    for field in dataclasses.fields(NodeListQuery):
+        assert field.metadata.get("count") in (KEPT, COUNTED), field.name
+        assert field.metadata.get("sql") in (FIXED, PARAMETERS), field.name
+        assert field.default is None, field.name
+
+
+def test_a_filter_the_query_does_not_know_is_refused_not_ignored() -> None:
+    class WiderNodeFilter(NodeFilter):
+        is_gpu = StrictBooleanFilter()
+
+        class Meta(NodeFilter.Meta):
+            fields = [*NodeFilter.Meta.fields, "is_gpu"]
+
+    values = FilterSetRunner(WiderNodeFilter).clean(QueryDict("is_gpu=true"))
+    with pytest.raises(TypeError, match="is_gpu"):
+        NodeListQuery.from_values(values)
+
+
+def test_the_filterset_filters_through_the_list_query(db: None) -> None:
+    class Probe(NodeFilter):
+        pass
+
+    filterset = Probe(QueryDict("is_paused=false&search=x"), queryset=node_rows())
+    assert filterset.is_valid(), filterset.errors
+    expected = NodeListQuery(is_paused=False, search="x").filter(node_rows())
+    assert str(filterset.qs.query) == str(expected.query)
+
+
+def test_repeated_values_become_a_tuple_without_duplicates() -> None:
+    query = NodeListQuery.from_values({"id": [3, 1, 3], "hostname": ["A.test", "A.test"]})
+    assert (query.id, query.hostname) == ((3, 1), ("A.test",))
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_VALUES))
+def test_a_parameterised_filter_gives_no_sql_key_and_a_fixed_one_a_key_holding_its_value(name: str) -> None:
+    query = NodeListQuery(**{name: SAMPLE_VALUES[name]})
+    field = next(f for f in dataclasses.fields(NodeListQuery) if f.name == name)
+    if field.metadata["sql"] == PARAMETERS:
+        assert query.sql_key(order=()) is None
+    else:
+        assert query.sql_key(order=()) != NodeListQuery().sql_key(order=())
+        other = NodeListQuery(**{name: not SAMPLE_VALUES[name]})
+        assert query.sql_key(order=()) != other.sql_key(order=())
+
+
+def test_every_combination_of_the_fixed_filters_has_its_own_key() -> None:
+    states = (None, True, False)
+    keys = {
+        NodeListQuery(is_active=active, is_paused=paused).sql_key(order=order)
+        for active in states
+        for paused in states
+        for order in ((), ("hostname",))
+    }
+    assert len(keys) == 18
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_VALUES))
+def test_a_fixed_filter_compiles_to_sql_without_parameters(db: None, name: str) -> None:
+    """What ``sql_key`` relies on: a FIXED filter's value is in the SQL text itself, never a parameter."""
+    field = next(f for f in dataclasses.fields(NodeListQuery) if f.name == name)
+    _, params = NodeListQuery(**{name: SAMPLE_VALUES[name]}).filter(node_rows()).query.sql_with_params()
+    assert (params == ()) == (field.metadata["sql"] == FIXED), params
+
+
+def test_only_the_state_filters_use_the_kept_counts() -> None:
+    kept = {f.name for f in dataclasses.fields(NodeListQuery) if f.metadata["count"] == KEPT}
+    assert kept == {"is_active", "is_paused"}
