@@ -1,4 +1,4 @@
-# Quick start: `make run` serves the API on http://127.0.0.1:8000/ with an embedded SQLite database;
+# Quick start: `make run` serves the API on http://127.0.0.1:8000/ with an embedded SQLite database (DEBUG);
 # `make test` runs the whole suite (on PostgreSQL too when DATABASE_URL points at it); `make test-fast` all but
 # the schemathesis contract runs.
 PYTHON ?= python3.11
@@ -21,9 +21,12 @@ $(VENV)/.installed: requirements.txt
 migrate: venv
 	DEBUG=1 $(PY) manage.py migrate --noinput
 
+# The same server as `make serve` (gunicorn's ASGI worker, so the event stream and waiting long-polls
+# behave as in production), one process, restarted when the code changes.
 run: migrate
 	DEBUG=1 $(PY) manage.py seed_nodes --demo --if-empty
-	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+	DEBUG=1 GUNICORN_BIND=$(HOST):$(PORT) WEB_CONCURRENCY=1 GUNICORN_MAX_REQUESTS=0 \
+		exec $(VENV)/bin/gunicorn -c scale_nodes/gunicorn.conf.py --reload
 
 test: venv
 	$(PY) -m pytest

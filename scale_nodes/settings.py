@@ -37,6 +37,11 @@ PUBLIC_READ_API = env_bool("PUBLIC_READ_API", True)
 # clock every FEED_POLL_SECONDS.
 LISTEN_DATABASE_URL = os.environ.get("LISTEN_DATABASE_URL", "").strip() or None
 FEED_POLL_SECONDS = env_int("FEED_POLL_MILLISECONDS", 200) / 1000
+# The event stream (GET /v6/nodes/events/): a comment line after this many seconds without an
+# event keeps idle connections open through proxies; each process keeps the newest EVENTS_BUFFER
+# events in memory for its streams (a client further behind catches up from the database).
+EVENTS_HEARTBEAT_SECONDS = env_int("EVENTS_HEARTBEAT_SECONDS", 15)
+EVENTS_BUFFER = env_int("EVENTS_BUFFER", 10_000)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -107,6 +112,7 @@ TEMPLATES = [
 ]
 
 WSGI_APPLICATION = "scale_nodes.wsgi.application"
+ASGI_APPLICATION = "scale_nodes.asgi.application"
 
 # Database: DATABASE_URL selects any database; without it, an embedded SQLite file.
 DATABASES = {
