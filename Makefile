@@ -81,6 +81,13 @@ bench: venv
 bench-smoke: venv
 	$(PY) -m bench.run --smoke
 
+.PHONY: bench-watch
+# The live-watch benchmark (bench/watch.py): 5,000 event streams, 1,000 long-polls, slow clients, and the
+# list on the ASGI worker against sync workers; on PostgreSQL (WATCH_BENCH_DATABASE_URL, its own database),
+# servers on 127.0.0.1:8850-8851. Writes bench/watch.json, bench/watch.png and a section of BENCHMARKS.md.
+bench-watch: venv
+	$(PY) -m bench.watch $(BENCH_WATCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 

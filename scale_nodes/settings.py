@@ -65,7 +65,8 @@ MIDDLEWARE = [
     # First, so every response (errors and static files included) carries the request id and is logged.
     "util.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # whitenoise, async-capable: every middleware here is, so async views run on the event loop.
+    "util.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
