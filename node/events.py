@@ -63,11 +63,14 @@ class NodeEventPump:
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="node-event-pump", daemon=True)
         self._start_error: BaseException | None = None
+        # Streams of one process start at once on several threads: one of them starts the reader.
+        self._start_lock = threading.Lock()
 
     def start(self, timeout: float = 10.0) -> IndexedLog:
         """Start the thread if not yet, and return the log once it has its first head (within ``timeout``)."""
-        if not self._thread.is_alive() and not self._started.is_set():
-            self._thread.start()
+        with self._start_lock:
+            if self._thread.ident is None:
+                self._thread.start()
         if not self._started.wait(timeout) or self.log is None:
             raise RuntimeError("The node event reader did not start.") from self._start_error
         return self.log
