@@ -1,4 +1,4 @@
-# Quick start: `make run` serves the API on http://127.0.0.1:8000/ with an embedded SQLite database;
+# Quick start: `make run` serves the API on http://127.0.0.1:8000/ with an embedded SQLite database (DEBUG);
 # `make test` runs the whole suite (on PostgreSQL too when DATABASE_URL points at it); `make test-fast` all but
 # the schemathesis contract runs.
 PYTHON ?= python3.11
@@ -21,9 +21,12 @@ $(VENV)/.installed: requirements.txt
 migrate: venv
 	DEBUG=1 $(PY) manage.py migrate --noinput
 
+# The same server as `make serve` (gunicorn's ASGI worker, so the event stream and waiting long-polls
+# behave as in production), one process, restarted when the code changes.
 run: migrate
 	DEBUG=1 $(PY) manage.py seed_nodes --demo --if-empty
-	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+	DEBUG=1 GUNICORN_BIND=$(HOST):$(PORT) WEB_CONCURRENCY=1 GUNICORN_MAX_REQUESTS=0 \
+		exec $(VENV)/bin/gunicorn -c scale_nodes/gunicorn.conf.py --reload
 
 test: venv
 	$(PY) -m pytest
@@ -110,6 +113,13 @@ topology-diagram:
 # The few-second version for CI, on a throw-away database; writes nothing.
 bench-smoke: venv
 	$(PY) -m bench.run --smoke
+
+.PHONY: bench-watch
+# The live-watch benchmark (bench/watch.py): 5,000 event streams, 1,000 long-polls, slow clients, and the
+# list on the ASGI worker against sync workers; on PostgreSQL (WATCH_BENCH_DATABASE_URL, its own database),
+# servers on 127.0.0.1:8850-8851. Writes bench/watch.json, bench/watch.png and a section of BENCHMARKS.md.
+bench-watch: venv
+	$(PY) -m bench.watch $(BENCH_WATCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -126,6 +126,8 @@ def _bench_size(size: int, *, args: argparse.Namespace, workdir: Path, log: list
     command += [f"--suffix={args.suffix}", f"--out={cases_file}"]
     subprocess.run(command, check=True, cwd=ROOT)
     prepared = json.loads(cases_file.read_text())
+    if args.cases:
+        prepared["cases"] = [case for case in prepared["cases"] if case["name"] in args.cases]
     env = server_env(prepared["database_url"])
     servers = {
         "project": ("scale_nodes.wsgi:application", env),
@@ -180,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--seconds", type=int, default=2, help="load time in seconds per case, server and round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cases", nargs="+", metavar="NAME", help="only these cases (by name, e.g. detail PATCH)")
     parser.add_argument("--port", type=int, default=8300, help="first of three consecutive ports")
     parser.add_argument(
         "--server-url",

@@ -465,3 +465,66 @@ node_changes_schema = extend_schema(
         503: _UNAVAILABLE,
     },
 )
+
+EVENTS_EXAMPLE = (
+    ": keep-alive\n\n"
+    "id: 1201\nevent: node\n"
+    'data: {"id":4,"hostname":"node-4.example.com","pause_reason":"Disk replacement","is_paused":true,'
+    '"is_active":true,"deprecated":null,"created":"2025-01-01T00:00:00Z","last_modified":"2025-03-01T08:30:00Z"}\n\n'
+)
+
+node_events_schema = extend_schema(
+    summary="Node Events",
+    description=(
+        "Every node change as it commits, as Server-Sent Events (`text/event-stream`, for `EventSource` or any SSE "
+        "client), in change order with no change missed and none repeated. Each event has `id: <change index>`, "
+        "`event: node` and `data:` with the node as in the list, in its state after that change (a node changed "
+        "several times in quick succession may come once, in its latest state). A comment line (`: keep-alive`) "
+        "comes at once and then whenever 15 seconds pass without an event. To resume after a disconnect, send the "
+        "last `id` received as `Last-Event-ID` (browsers do) or as `after`: every change after it comes first, then "
+        "live. With neither, the stream starts with the changes that commit after it opened. Errors (a bad "
+        "`after`, missing credentials) come as JSON before the stream starts."
+    ),
+    tags=TAGS,
+    parameters=[
+        OpenApiParameter(
+            "after",
+            OpenApiTypes.INT,
+            OpenApiParameter.QUERY,
+            description=(
+                "A change index (the `id` of the last event received, or `X-Registry-Index` of any answer): the "
+                "stream starts with the changes after it. Ignored when `Last-Event-ID` is sent. Beyond the newest "
+                "index is a 400."
+            ),
+            examples=[OpenApiExample("after change 1200", value=1200)],
+        ),
+        OpenApiParameter(
+            "Last-Event-ID",
+            OpenApiTypes.INT,
+            OpenApiParameter.HEADER,
+            description="The `id` of the last event received; sent by `EventSource` when it reconnects. Like `after`.",
+        ),
+        X_REQUEST_ID,
+        X_REGISTRY_INDEX,
+        WWW_AUTHENTICATE,
+    ],
+    responses={
+        (200, "text/event-stream"): OpenApiResponse(
+            OpenApiTypes.STR,
+            description="The stream of events; it does not end while the client stays connected.",
+            examples=[OpenApiExample("a heartbeat and one change", value=EVENTS_EXAMPLE)],
+        ),
+        400: validation_error_response(
+            "`after` or `Last-Event-ID` was refused; `detail` and `errors` name it and what it accepts.",
+            examples={
+                "after beyond the newest change": {
+                    "detail": "after: 120 is beyond the newest change index, 12.",
+                    "errors": {"after": ["120 is beyond the newest change index, 12."]},
+                },
+            },
+        ),
+        401: _UNAUTHORIZED_READ,
+        500: _SERVER_ERROR,
+        503: _UNAVAILABLE,
+    },
+)

@@ -1,11 +1,14 @@
 from django.urls import re_path
 
-from node.views import NodeChangesView, NodeDetailView, NodeHistoryView, NodeListView
+from node.views import NodeChangesView, NodeDetailView, NodeEventsView, NodeHistoryView, NodeListView
+from util.asyncviews import awaiting
 
 # The trailing slash is optional: a redirect would drop a PATCH body.
 urlpatterns = [
     re_path(r"^nodes/?$", NodeListView.as_view(), name="node-list"),
-    re_path(r"^nodes/changes/?$", NodeChangesView.as_view(), name="node-changes"),
+    # Waiting long-polls wait on the event loop (util.asyncviews); the event stream is async itself.
+    re_path(r"^nodes/changes/?$", awaiting(NodeChangesView.as_view()), name="node-changes"),
+    re_path(r"^nodes/events/?$", NodeEventsView.as_view(), name="node-events"),
     re_path(r"^nodes/(?P<pk>[0-9]+)/?$", NodeDetailView.as_view(), name="node-detail"),
     re_path(r"^nodes/(?P<pk>[0-9]+)/history/?$", NodeHistoryView.as_view(), name="node-history"),
 ]

@@ -2,8 +2,9 @@
 
 import time
 
+from django.conf import settings
 from django.db.models import QuerySet
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import generics, status
@@ -14,12 +15,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from node.actors import request_actor
-from node.feed import change_waiter
+from node.events import node_event_stream, wait_for_change
 from node.filters import NodeChangeFilter, NodeFilter
 from node.models import NODE_FIELDS, Node, NodeChange
 from node.schema import (
     node_changes_schema,
     node_detail_schema,
+    node_events_schema,
     node_history_schema,
     node_list_schema,
     node_update_schema,
@@ -38,7 +40,7 @@ from node.services import NodeChanged, node_update
 from node.versions import node_page_version, node_version, node_version_at
 from util.conditional import PreconditionFailed, if_match_required_tags, is_not_modified, not_modified
 from util.filters import FilterSetRunner
-from util.http import prefers_representation
+from util.http import EVENT_STREAM, FirstRendererNegotiation, prefers_representation
 from util.ordering import ORDER_PARAM, OrderParamFilter, OrderTerm
 from util.pagination import StrictPageNumberPagination
 from util.permissions import ModelViewPermission
@@ -199,13 +201,16 @@ class NodeHistoryView(generics.ListAPIView):
 CHANGES_PAGE_SIZE = 100
 CHANGES_MAX_PAGE_SIZE = 1000
 CHANGES_MAX_WAIT_SECONDS = 60
-# How long a waiting request gives the process's listener to connect before it reads the feed.
-CHANGES_LISTEN_SECONDS = 2.0
+LAST_EVENT_ID = "Last-Event-ID"
 
 
 @extend_schema_view(get=node_changes_schema)
 class NodeChangesView(APIView):
     """The nodes changed after a change index, in the order of their changes; optionally waits for one."""
+
+    # Served through ``util.asyncviews.awaiting`` (node.urls): an answer with nothing new and time
+    # left to wait carries ``retry_when``, and the wait happens on the event loop, holding no thread
+    # and no database connection; the view then runs again with the deadline kept on the request.
 
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
 
@@ -214,19 +219,54 @@ class NodeChangesView(APIView):
         after = int_param(query, "after", default=0, minimum=0, maximum=None)
         page_size = int_param(query, "page_size", default=CHANGES_PAGE_SIZE, minimum=1, maximum=CHANGES_MAX_PAGE_SIZE)
         wait = int_param(query, "wait", default=0, minimum=0, maximum=CHANGES_MAX_WAIT_SECONDS)
-        waiter = change_waiter()
-        if wait:
-            # Listening before the first read: a change committed after it cannot be missed.
-            waiter.ready(timeout=CHANGES_LISTEN_SECONDS)
+        django_request = request._request
+        deadline = getattr(django_request, "changes_deadline", None)
+        if deadline is None:
+            deadline = django_request.changes_deadline = time.monotonic() + wait
         newest = current_change_index()
         if after > newest:
             raise ValidationError({"after": [f"{after} is beyond the newest change index, {newest}."]})
-        deadline = time.monotonic() + wait
         rows = node_changes(after=after, limit=page_size + 1)
-        while not rows and time.monotonic() < deadline:
-            if waiter.wait_beyond(after, timeout=deadline - time.monotonic()):
-                rows = node_changes(after=after, limit=page_size + 1)
         page = rows[:page_size]
         index = page[-1][-1] if page else after
         body = {"index": index, "more": len(rows) > len(page), "results": node_rows_data(row[:-1] for row in page)}
-        return registry_indexed(Response(body), max(index, newest))
+        response = registry_indexed(Response(body), max(index, newest))
+        remaining = deadline - time.monotonic()
+        if not rows and remaining > 0:
+            response.retry_when = lambda: wait_for_change(after, timeout=remaining)
+        return response
+
+
+def _stream_start(request: Request) -> int | None:
+    """The change index a stream starts after: ``Last-Event-ID`` (a reconnecting browser), else ``after``."""
+    header = request.headers.get(LAST_EVENT_ID)
+    if header is not None:
+        return int_param({LAST_EVENT_ID: header.strip()}, LAST_EVENT_ID, default=0, minimum=0, maximum=None)
+    if "after" in request.query_params:
+        return int_param(request.query_params, "after", default=0, minimum=0, maximum=None)
+    return None
+
+
+@extend_schema_view(get=node_events_schema)
+class NodeEventsView(APIView):
+    """Every node change as it commits, as Server-Sent Events (`text/event-stream`), in change order."""
+
+    # Errors before the stream starts are JSON whatever the client accepts (an EventSource sends
+    # Accept: text/event-stream); the stream itself is not rendered by DRF.
+    renderer_classes = [OrjsonRenderer]
+    content_negotiation_class = FirstRendererNegotiation
+
+    def get(self, request: Request) -> StreamingHttpResponse:
+        after = _stream_start(request)
+        newest = current_change_index()
+        if after is None:
+            after = newest
+        elif after > newest:
+            name = LAST_EVENT_ID if LAST_EVENT_ID in request.headers else "after"
+            raise ValidationError({name: [f"{after} is beyond the newest change index, {newest}."]})
+        stream = node_event_stream(after=after, heartbeat_seconds=settings.EVENTS_HEARTBEAT_SECONDS)
+        response = StreamingHttpResponse(stream, content_type=EVENT_STREAM)
+        response["Cache-Control"] = "no-cache"
+        # nginx and similar proxies would otherwise hold events back in their buffers.
+        response["X-Accel-Buffering"] = "no"
+        return registry_indexed(response, newest)

@@ -27,15 +27,33 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
-wsgi_app = "scale_nodes.wsgi:application"
 bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
 
-# Sync workers: one request at a time per process, the classic fit for a database-bound Django
-# service; 2 per core plus one keeps the cores busy while others wait on the database.
-workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
+# gunicorn's ASGI worker (GUNICORN_WORKER=asgi, the default): each process runs an event loop that
+# holds any number of idle or slow connections (event streams, waiting long-polls, clients sending
+# their headers slowly) and one thread for the sync part of each request (scale_nodes.asgi), so a
+# process serves requests one at a time like a sync worker while its connections wait for free.
+# Sync workers (GUNICORN_WORKER=sync, the former stack) hold a process per connection: a waiting
+# or slow client takes a whole worker, and event streams would need one each.
+server = os.environ.get("GUNICORN_WORKER", "asgi").strip().lower()
+if server not in {"asgi", "sync"}:
+    raise ValueError(f"GUNICORN_WORKER must be asgi or sync, got {server!r}.")
 threads = _int("GUNICORN_THREADS", 1)
-# gunicorn's workers, answering the requests gunicorn refuses itself in JSON (scale_nodes.workers).
-worker_class = "scale_nodes.workers.ThreadWorker" if threads > 1 else "scale_nodes.workers.SyncWorker"
+if server == "asgi":
+    wsgi_app = "scale_nodes.asgi:application"
+    # gunicorn's ASGI worker, answering the requests gunicorn refuses itself in JSON (scale_nodes.workers).
+    worker_class = "scale_nodes.workers.AsgiWorker"
+    # One process per core plus one: each keeps its core busy; its connections cost memory only.
+    workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1)
+    # Open connections per process (streams included); the process's open-file limit must allow them.
+    worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 10_000)
+    asgi_lifespan = "off"
+else:
+    wsgi_app = "scale_nodes.wsgi:application"
+    # Sync workers: one request at a time per process; 2 per core plus one keeps the cores busy while
+    # others wait on the database.
+    workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
+    worker_class = "scale_nodes.workers.ThreadWorker" if threads > 1 else "scale_nodes.workers.SyncWorker"
 
 # What gunicorn refuses before the service sees a request (answered in JSON by the workers above):
 # a request line (method, path and query) over 4094 bytes is a 414; more than 100 header fields, or

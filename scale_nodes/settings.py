@@ -40,6 +40,11 @@ LISTEN_DATABASE_URL = (
     os.environ.get("LISTEN_DATABASE_URL", "").strip() or os.environ.get("DATABASE_URL", "").strip() or None
 )
 FEED_POLL_SECONDS = env_int("FEED_POLL_MILLISECONDS", 200) / 1000
+# The event stream (GET /v6/nodes/events/): a comment line after this many seconds without an
+# event keeps idle connections open through proxies; each process keeps the newest EVENTS_BUFFER
+# events in memory for its streams (a client further behind catches up from the database).
+EVENTS_HEARTBEAT_SECONDS = env_int("EVENTS_HEARTBEAT_SECONDS", 15)
+EVENTS_BUFFER = env_int("EVENTS_BUFFER", 10_000)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -67,7 +72,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # whitenoise, async-capable: every middleware here is, so async views run on the event loop.
+    "util.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -114,6 +120,7 @@ TEMPLATES = [
 ]
 
 WSGI_APPLICATION = "scale_nodes.wsgi.application"
+ASGI_APPLICATION = "scale_nodes.asgi.application"
 
 # Every page the service serves (the admin, the API docs, Redoc and the browsable API) runs only its
 # own scripts: files from this origin, and inline scripts that carry the request's nonce. Styles may

@@ -6,7 +6,10 @@ or header (400), an unknown ``Transfer-Encoding`` (501), and an application that
 its answer (500). It writes those as small HTML pages through ``gunicorn.util.write_error``,
 which its workers call for nothing else; these workers replace it, in their own process, with a
 writer of the service's error shape ``{"detail": ...}``. Everything else is gunicorn's own.
-(An ASGI server would need its own equivalent; the JSON body is built by ``json_error_response``.)
+
+gunicorn's ASGI worker (what ``make serve`` runs) parses requests with the same limits and answers
+the same refusals through ``ASGIProtocol._send_error_response`` instead; ``AsgiWorker`` replaces
+that method the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import json
 import socket
 
 from gunicorn import util
+from gunicorn.asgi.protocol import ASGIProtocol
+from gunicorn.workers.gasgi import ASGIWorker as GunicornAsgiWorker
 from gunicorn.workers.gthread import ThreadWorker as GunicornThreadWorker
 from gunicorn.workers.sync import SyncWorker as GunicornSyncWorker
 
@@ -42,6 +47,18 @@ def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: st
     util.write_nonblock(sock, json_error_response(status_int, reason, mesg))
 
 
+def _send_json_error_response(
+    protocol: ASGIProtocol, status: int, message: str, extra_headers: tuple[tuple[str, str], ...] = ()
+) -> None:
+    """Drop-in for ``ASGIProtocol._send_error_response``: the same answer, as JSON instead of plain text."""
+    response = json_error_response(status, protocol._get_reason_phrase(status), message)
+    if extra_headers:
+        head, _, body = response.partition(b"\r\n\r\n")
+        extra = "".join(f"\r\n{name}: {value}" for name, value in extra_headers).encode("latin-1")
+        response = head + extra + b"\r\n\r\n" + body
+    protocol._safe_write(response)
+
+
 class _JsonErrorPages:
     def init_process(self) -> None:
         util.write_error = write_json_error
@@ -54,3 +71,11 @@ class SyncWorker(_JsonErrorPages, GunicornSyncWorker):
 
 class ThreadWorker(_JsonErrorPages, GunicornThreadWorker):
     """gunicorn's threaded (gthread) worker, answering its own errors in JSON."""
+
+
+class AsgiWorker(GunicornAsgiWorker):
+    """gunicorn's ASGI worker, answering its own errors in JSON."""
+
+    def init_process(self) -> None:
+        ASGIProtocol._send_error_response = _send_json_error_response
+        super().init_process()

@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import (
@@ -54,6 +55,16 @@ HTTP_REQUEST_DURATION = Histogram(
 HTTP_REQUESTS_IN_FLIGHT = Gauge(
     "scale_nodes_http_requests_in_flight",
     "Requests being served right now (summed over the live workers).",
+    multiprocess_mode="livesum",
+)
+EVENT_STREAMS_OPEN = Gauge(
+    "scale_nodes_event_streams_open",
+    "Server-Sent Events streams open right now (summed over the live workers).",
+    multiprocess_mode="livesum",
+)
+LONG_POLLS_WAITING = Gauge(
+    "scale_nodes_long_polls_waiting",
+    "Requests waiting for a change right now (changes?wait=), summed over the live workers.",
     multiprocess_mode="livesum",
 )
 DATABASE_ERRORS = Counter(
@@ -106,6 +117,10 @@ class MetricsMiddleware:
     scrape time (``settings.METRICS_COLLECTORS``, dotted paths of collector classes).
     """
 
+    # Async-capable, as every middleware of the service must be (see util.middleware.RequestLogMiddleware).
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         from django.utils.module_loading import import_string
 
@@ -113,24 +128,53 @@ class MetricsMiddleware:
         self.collectors: list[Collector] = [import_string(path)() for path in settings.METRICS_COLLECTORS]
         self.allowed_networks = _addresses(settings.METRICS_ALLOWED_ADDRESSES)
         self.token = settings.METRICS_TOKEN
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.is_async:
+            return self._acall(request)
         if request.path == METRICS_PATH:
-            response = self.metrics(request)
-            HTTP_REQUESTS.labels(route="metrics", method=_method_of(request), status=str(response.status_code)).inc()
-            return response
-        started = time.perf_counter()
+            return self._scrape(request)
+        started = self._begin()
         status = "500"
-        HTTP_REQUESTS_IN_FLIGHT.inc()
         try:
             response = self.get_response(request)
             status = str(response.status_code)
             return response
         finally:
-            HTTP_REQUESTS_IN_FLIGHT.dec()
-            labels = {"route": route_of(request), "method": _method_of(request), "status": status}
-            HTTP_REQUESTS.labels(**labels).inc()
-            HTTP_REQUEST_DURATION.labels(**labels).observe(time.perf_counter() - started)
+            self._end(request, started, status)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        if request.path == METRICS_PATH:
+            # The collectors read the database, which only sync code may do.
+            return await sync_to_async(self._scrape)(request)
+        started = self._begin()
+        status = "500"
+        try:
+            response = await self.get_response(request)
+            status = str(response.status_code)
+            return response
+        finally:
+            self._end(request, started, status)
+
+    def _scrape(self, request: HttpRequest) -> HttpResponse:
+        response = self.metrics(request)
+        HTTP_REQUESTS.labels(route="metrics", method=_method_of(request), status=str(response.status_code)).inc()
+        return response
+
+    @staticmethod
+    def _begin() -> float:
+        HTTP_REQUESTS_IN_FLIGHT.inc()
+        return time.perf_counter()
+
+    @staticmethod
+    def _end(request: HttpRequest, started: float, status: str) -> None:
+        HTTP_REQUESTS_IN_FLIGHT.dec()
+        labels = {"route": route_of(request), "method": _method_of(request), "status": status}
+        HTTP_REQUESTS.labels(**labels).inc()
+        HTTP_REQUEST_DURATION.labels(**labels).observe(time.perf_counter() - started)
 
     def allowed(self, request: HttpRequest) -> bool:
         """Whether ``request`` may read the metrics: by its bearer token, or by the address it comes from."""

@@ -6,7 +6,9 @@ import time
 import uuid
 from collections.abc import Callable
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from util.logging import current_request_id, stamp_request_ids
 
@@ -27,29 +29,76 @@ class RequestLogMiddleware:
     milliseconds and the request id as structured fields.
     """
 
+    # Async-capable, as every middleware of the service must be: under ASGI one sync-only middleware
+    # would run the whole chain, and an async view waiting below it, on a thread.
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
         stamp_request_ids()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.is_async:
+            return self._acall(request)
+        started, token = self._begin(request)
+        try:
+            return self._end(request, self.get_response(request), started)
+        finally:
+            current_request_id.reset(token)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        started, token = self._begin(request)
+        try:
+            return self._end(request, await self.get_response(request), started)
+        finally:
+            current_request_id.reset(token)
+
+    def _begin(self, request: HttpRequest) -> tuple[float, object]:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if _ACCEPTABLE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         token = current_request_id.set(request_id)
-        started = time.monotonic()
-        try:
-            response = self.get_response(request)
-            duration_ms = round((time.monotonic() - started) * 1000, 1)
-            response[REQUEST_ID_HEADER] = request_id
-            logger.info(
-                "answered",
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": duration_ms,
-                },
-            )
-            return response
-        finally:
-            current_request_id.reset(token)
+        return time.monotonic(), token
+
+    def _end(self, request: HttpRequest, response: HttpResponse, started: float) -> HttpResponse:
+        duration_ms = round((time.monotonic() - started) * 1000, 1)
+        response[REQUEST_ID_HEADER] = request.request_id
+        logger.info(
+            "answered",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+            },
+        )
+        return response
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """whitenoise's middleware, async-capable: under ASGI a request for anything but a static file passes on
+    to the rest of the chain on the event loop (whitenoise's own is sync-only)."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        super().__init__(get_response)
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.is_async:
+            return self._acall(request)
+        return super().__call__(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        static_file = self.find_file(request.path_info) if self.autorefresh else self.files.get(request.path_info)
+        if static_file is not None:
+            return await sync_to_async(self.serve)(static_file, request)
+        return await self.get_response(request)

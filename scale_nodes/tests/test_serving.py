@@ -56,15 +56,21 @@ class TestProductionSettings:
         with mock.patch.dict(os.environ, {"GUNICORN_BIND": "127.0.0.1:8499"}, clear=False):
             os.environ.pop("WEB_CONCURRENCY", None)
             config = runpy.run_path(config_file)
-        assert config["workers"] == os.cpu_count() * 2 + 1
+        # gunicorn's ASGI worker: a process per core plus one.
+        assert config["workers"] == os.cpu_count() + 1
         assert config["bind"] == ["127.0.0.1:8499"]
-        assert (config["worker_class"], config["timeout"], config["graceful_timeout"]) == (
-            "scale_nodes.workers.SyncWorker",
+        assert (config["worker_class"], config["wsgi_app"], config["timeout"], config["graceful_timeout"]) == (
+            "scale_nodes.workers.AsgiWorker",
+            "scale_nodes.asgi:application",
             30,
             30,
         )
         assert "request_id" in config["access_log_format"]
-        with mock.patch.dict(os.environ, {"WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "4"}):
+        with mock.patch.dict(os.environ, {"GUNICORN_WORKER": "sync"}):
+            os.environ.pop("WEB_CONCURRENCY", None)
+            config = runpy.run_path(config_file)
+        assert (config["workers"], config["worker_class"]) == (os.cpu_count() * 2 + 1, "scale_nodes.workers.SyncWorker")
+        with mock.patch.dict(os.environ, {"GUNICORN_WORKER": "sync", "WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "4"}):
             config = runpy.run_path(config_file)
         assert (config["workers"], config["threads"], config["worker_class"]) == (
             3,

@@ -1,4 +1,8 @@
-"""``manage.py nodes``: list nodes, and pause, resume, deactivate or reactivate them from the shell."""
+"""``manage.py nodes``: list nodes, watch their changes, and pause, resume, deactivate or reactivate them."""
+
+import datetime as dt
+import time
+from types import SimpleNamespace
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
@@ -7,8 +11,9 @@ from django.utils.text import capfirst
 
 from node.actions import NODE_ACTIONS, STATE_FILTERS, state_words
 from node.actors import command_actor
-from node.models import Node
-from node.selectors import nodes_with_hostnames
+from node.feed import change_waiter
+from node.models import NODE_FIELDS, Node, NodeChange
+from node.selectors import current_change_index, node_changes, node_history, nodes_with_hostnames
 from node.services import node_update_many
 
 STATES = tuple(STATE_FILTERS)
@@ -26,6 +31,11 @@ class Command(BaseCommand):
         listing.add_argument("--state", choices=STATES, help="Only nodes in this state.")
         listing.add_argument("--search", metavar="TEXT", help="Only hostnames containing TEXT (any letter case).")
         listing.add_argument("--limit", type=int, default=100, help="Show at most this many (default 100; 0: all).")
+        watch = commands.add_parser(
+            "watch", help="Print node changes as they commit (time, hostname, state, what changed), until interrupted."
+        )
+        watch.add_argument("--after", type=int, help="Start with the changes after this change index (default: now).")
+        watch.add_argument("--timeout", type=float, help="Stop after this many seconds (default: never).")
         for action in NODE_ACTIONS.values():
             sub = commands.add_parser(action.name, help=f"{action.name.capitalize()} nodes by id or hostname.")
             sub.add_argument("nodes", nargs="+", metavar="NODE", help="Node id or hostname.")
@@ -33,6 +43,9 @@ class Command(BaseCommand):
                 sub.add_argument("--reason", required=True, help="Why the nodes are paused (stored on each).")
 
     def handle(self, *args: object, **options: object) -> None:
+        if options["command"] == "watch":
+            self._watch(after=options["after"], timeout=options["timeout"])
+            return
         if options["command"] == "list":
             self._list(state=options["state"], search=options["search"], limit=options["limit"])
             return
@@ -76,6 +89,44 @@ class Command(BaseCommand):
             self.stdout.write(f"{len(rows)} of {total} nodes shown; --limit 0 shows all.")
         else:
             self.stdout.write(f"{total} node{'s' if total != 1 else ''}.")
+
+    def _watch(self, *, after: int | None, timeout: float | None) -> None:
+        """Follow the change feed in this process, as ``GET /v6/nodes/events/`` does, and print each change."""
+        waiter = change_waiter()
+        # Listening before the first read: a change committed after it cannot be missed.
+        waiter.ready(timeout=2.0)
+        position = current_change_index() if after is None else after
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.stdout.write("TIME  INDEX  HOSTNAME  STATE  CHANGES")
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                rows = node_changes(after=position, limit=500)
+                for row in rows:
+                    node = dict(zip(NODE_FIELDS, row[:-1], strict=True))
+                    record = node_history(node["id"]).filter(change_index=row[-1]).first()
+                    self.stdout.write(_watch_line(node=node, index=row[-1], record=record))
+                    position = row[-1]
+                self.stdout.flush()
+                if not rows:
+                    remaining = 5.0 if deadline is None else max(0.0, deadline - time.monotonic())
+                    waiter.wait_beyond(position, timeout=min(5.0, remaining))
+        except KeyboardInterrupt:
+            pass
+
+
+def _watch_line(*, node: dict, index: int, record: NodeChange | None) -> str:
+    """One line of ``nodes watch``: when, which change, the node, its state, and what changed by whom."""
+    time_text = node["last_modified"].astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    state = ",".join(state_words(SimpleNamespace(**node)))
+    if record is None:
+        changed = "changed"
+    elif record.action == NodeChange.Action.UPDATE:
+        changed = ", ".join(f"{field}: {value['old']!r} -> {value['new']!r}" for field, value in record.changes.items())
+        changed += f" (by {record.actor} via {record.channel})"
+    else:
+        changed = f"{record.action} (by {record.actor} via {record.channel})"
+    reason = f" ({node['pause_reason']})" if node["pause_reason"] else ""
+    return f"{time_text}  {index}  {node['hostname']}  {state}{reason}  {changed}"
 
 
 def _is_id(reference: str) -> bool:

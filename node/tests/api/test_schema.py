@@ -152,6 +152,7 @@ LIST = "/v6/nodes/"
 DETAIL = "/v6/nodes/{id}/"
 HISTORY = "/v6/nodes/{id}/history/"
 CHANGES = "/v6/nodes/changes/"
+EVENTS = "/v6/nodes/events/"
 TEN_MEGABYTES = 10 * 1024 * 1024
 
 
@@ -227,6 +228,15 @@ REACHING: dict[tuple[str, str, int], Reach] = {
     (CHANGES, "get", 500): lambda clients, _: _failing("node.views.node_changes", clients, CHANGES),
     (CHANGES, "get", 503): lambda clients, _: _failing(
         "node.views.node_changes", clients, CHANGES, error=OperationalError("connection refused")
+    ),
+    # The event stream's errors come before the stream starts, as JSON whatever Accept says.
+    (EVENTS, "get", 400): lambda clients, _: clients["anonymous"].get(
+        EVENTS, {"after": "soon"}, HTTP_ACCEPT="text/event-stream"
+    ),
+    (EVENTS, "get", 401): lambda clients, _: clients["bad_token"].get(EVENTS, HTTP_ACCEPT="text/event-stream"),
+    (EVENTS, "get", 500): lambda clients, _: _failing("node.views.current_change_index", clients, EVENTS),
+    (EVENTS, "get", 503): lambda clients, _: _failing(
+        "node.views.current_change_index", clients, EVENTS, error=OperationalError("connection refused")
     ),
 }
 

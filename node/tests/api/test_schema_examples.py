@@ -21,6 +21,7 @@ LIST = "/v6/nodes/"
 DETAIL = "/v6/nodes/{id}/"
 HISTORY = "/v6/nodes/{id}/history/"
 CHANGES = "/v6/nodes/changes/"
+EVENTS = "/v6/nodes/events/"
 ETAG = re.compile(r'"[0-9a-f]{32}"')
 
 
@@ -98,6 +99,17 @@ PROVOKING: dict[tuple[str, str, int, str], Callable[[Env], object]] = {
     ),
     (CHANGES, "get", 500, "server error"): lambda env: env.failing("node.views.node_changes", CHANGES, error=BROKEN),
     (CHANGES, "get", 503, "database down"): lambda env: env.failing("node.views.node_changes", CHANGES, error=DOWN),
+    (EVENTS, "get", 400, "after beyond the newest change"): lambda env: env.clients["anonymous"].get(
+        EVENTS, {"after": "120"}
+    ),
+    (EVENTS, "get", 401, "invalid token"): lambda env: env.clients["bad_token"].get(EVENTS),
+    (EVENTS, "get", 401, "no credentials"): lambda env: env.anonymous_without_public_reads(EVENTS),
+    (EVENTS, "get", 500, "server error"): lambda env: env.failing(
+        "node.views.current_change_index", EVENTS, error=BROKEN
+    ),
+    (EVENTS, "get", 503, "database down"): lambda env: env.failing(
+        "node.views.current_change_index", EVENTS, error=DOWN
+    ),
     (DETAIL, "patch", 400, "unknown field"): lambda env: env.clients["staff"].patch(
         env.url, {"hostname": "x.test"}, format="json"
     ),

@@ -1,12 +1,16 @@
 """The manage.py command ``nodes``: list, pause, resume, deactivate and reactivate from the shell."""
 
 import getpass
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.core.management import CommandError
 
+from node import feed
 from node.models import Node
+from node.selectors import current_change_index
+from node.services import node_create, node_update
 from node.tests.helpers import T0, records, registration
 from node.tests.helpers import run_command as run
 
@@ -109,3 +113,37 @@ class TestNodesCommand:
                 "changes": {"is_active": {"old": True, "new": False}},
             },
         ]
+
+
+@pytest.mark.django_db(transaction=True)
+class TestNodesWatch:
+    @pytest.fixture(autouse=True)
+    def no_listener_left(self) -> Iterator[None]:
+        feed.reset()
+        yield
+        feed.reset()
+
+    def test_watch_from_an_index_prints_each_change_with_its_time_node_state_and_what_changed(self) -> None:
+        start = current_change_index()
+        node = node_create(hostname="watched-1.test")
+        node_update(node=node, changes={"is_paused": True, "pause_reason": "fan swap"})
+        other = node_create(hostname="watched-2.test")
+        lines = run("nodes", "watch", "--after", str(start), "--timeout", "0.5").splitlines()
+        assert lines[0].split() == ["TIME", "INDEX", "HOSTNAME", "STATE", "CHANGES"]
+        # The first node once, in its latest state and with its latest change; the second as registered.
+        assert len(lines) == 3, lines
+        assert f"  {start + 2}  watched-1.test  active,paused (fan swap)  " in lines[1]
+        assert "is_paused: False -> True" in lines[1]
+        assert lines[1].startswith(node.__class__.objects.get(pk=node.pk).last_modified.strftime("%Y-%m-%dT%H:%M:%S"))
+        assert f"  {start + 3}  watched-2.test  active  register" in lines[2]
+        assert other.hostname in lines[2]
+
+    def test_watch_prints_changes_that_commit_while_it_waits(self) -> None:
+        node = node_create(hostname="watched-3.test")
+        timer = threading.Timer(0.5, lambda: node_update(node=node, changes={"is_active": False}))
+        timer.start()
+        try:
+            output = run("nodes", "watch", "--timeout", "2")
+        finally:
+            timer.join()
+        assert "watched-3.test  inactive  is_active: True -> False" in output, output
