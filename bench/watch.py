@@ -294,15 +294,24 @@ async def list_throughput(port: int, *, seconds: float, concurrency: int = 8) ->
     counts = [0] * concurrency
 
     async def client(i: int) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
         request = b"GET /v6/nodes/?page_size=100 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
         while time.monotonic() < stop:
-            writer.write(request)
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
-            await reader.readexactly(length)
+            try:
+                writer.write(request)
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                await reader.readexactly(length)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # The server closed the connection between requests (sync workers close every one).
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                continue
             if b" 200 " in head.split(b"\r\n", 1)[0]:
                 counts[i] += 1
+            if re.search(rb"(?i)\r\nconnection: *close", head):
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.close()
 
     started = time.monotonic()

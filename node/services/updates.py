@@ -83,8 +83,9 @@ def node_update(
 ) -> Node:
     """Apply ``changes`` (any of ``pause_reason``, ``is_paused``, ``is_active``) to ``node`` (or its id), by ``rules``.
 
-    Runs in one transaction that holds the registry clock and the node's row (``storage``); the
-    node is read from its locked row, not from the caller's copy. ``expected_versions`` makes the
+    Runs in one transaction that holds the registry clock and the node's row (``storage``: on
+    PostgreSQL outside a transaction, pipelined in two round trips); the node is read from its
+    locked row, not from the caller's copy. ``expected_versions`` makes the
     change conditional: it applies only while the node is at one of these versions (``node.versions``).
     The check runs on the locked row, so of two writers expecting the same version exactly one
     succeeds. A change of a followed field is recorded in the node's history with ``actor``.
@@ -94,14 +95,29 @@ def node_update(
     ``Node.DoesNotExist`` when the node no longer exists.
     """
     changes = validate_changes(changes)
-    with transaction.atomic():
-        locked, stamps = storage.lock_for_update(node if isinstance(node, int) else node.pk)
+    node_id = node if isinstance(node, int) else node.pk
+
+    def apply(update: storage.Update) -> tuple[Node, Changed]:
+        locked, stamps = update.lock_for_update(node_id)
         if expected_versions is not None:
             current = node_version(locked)
             if current not in expected_versions:
                 raise NodeChanged(node_id=locked.pk, current_version=current)
         changed = _change(locked, changes, index=stamps.index(0), time=stamps.time(0))
-        storage.write_update(locked, WRITTEN_FIELDS, _update_record(locked, changed, actor))
+        update.write_update(locked, WRITTEN_FIELDS, _update_record(locked, changed, actor))
+        return locked, changed
+
+    done = None
+    if storage.can_pipeline():
+        try:
+            with storage.pipelined() as update:
+                done = apply(update)
+        except storage.NotLocked:
+            done = None
+    if done is None:
+        with transaction.atomic():
+            done = apply(storage.Update())
+    locked, changed = done
     _log_change(locked, changed, actor)
     return locked
 
