@@ -44,6 +44,20 @@ def record(row: Mapping[str, Any]) -> NodeChange:
     return NodeChange(**{("node_id" if name == "node" else name): value for name, value in row.items()})
 
 
+def update_record(node: Any, *, actor: Actor, changes: FieldChanges) -> NodeChange:
+    """The unsaved record of an update of ``node`` (its id, new ``last_modified`` and change index) by ``actor``."""
+    return record(
+        record_row(
+            node_id=node.pk,
+            time=node.last_modified,
+            change_index=node.change_index,
+            action=NodeChange.Action.UPDATE,
+            actor=actor,
+            changes=changes,
+        )
+    )
+
+
 def registration_changes(hostname: str, state: Mapping[str, Any]) -> FieldChanges:
     """A registration's changes: the hostname and the followed fields of the initial state, each from nothing."""
     return {"hostname": {"old": None, "new": hostname}} | {

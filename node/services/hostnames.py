@@ -7,7 +7,7 @@ import logging
 from django.db import IntegrityError, transaction
 
 from node.actors import SYSTEM, Actor
-from node.models import HOSTNAME_MAX_LENGTH, Node, NodeChange
+from node.models import HOSTNAME_MAX_LENGTH, Node
 from node.selectors import nodes_with_hostnames
 from node.services import clock, history
 from util.hostnames import validate_hostname
@@ -50,16 +50,8 @@ def node_rename(*, node: Node, hostname: str, actor: Actor = SYSTEM) -> Node:
             locked.last_modified, locked.change_index = stamps.time(0), stamps.index(0)
             locked.save(update_fields=["hostname", "last_modified", "change_index"])
             if locked.hostname != old:
-                history.record(
-                    history.record_row(
-                        node_id=locked.pk,
-                        time=locked.last_modified,
-                        change_index=locked.change_index,
-                        action=NodeChange.Action.UPDATE,
-                        actor=actor,
-                        changes={"hostname": {"old": old, "new": locked.hostname}},
-                    )
-                ).save()
+                changes = {"hostname": {"old": old, "new": locked.hostname}}
+                history.update_record(locked, actor=actor, changes=changes).save()
     except IntegrityError:
         # Someone registered the same hostname between the check and the write.
         raise ValueError(taken_message(hostname)) from None

@@ -56,18 +56,7 @@ def _change(node: Node, changes: Mapping[str, Any], *, index: int, time: dt.date
 def _update_record(node: Node, changed: Changed, actor: Actor) -> NodeChange | None:
     """The history record of an update, or None when none of the followed fields changed."""
     changes = history.update_changes(changed)
-    if not changes:
-        return None
-    return history.record(
-        history.record_row(
-            node_id=node.pk,
-            time=node.last_modified,
-            change_index=node.change_index,
-            action=NodeChange.Action.UPDATE,
-            actor=actor,
-            changes=changes,
-        )
-    )
+    return history.update_record(node, actor=actor, changes=changes) if changes else None
 
 
 def _log_change(node: Node, changed: Changed, actor: Actor) -> None:
