@@ -4,7 +4,7 @@ and the history of a node."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
@@ -15,7 +15,7 @@ from django.db.models.functions import Lower
 from django.db.models.lookups import Contains, In
 
 from node.models import HOSTNAME_MAX_LENGTH, NODE_FIELDS, Node, NodeChange
-from util.sqlcache import rows_with_params
+from util.sqlcache import rows_with_params, sql_with_params
 
 # Built once: resolving the eight field names costs more than the rest of the query's setup. The
 # base queryset is never evaluated itself, only cloned.
@@ -71,9 +71,13 @@ def kept_node_count_with_index(
     return count, index or 0
 
 
-def counted_with_index(queryset: QuerySet) -> tuple[int, int]:
-    """``COUNT(*)`` of ``queryset`` and the newest change index, in one statement (so in one snapshot)."""
-    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+def counted_with_index(queryset: QuerySet, *, sql_key: Hashable, params: Sequence[object]) -> tuple[int, int]:
+    """``COUNT(*)`` of ``queryset`` and the newest change index, in one statement (so in one snapshot).
+
+    ``sql_key`` and ``params`` are those of ``util.sqlcache.sql_with_params``: the key determines the
+    rows' SQL and ``params`` are its parameters, so the count's SQL is compiled once per key.
+    """
+    sql, params = sql_with_params(queryset.order_by().values("pk"), key=("count", sql_key), params=params)
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(
             f"SELECT (SELECT count(*) FROM ({sql}) AS counted), "  # noqa: S608 (the ORM's own SQL, with its parameters)
@@ -112,8 +116,8 @@ class _UpperContains(Contains):
 KEPT = "kept"
 COUNTED = "counted"
 # How a filter shapes the page's SQL: ``FIXED`` ones compile to SQL without parameters (``WHERE
-# "node"."is_paused"``), so a page's SQL can be compiled once per combination of their values
-# (``util.sqlcache``); ``PARAMETERS`` ones pass values, and their pages are compiled every time.
+# "node"."is_paused"``), so their values are part of the SQL key; ``PARAMETERS`` ones pass values
+# (``"node"."id" IN (%s, %s)``), so only the number of values they pass is.
 FIXED = "fixed"
 PARAMETERS = "parameters"
 
@@ -127,21 +131,27 @@ def _decided(*, count: str, sql: str) -> dict[str, str]:
     return {"count": count, "sql": sql}
 
 
+def _distinct(values: Iterable[Hashable] | None) -> tuple | None:
+    """``values`` without duplicates, sorted (so equal sets of values are equal filters); None stays None."""
+    return None if values is None else tuple(sorted(set(values)))
+
+
 @dataclass(frozen=True)
 class NodeListQuery:
     """The filters of the node list, and everything that depends on them: the rows, the SQL key and the count.
 
     Each field is one filter; None means "not filtered". Every field declares how it is counted
     (``KEPT`` or ``COUNTED``) and how it shapes the SQL (``FIXED`` or ``PARAMETERS``), and
-    ``filter``, ``sql_key`` and ``count_with_index`` read those declarations, so a filter added
+    ``conditions``, ``sql_key`` and ``count_with_index`` read those declarations, so a filter added
     here has to decide both. The API (``NodeFilter``, which validates the values) and the admin
     filter through this object.
 
     - ``started``/``ended``: ``last_modified`` bounds, both inclusive;
     - ``is_active``, ``is_paused``: the activity and pause state;
     - ``hostname``: hostnames, any of them, ignoring letter case (served by the unique index on the
-      lower-case hostname);
-    - ``id``: node ids, any of them (each repeatable filter takes at most ``LIST_MAX_VALUES``);
+      lower-case hostname), kept lower-cased, sorted and without duplicates;
+    - ``id``: node ids, any of them, kept sorted and without duplicates (each repeatable filter
+      takes at most ``LIST_MAX_VALUES``);
     - ``search``: a text that the hostname or the pause reason contains, ignoring letter case (served
       by trigram indexes on PostgreSQL, migration 0007).
     """
@@ -153,6 +163,11 @@ class NodeListQuery:
     hostname: tuple[str, ...] | None = field(default=None, metadata=_decided(count=COUNTED, sql=PARAMETERS))
     id: tuple[int, ...] | None = field(default=None, metadata=_decided(count=COUNTED, sql=PARAMETERS))
     search: str | None = field(default=None, metadata=_decided(count=COUNTED, sql=PARAMETERS))
+
+    def __post_init__(self) -> None:
+        hostnames = None if self.hostname is None else (name.lower() for name in self.hostname)
+        object.__setattr__(self, "hostname", _distinct(hostnames))
+        object.__setattr__(self, "id", _distinct(self.id))
 
     @classmethod
     def filter_names(cls) -> frozenset[str]:
@@ -168,50 +183,67 @@ class NodeListQuery:
         unknown = set(values) - cls.filter_names()
         if unknown:
             raise TypeError(f"NodeListQuery has no filter {', '.join(sorted(unknown))}")
-        return cls(
-            **{
-                name: tuple(dict.fromkeys(value)) if isinstance(value, list | tuple) else value
-                for name, value in values.items()
-            }
-        )
+        return cls(**values)
+
+    def conditions(self, db: str) -> list[tuple[Field, Q, tuple]]:
+        """Each given filter, its condition on nodes and the parameters of that condition's SQL on the database ``db``.
+
+        The parameters are those Django compiles the condition with, in order (``sql_key`` relies on
+        them; ``util.sqlcache`` checks them when it first compiles a shape).
+        """
+        ops = connections[db].ops
+        conditions = []
+        for given in self._given():
+            value = getattr(self, given.name)
+            if given.name == "started":
+                condition, params = Q(last_modified__gte=value), (ops.adapt_datetimefield_value(value),)
+            elif given.name == "ended":
+                condition, params = Q(last_modified__lte=value), (ops.adapt_datetimefield_value(value),)
+            elif given.name in ("is_active", "is_paused"):
+                condition, params = Q(**{given.name: value}), ()
+            elif given.name == "hostname":
+                condition, params = Q(In(Lower("hostname"), value)), value
+            elif given.name == "id":
+                condition, params = Q(pk__in=value), value
+            elif given.name == "search":
+                in_hostname = Q(hostname__icontains=value)
+                if connections[db].vendor == "postgresql":
+                    in_hostname = Q(_UpperContains(_AsciiUpper("hostname"), value))
+                pattern = f"%{ops.prep_for_like_query(value)}%"
+                condition, params = in_hostname | Q(pause_reason__icontains=value), (pattern, pattern)
+            else:
+                raise TypeError(f"NodeListQuery has no condition for its filter {given.name}")
+            conditions.append((given, condition, params))
+        return conditions
 
     def _given(self) -> list[Field]:
         return [f for f in fields(self) if getattr(self, f.name) is not None]
 
     def filter(self, queryset: QuerySet) -> QuerySet:
         """``queryset`` (of nodes) narrowed to the nodes every given filter selects."""
-        if self.started is not None:
-            queryset = queryset.filter(last_modified__gte=self.started)
-        if self.ended is not None:
-            queryset = queryset.filter(last_modified__lte=self.ended)
-        if self.is_active is not None:
-            queryset = queryset.filter(is_active=self.is_active)
-        if self.is_paused is not None:
-            queryset = queryset.filter(is_paused=self.is_paused)
-        if self.hostname is not None:
-            queryset = queryset.filter(In(Lower("hostname"), sorted({name.lower() for name in self.hostname})))
-        if self.id is not None:
-            queryset = queryset.filter(pk__in=sorted(set(self.id)))
-        if self.search is not None:
-            in_hostname = Q(hostname__icontains=self.search)
-            if connections[queryset.db].vendor == "postgresql":
-                in_hostname = Q(_UpperContains(_AsciiUpper("hostname"), self.search))
-            queryset = queryset.filter(in_hostname | Q(pause_reason__icontains=self.search))
+        for _, condition, _ in self.conditions(queryset.db):
+            queryset = queryset.filter(condition)
         return queryset
 
-    def sql_key(self, *, order: Hashable) -> Hashable | None:
-        """A key that determines the SQL of the filtered rows in ``order`` (``util.sqlcache``), or None.
+    def sql(self, queryset: QuerySet, *, order: Hashable) -> tuple[QuerySet, Hashable, tuple]:
+        """``filter(queryset)`` for a page in ``order``, the key of its SQL and the SQL's parameters, in order.
 
-        None when a given filter passes parameters: such pages are compiled on each request. The key
-        holds the whole query, so two queries that differ in any filter never share compiled SQL.
+        The key determines the SQL (``util.sqlcache``): it holds each ``FIXED`` filter's value and the
+        number of parameters of each ``PARAMETERS`` one (values of the same number compile to the same
+        SQL), and ``order``. Two queries that differ in a fixed value or in the shape of their SQL
+        never share a key.
         """
-        if any(f.metadata["sql"] != FIXED for f in self._given()):
-            return None
-        return ("node-list", self, order)
+        shape, params = [], []
+        for given, condition, condition_params in self.conditions(queryset.db):
+            queryset = queryset.filter(condition)
+            value = getattr(self, given.name) if given.metadata["sql"] == FIXED else len(condition_params)
+            shape.append((given.name, value))
+            params.extend(condition_params)
+        return queryset, ("node-list", tuple(shape), order), tuple(params)
 
-    def count_with_index(self, queryset: QuerySet) -> tuple[int, int]:
-        """The exact number of rows of ``queryset`` (``filter``'s result), and the newest change index,
-        read no later than the count.
+    def count_with_index(self, queryset: QuerySet, *, sql_key: Hashable, params: Sequence[object]) -> tuple[int, int]:
+        """The exact number of rows of ``queryset`` (``sql``'s result, with its key and parameters), and the
+        newest change index, read no later than the count.
 
         When only kept-count filters are given, the counts PostgreSQL keeps answer at any table size;
         otherwise ``COUNT(*)``, through the index of the filter that narrows it.
@@ -220,7 +252,7 @@ class NodeListQuery:
             kept = kept_node_count_with_index(is_active=self.is_active, is_paused=self.is_paused)
             if kept is not None:
                 return kept
-        return counted_with_index(queryset)
+        return counted_with_index(queryset, sql_key=sql_key, params=params)
 
 
 def nodes_with_hostnames(hostnames: Iterable[str]) -> QuerySet[Node]:

@@ -79,8 +79,8 @@ class NodeListView(generics.ListAPIView):
 
     # Every client polls this list, so it skips model instances and per-field serialization: rows
     # come as tuples, become NodeSerializer's dicts in one step and are written by orjson (the same
-    # bytes). ``NodeListQuery`` decides how the page is counted and whether its SQL can be compiled
-    # once per shape. The filter parameters are documented by ``node.schema``. (The docstring above
+    # bytes). ``NodeListQuery`` decides how the page is counted and keys its SQL, compiled once per
+    # shape. The filter parameters are documented by ``node.schema``. (The docstring above
     # is what the browsable API and OPTIONS show to users.)
 
     queryset = Node.objects.all()
@@ -94,16 +94,19 @@ class NodeListView(generics.ListAPIView):
 
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         query = NodeListQuery.from_values(NODE_FILTERS.clean(request.query_params))
-        rows = self.filter_queryset(query.filter(node_rows()))
-        sql_key = query.sql_key(order=tuple(request.query_params.getlist(ORDER_PARAM)))
+        order = tuple(request.query_params.getlist(ORDER_PARAM))
+        rows, sql_key, sql_params = query.sql(node_rows(), order=order)
+        rows = self.filter_queryset(rows)
         registry_index = 0
 
         def count() -> int:
             nonlocal registry_index
-            total, registry_index = query.count_with_index(rows)
+            total, registry_index = query.count_with_index(rows, sql_key=sql_key, params=sql_params)
             return total
 
-        page = self.paginator.paginate_queryset(rows, request, self, count=count, sql_key=sql_key)
+        page = self.paginator.paginate_queryset(
+            rows, request, self, count=count, sql_key=sql_key, sql_params=sql_params
+        )
         results = node_rows_data(page)
         etag = node_page_version(results, count=self.paginator.page.paginator.count)
         if is_not_modified(request, etag):

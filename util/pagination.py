@@ -31,13 +31,20 @@ if TYPE_CHECKING:
 DEFERRED_JOIN_OFFSET = 1000
 
 
-def page_rows(queryset: QuerySet | Sequence, *, offset: int, limit: int, sql_key: Hashable | None = None) -> list:
+def page_rows(
+    queryset: QuerySet | Sequence,
+    *,
+    offset: int,
+    limit: int,
+    sql_key: Hashable | None = None,
+    sql_params: Sequence[object] = (),
+) -> list:
     """The rows ``offset`` to ``offset + limit`` of an ordered ``queryset`` (or any sequence), as a list.
 
     Past ``DEFERRED_JOIN_OFFSET`` the rows of a queryset are fetched by primary key from a subquery
     that skips ``offset`` keys, and sorted again by the same ordering (so the result is that of a slice).
-    With ``sql_key`` (see ``util.sqlcache.rows_of``: it must determine the queryset's SQL), the
-    page's SQL is compiled once per key and page.
+    With ``sql_key`` and ``sql_params`` (see ``util.sqlcache.rows_of``: the key must determine the
+    queryset's SQL, and the parameters be that SQL's), the page's SQL is compiled once per key and page.
     """
     if not isinstance(queryset, QuerySet):
         return list(queryset[offset : offset + limit])
@@ -48,7 +55,9 @@ def page_rows(queryset: QuerySet | Sequence, *, offset: int, limit: int, sql_key
         page = queryset[offset : offset + limit]
     if sql_key is None:
         return list(page)
-    return rows_of(page, key=(sql_key, offset, limit, deferred))
+    # The deferred page's SQL holds the filters twice: in its own WHERE, then in the subquery's.
+    params = tuple(sql_params) * 2 if deferred else tuple(sql_params)
+    return rows_of(page, key=(sql_key, offset, limit, deferred), params=params)
 
 
 class CountedPaginator(Paginator):
@@ -61,10 +70,11 @@ class CountedPaginator(Paginator):
         *,
         count: Callable[[], int] | None = None,
         sql_key: Hashable | None = None,
+        sql_params: Sequence[object] = (),
     ) -> None:
         super().__init__(object_list, per_page)
         self._count = count
-        self._sql_key = sql_key
+        self._sql_key, self._sql_params = sql_key, sql_params
 
     @property
     def count(self) -> int:
@@ -77,7 +87,9 @@ class CountedPaginator(Paginator):
         """The page ``number``, its rows already read."""
         number = self.validate_number(number)
         offset = (number - 1) * self.per_page
-        rows = page_rows(self.object_list, offset=offset, limit=self.per_page, sql_key=self._sql_key)
+        rows = page_rows(
+            self.object_list, offset=offset, limit=self.per_page, sql_key=self._sql_key, sql_params=self._sql_params
+        )
         return self._get_page(rows, number, self)
 
 
@@ -105,16 +117,17 @@ class StrictPageNumberPagination(PageNumberPagination):
         *,
         count: Callable[[], int] | None = None,
         sql_key: Hashable | None = None,
+        sql_params: Sequence[object] = (),
     ) -> list:
         """Return the rows of the requested page; 400 for a malformed page number, 404 past the end.
 
         ``count`` gives the exact number of rows of ``queryset`` when the caller has a cheaper way
         to it than ``COUNT(*)``; it is called once, and not at all when the parameters are bad.
-        ``sql_key``, when given, determines the queryset's SQL (see ``page_rows``).
+        ``sql_key``, when given, determines the queryset's SQL, which takes ``sql_params`` (see ``page_rows``).
         """
         page_size = self.get_page_size(request)
         page_number = self._query_int(request, self.page_query_param, default=1, maximum=None)
-        paginator = CountedPaginator(queryset, page_size, count=count, sql_key=sql_key)
+        paginator = CountedPaginator(queryset, page_size, count=count, sql_key=sql_key, sql_params=sql_params)
         try:
             self.page = paginator.page(page_number)
         except EmptyPage:

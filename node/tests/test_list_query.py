@@ -59,32 +59,50 @@ def test_the_filterset_filters_through_the_list_query(db: None) -> None:
     assert str(filterset.qs.query) == str(expected.query)
 
 
-def test_repeated_values_become_a_tuple_without_duplicates() -> None:
-    query = NodeListQuery.from_values({"id": [3, 1, 3], "hostname": ["A.test", "A.test"]})
-    assert (query.id, query.hostname) == ((3, 1), ("A.test",))
+def test_repeated_values_become_a_sorted_tuple_without_duplicates_and_hostnames_lower_case() -> None:
+    query = NodeListQuery.from_values({"id": [3, 1, 3], "hostname": ["B.test", "A.test", "a.TEST"]})
+    assert (query.id, query.hostname) == ((1, 3), ("a.test", "b.test"))
+
+
+def sql_key(query: NodeListQuery, *, order: tuple = ()) -> object:
+    return query.sql(node_rows(), order=order)[1]
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE_VALUES))
-def test_a_parameterised_filter_gives_no_sql_key_and_a_fixed_one_a_key_holding_its_value(name: str) -> None:
+def test_a_parameterised_filter_keys_its_number_of_parameters_and_a_fixed_one_its_value(name: str) -> None:
     query = NodeListQuery(**{name: SAMPLE_VALUES[name]})
     field = next(f for f in dataclasses.fields(NodeListQuery) if f.name == name)
+    assert sql_key(query) != sql_key(NodeListQuery())
     if field.metadata["sql"] == PARAMETERS:
-        assert query.sql_key(order=()) is None
+        value = SAMPLE_VALUES[name]
+        if isinstance(value, tuple):
+            same_shape, other_shape = tuple(f"{v}0" if isinstance(v, str) else v + 10 for v in value), value[:-1]
+        elif isinstance(value, str):
+            same_shape, other_shape = value.upper(), None
+        else:
+            same_shape, other_shape = value + dt.timedelta(days=3), None
+        assert sql_key(NodeListQuery(**{name: same_shape})) == sql_key(query)
+        if other_shape:
+            assert sql_key(NodeListQuery(**{name: other_shape})) != sql_key(query)
     else:
-        assert query.sql_key(order=()) != NodeListQuery().sql_key(order=())
-        other = NodeListQuery(**{name: not SAMPLE_VALUES[name]})
-        assert query.sql_key(order=()) != other.sql_key(order=())
+        assert sql_key(NodeListQuery(**{name: not SAMPLE_VALUES[name]})) != sql_key(query)
 
 
 def test_every_combination_of_the_fixed_filters_has_its_own_key() -> None:
     states = (None, True, False)
     keys = {
-        NodeListQuery(is_active=active, is_paused=paused).sql_key(order=order)
+        sql_key(NodeListQuery(is_active=active, is_paused=paused), order=order)
         for active in states
         for paused in states
         for order in ((), ("hostname",))
     }
     assert len(keys) == 18
+
+
+@pytest.mark.parametrize("names", [[name] for name in sorted(SAMPLE_VALUES)] + [sorted(SAMPLE_VALUES)])
+def test_the_parameters_are_those_django_compiles_the_filters_with(db: None, names: list[str]) -> None:
+    rows, _, params = NodeListQuery(**{name: SAMPLE_VALUES[name] for name in names}).sql(node_rows(), order=())
+    assert list(rows.query.sql_with_params()[1]) == list(params)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE_VALUES))

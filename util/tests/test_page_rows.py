@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group
 
-from util import pagination
+from util import pagination, sqlcache
 from util.pagination import CountedPaginator, page_rows
 
 
@@ -35,3 +35,20 @@ def test_a_given_count_is_asked_once_and_used(groups: None) -> None:
     paginator = CountedPaginator(Group.objects.order_by("id"), 5, count=count)
     page = paginator.page(2)
     assert (paginator.count, paginator.num_pages, len(page), asked) == (7, 2, 5, [1])
+
+
+@pytest.mark.parametrize("offset", [0, 5, 20])
+@pytest.mark.parametrize("deferred_from", [0, 1000])
+def test_a_keyed_page_with_parameters_is_the_slice_and_runs_its_kept_sql(
+    groups: None, monkeypatch: pytest.MonkeyPatch, offset: int, deferred_from: int
+) -> None:
+    monkeypatch.setattr(pagination, "DEFERRED_JOIN_OFFSET", deferred_from)
+    sqlcache.clear()
+    for prefix in ("group-1", "group-2"):
+        ordered = Group.objects.filter(name__startswith=prefix).order_by("-name", "id").values_list("id", "name")
+        pattern = f"{prefix}%"
+        rows = page_rows(ordered, offset=offset, limit=3, sql_key=("groups-by-prefix",), sql_params=(pattern,))
+        assert rows == list(ordered)[offset : offset + 3], prefix
+    # The rows need no conversion, so the page's SQL was kept once (its parameters checked) and run twice.
+    assert len(sqlcache._compiled) == 1
+    assert None not in sqlcache._compiled.values()

@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from util import sqlcache
-from util.sqlcache import rows_of, rows_with_params
+from util.sqlcache import rows_of, rows_with_params, sql_with_params
 
 
 @pytest.fixture
@@ -77,3 +77,28 @@ def test_a_query_whose_parameters_are_not_the_callers_runs_as_usual(groups: None
 
     for name in ("group-01", "group-02"):
         assert rows_with_params(named_and_numbered, key="named-numbered", params=(name,)) == [(name,)]
+
+
+def test_a_keyed_query_with_its_parameters_is_compiled_once_and_run_with_each_callers_values(
+    groups: None, compilations: list[str]
+) -> None:
+    for number in (1, 7, 11):
+        name = f"group-{number:02d}"
+        query = Group.objects.filter(name=name).values_list("name")
+        assert rows_of(query, key="by-name", params=(name,)) == [(name,)]
+    assert compilations == ["compiled"]
+
+
+def test_keyed_sql_with_params_is_djangos_sql_with_the_callers_parameters(groups: None) -> None:
+    sqlcache.clear()
+    for name in ("group-01", "group-02"):
+        query = Group.objects.filter(name=name)
+        assert sql_with_params(query, key="sql-by-name", params=(name,)) == query.query.sql_with_params()
+    assert None not in sqlcache._compiled.values()
+
+
+def test_keyed_sql_whose_parameters_are_not_djangos_is_compiled_every_time(groups: None) -> None:
+    sqlcache.clear()
+    query = Group.objects.filter(name="group-01", id__gt=0)
+    assert sql_with_params(query, key="sql-named-numbered", params=("group-01",)) == query.query.sql_with_params()
+    assert list(sqlcache._compiled.values()) == [None]

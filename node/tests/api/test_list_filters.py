@@ -64,6 +64,31 @@ NARROWING = {
     "search with hostname": lambda nodes: {"search": "dc2", "hostname": ["delta.dc2.test", "alpha.dc1.test"]},
     "ids with search": lambda nodes: {"id": [n.pk for n in nodes.values()], "search": "a.dc"},
 }
+# Pairs of values of the same shape (the same filters, each with as many values): the second runs
+# the SQL compiled for the first. The searches' LIKE wildcards must be taken as plain characters.
+SAME_SHAPE = {
+    "none": (NARROWING["none"], NARROWING["none"]),
+    "started and ended": (
+        lambda nodes: {"started": "2000-01-01T00:00:00Z", "ended": "2100-01-01T00:00:00Z"},
+        lambda nodes: {"started": "2001-01-01T00:00:00Z", "ended": "2101-01-01T00:00:00Z"},
+    ),
+    "one hostname": (NARROWING["one hostname"], lambda nodes: {"hostname": ["gamma.DC2.test"]}),
+    "hostnames": (
+        NARROWING["hostnames"],
+        lambda nodes: {"hostname": ["BETA.dc1.test", "gamma.dc2.test", "Gamma.dc2.TEST", "unknown.test"]},
+    ),
+    "ids": (
+        NARROWING["ids"],
+        lambda nodes: {"id": [nodes["delta.dc2.test"].pk, nodes["gamma.dc2.test"].pk, nodes["delta.dc2.test"].pk, 7]},
+    ),
+    "search": (NARROWING["search in reasons"], lambda nodes: {"search": "100%"}),
+    "search for a wildcard": (NARROWING["search everywhere"], lambda nodes: {"search": "a_dc"}),
+    "search with a backslash": (NARROWING["search in hostnames"], lambda nodes: {"search": "\\"}),
+    "ids with search": (
+        NARROWING["ids with search"],
+        lambda nodes: {"id": [n.pk for n in nodes.values()], "search": "%"},
+    ),
+}
 STATE_COMBINATIONS = [
     {**({"is_active": a} if a else {}), **({"is_paused": p} if p else {})}
     for a, p in itertools.product((None, "true", "false"), repeat=2)
@@ -265,18 +290,23 @@ class TestNodeListCompiledSql:
             assert payload["count"] == len(payload["results"]), params
 
     @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's rows need conversion: never compiled")
-    def test_on_postgresql_state_shapes_are_compiled_and_narrowing_ones_are_not(
-        self, api_client: APIClient, fleet: dict[str, Node]
+    @pytest.mark.parametrize("shape", sorted(SAME_SHAPE))
+    @pytest.mark.parametrize("states", STATE_COMBINATIONS, ids=query_string)
+    def test_on_postgresql_each_shape_is_compiled_once_and_run_with_each_requests_values(
+        self, api_client: APIClient, fleet: dict[str, Node], shape: str, states: dict[str, str]
     ) -> None:
-        for states in STATE_COMBINATIONS:
-            sqlcache.clear()
-            get_ok(api_client, query_string(states))
-            assert [sql for sql in sqlcache._compiled.values()] != [None], states
-            assert all(sql is not None for sql in sqlcache._compiled.values()), states
-        for narrowing in ("one hostname", "ids", "search everywhere"):
-            sqlcache.clear()
-            get_ok(api_client, query_string(NARROWING[narrowing](fleet)))
-            assert not sqlcache._compiled, narrowing
+        sqlcache.clear()
+        first, second = (dict(states, **values(fleet)) for values in SAME_SHAPE[shape])
+        payload = get_ok(api_client, query_string(first))
+        assert set(hostnames(payload)) == expected(fleet, first)
+        compiled = dict(sqlcache._compiled)
+        assert compiled and None not in compiled.values(), compiled
+        for _ in range(2):
+            payload = get_ok(api_client, query_string(second))
+            assert set(hostnames(payload)) == expected(fleet, second), second
+            assert payload["count"] == len(payload["results"]), second
+        # The second values ran the SQL the first ones compiled: no key was added or given up.
+        assert sqlcache._compiled == compiled
 
     @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's rows need conversion: never compiled")
     def test_on_postgresql_a_compiled_shape_sees_later_writes(
