@@ -172,28 +172,22 @@ async def node_event_stream(
     try:
         # The first bytes go out at once: the client knows the stream is open.
         yield HEARTBEAT
-        async for chunk in _events_after(log, position, heartbeat_seconds=heartbeat_seconds, until=until):
-            yield chunk
+        # One generator for the whole stream: each open stream holds its frame for as long as it lasts.
+        while not until():
+            entries = log.read(position, limit=READ_PAGE)
+            if entries is None:
+                # Older than the log holds: one page from the database, on the thread of the sync views.
+                entries = encode_events(await sync_to_async(_catch_up_rows)(position))
+                if not entries:
+                    # The database has nothing newer than this position although the log dropped
+                    # entries beyond it: the log is complete from here on.
+                    position = max(position, log.base)
+                    continue
+            if entries:
+                position = entries[-1][0]
+                yield b"".join(payload for _, payload in entries)
+                continue
+            if not await log.wait_beyond(position, timeout=heartbeat_seconds):
+                yield HEARTBEAT
     finally:
         EVENT_STREAMS_OPEN.dec()
-
-
-async def _events_after(
-    log: IndexedLog, position: int, *, heartbeat_seconds: float, until: Callable[[], bool]
-) -> AsyncIterator[bytes]:
-    while not until():
-        entries = log.read(position, limit=READ_PAGE)
-        if entries is None:
-            # Older than the log holds: one page from the database, on the thread of the sync views.
-            entries = encode_events(await sync_to_async(_catch_up_rows)(position))
-            if not entries:
-                # The database has nothing newer than this position although the log dropped
-                # entries beyond it: the log is complete from here on.
-                position = max(position, log.base)
-                continue
-        if entries:
-            position = entries[-1][0]
-            yield b"".join(payload for _, payload in entries)
-            continue
-        if not await log.wait_beyond(position, timeout=heartbeat_seconds):
-            yield HEARTBEAT

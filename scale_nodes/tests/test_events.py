@@ -267,6 +267,36 @@ class TestEventStream:
         assert all(len(stream.events) == 1 for stream in streams)
         assert latest < 5, latest
 
+    def test_a_stream_whose_client_went_away_ends_on_the_server_too(self, server: dict[str, str]) -> None:
+        async def settled() -> float:
+            """The open streams once those of earlier tests have ended (within TIMEOUT)."""
+            deadline = time.monotonic() + TIMEOUT
+            count = await asyncio.to_thread(_streams_open, server)
+            while count and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                count = await asyncio.to_thread(_streams_open, server)
+            return count
+
+        async def opened_then_closed() -> tuple[float, float, float]:
+            before = await settled()
+            streams = await asyncio.gather(*(EventStream(server["port"]).open() for _ in range(20)))
+            during = await asyncio.to_thread(_streams_open, server)
+            for stream in streams:
+                stream.close()
+            return before, during, await settled()
+
+        assert _run(opened_then_closed()) == (0, 20, 0)
+
+
+def _streams_open(server: dict[str, str]) -> float:
+    """The instance's ``scale_nodes_event_streams_open`` gauge, from ``/metrics`` (open to this host)."""
+    reply = request(server["port"], "GET", "/metrics", headers={"Accept": "text/plain"})
+    assert reply.status == 200, reply
+    for line in reply.body.decode().splitlines():
+        if line.startswith("scale_nodes_event_streams_open "):
+            return float(line.split()[1])
+    raise AssertionError("no scale_nodes_event_streams_open in /metrics")
+
 
 class TestEventStreamAuthentication:
     def test_without_credentials_a_private_registry_answers_401_in_json(self, private_server: dict[str, str]) -> None:

@@ -1,0 +1,120 @@
+"""The served ASGI application (``util.asgi.SingleThreadASGIHandler``): sync views in one step on the sync thread,
+async views on Django's async chain."""
+
+import asyncio
+from collections.abc import Callable, Iterator
+
+import pytest
+from asgiref import sync
+from asgiref.sync import async_to_sync
+from django.core import signals
+from django.db import close_old_connections
+from django.test import Client
+
+from node.models import Node
+from node.services import node_create
+from util.asgi import SingleThreadASGIHandler
+
+SCOPE = {
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "GET",
+    "scheme": "http",
+    "root_path": "",
+    "query_string": b"",
+    "headers": [(b"host", b"testserver")],
+    "client": ("127.0.0.1", 40000),
+    "server": ("testserver", 80),
+}
+
+
+@pytest.fixture
+def handler() -> Iterator[SingleThreadASGIHandler]:
+    # As Django's test client does: the test's database connection must outlive each request.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield SingleThreadASGIHandler()
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def steps_to_the_thread(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The sync functions the request ran through ``sync_to_async`` (moves from the event loop to the thread)."""
+    steps: list[str] = []
+    original = sync.SyncToAsync.__call__
+
+    async def counted(self: sync.SyncToAsync, *args: object, **kwargs: object) -> object:
+        steps.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(sync.SyncToAsync, "__call__", counted)
+    return steps
+
+
+def serve(app: Callable, path: str, query: bytes = b"") -> tuple[int, dict[bytes, bytes], bytes]:
+    """One GET through the ASGI application ``app``: status, headers and body."""
+    messages: list[dict] = []
+    received: list[dict] = []
+
+    async def receive() -> dict:
+        if received:
+            # After the request, a client that stays connected: nothing more arrives.
+            await asyncio.Event().wait()
+        received.append({"type": "http.request", "body": b"", "more_body": False})
+        return received[-1]
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    async_to_sync(app)({**SCOPE, "path": path, "raw_path": path.encode(), "query_string": query}, receive, send)
+    start = messages[0]
+    body = b"".join(message.get("body", b"") for message in messages[1:])
+    return start["status"], dict(start["headers"]), body
+
+
+def test_a_sync_views_request_moves_to_the_sync_thread_once(
+    db: None, handler: SingleThreadASGIHandler, steps_to_the_thread: list[str]
+) -> None:
+    node_create(hostname="one.test")
+    status, headers, body = serve(handler, "/v6/nodes/", b"order=hostname")
+    assert status == 200
+    assert steps_to_the_thread == ["SingleThreadASGIHandler._respond"]
+    # The very answer the WSGI handler gives.
+    assert body == Client().get("/v6/nodes/?order=hostname").content
+    assert headers[b"X-Registry-Index"] == str(Node.objects.get().change_index).encode()
+
+
+def test_through_djangos_async_chain_the_same_request_would_move_once_per_middleware_hook(
+    db: None, handler: SingleThreadASGIHandler, steps_to_the_thread: list[str]
+) -> None:
+    node_create(hostname="one.test")
+    # Django's own handle(): what async views still go through.
+    status, _, _ = serve(handler.handle, "/v6/nodes/")
+    assert status == 200
+    assert len(steps_to_the_thread) > 10, steps_to_the_thread
+
+
+def test_an_unknown_path_is_a_404_from_the_sync_chain(
+    db: None, handler: SingleThreadASGIHandler, steps_to_the_thread: list[str]
+) -> None:
+    status, _, _ = serve(handler, "/no/such/path/")
+    assert status == 404
+    assert steps_to_the_thread == ["SingleThreadASGIHandler._respond"]
+
+
+@pytest.mark.parametrize(
+    ("path", "is_async"),
+    [
+        ("/v6/nodes/", False),
+        ("/v6/nodes/7/", False),
+        ("/v6/nodes/events/", False),
+        ("/v6/nodes/changes/", True),
+        ("/no/such/path/", False),
+    ],
+)
+def test_only_the_views_that_wait_are_served_on_the_async_chain(path: str, is_async: bool) -> None:
+    assert SingleThreadASGIHandler.serves_async_view({**SCOPE, "path": path}) is is_async
