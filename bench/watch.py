@@ -1,8 +1,8 @@
 """The live-watch benchmark (``make bench-watch``): thousands of event streams and long-polls on one instance.
 
-Serves the project with ``make serve``'s config (gunicorn's ASGI worker, one process per core plus
-one) on a database of its own (PostgreSQL by default: ``WATCH_BENCH_DATABASE_URL``; ``--sqlite`` for
-an embedded file), on 127.0.0.1:8850, and measures with a small asyncio client in this process:
+Serves the project with ``make serve``'s config (gunicorn's ASGI worker, one process per core) on a
+database of its own (PostgreSQL by default: ``WATCH_BENCH_DATABASE_URL``; ``--sqlite`` for an
+embedded file), on 127.0.0.1:8850, and measures with a small asyncio client in this process:
 
 - 5,000 open event streams: server RSS in total, database connections, change-to-client delivery
   (every stream must receive every change; the time from the PATCH's answer to the last byte of

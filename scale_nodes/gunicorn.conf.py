@@ -43,8 +43,9 @@ if server == "asgi":
     wsgi_app = "scale_nodes.asgi:application"
     # gunicorn's ASGI worker, answering the requests gunicorn refuses itself in JSON (scale_nodes.workers).
     worker_class = "scale_nodes.workers.AsgiWorker"
-    # One process per core plus one: each keeps its core busy; its connections cost memory only.
-    workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1)
+    # One process per core: its event loop never blocks on a request (the sync part runs on the
+    # process's thread), so each keeps its core busy, and its idle connections cost memory only.
+    workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count())
     # Open connections per process (streams included); the process's open-file limit must allow them.
     worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 10_000)
     asgi_lifespan = "off"

@@ -14,6 +14,7 @@ that method the same way.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 
@@ -73,9 +74,41 @@ class ThreadWorker(_JsonErrorPages, GunicornThreadWorker):
     """gunicorn's threaded (gthread) worker, answering its own errors in JSON."""
 
 
+class OneAcceptPerTurn(socket.socket):
+    """A listening socket that accepts one connection per turn of the event loop.
+
+    All the worker processes of an instance accept on the one socket the master opened, and each
+    process's event loop accepts every connection pending when it wakes (asyncio accepts until
+    the socket would block). Connections that arrive together, such as a load balancer's pool or
+    a client's, then all land in the first process to wake, and the other processes idle while
+    that one serves them all. Refusing a second accept in the same turn leaves the rest pending
+    for the next turn, when every process that woke competes for them again.
+    """
+
+    @classmethod
+    def taking(cls, listener: socket.socket) -> OneAcceptPerTurn:
+        """This kind of socket in place of ``listener``, on the same open file (``listener`` is spent)."""
+        taken = cls(listener.family, listener.type, listener.proto, fileno=listener.detach())
+        taken.turn_taken = False
+        return taken
+
+    def accept(self) -> tuple[socket.socket, object]:
+        if self.turn_taken:
+            raise BlockingIOError
+        self.turn_taken = True
+        asyncio.get_running_loop().call_soon(self._next_turn)
+        return super().accept()
+
+    def _next_turn(self) -> None:
+        self.turn_taken = False
+
+
 class AsgiWorker(GunicornAsgiWorker):
-    """gunicorn's ASGI worker, answering its own errors in JSON."""
+    """gunicorn's ASGI worker, answering its own errors in JSON and sharing connections out fairly
+    between processes (``OneAcceptPerTurn``)."""
 
     def init_process(self) -> None:
         ASGIProtocol._send_error_response = _send_json_error_response
+        for listener in self.sockets:
+            listener.sock = OneAcceptPerTurn.taking(listener.sock)
         super().init_process()

@@ -56,8 +56,8 @@ class TestProductionSettings:
         with mock.patch.dict(os.environ, {"GUNICORN_BIND": "127.0.0.1:8499"}, clear=False):
             os.environ.pop("WEB_CONCURRENCY", None)
             config = runpy.run_path(config_file)
-        # gunicorn's ASGI worker: a process per core plus one.
-        assert config["workers"] == os.cpu_count() + 1
+        # gunicorn's ASGI worker: a process per core.
+        assert config["workers"] == os.cpu_count()
         assert config["bind"] == ["127.0.0.1:8499"]
         assert (config["worker_class"], config["wsgi_app"], config["timeout"], config["graceful_timeout"]) == (
             "scale_nodes.workers.AsgiWorker",
