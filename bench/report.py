@@ -284,11 +284,27 @@ def write_plot(measurements: list[Measurement], path: Path) -> None:
     plt.close(figure)
 
 
+def _sections(markdown: str) -> dict[str, str]:
+    """The ``## `` sections of a page, by heading line, each with its text up to the next one."""
+    parts = ("\n" + markdown).split("\n## ")[1:]
+    return {part.split("\n", 1)[0]: "## " + part.rstrip("\n") + "\n" for part in parts}
+
+
 def write_report(results: dict, *, out_dir: Path) -> None:
-    """Write BENCHMARKS.md, bench/latency.png and bench/results.json under ``out_dir``."""
+    """Write BENCHMARKS.md, bench/latency.png and bench/results.json under ``out_dir``.
+
+    Sections of an existing BENCHMARKS.md that this report does not write (those of ``make
+    bench-watch``) are kept, after this report's own.
+    """
     (out_dir / "bench").mkdir(parents=True, exist_ok=True)
     (out_dir / "bench" / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out_dir / "BENCHMARKS.md").write_text(write_markdown(results))
+    page = out_dir / "BENCHMARKS.md"
+    markdown = write_markdown(results)
+    if page.exists():
+        own = _sections(markdown)
+        kept = [text for heading, text in _sections(page.read_text()).items() if heading not in own]
+        markdown = "\n".join([markdown.rstrip("\n") + "\n", *kept])
+    page.write_text(markdown)
     write_plot([Measurement(**m) for m in results["measurements"]], out_dir / "bench" / "latency.png")
 
 
