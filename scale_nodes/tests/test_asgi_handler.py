@@ -3,6 +3,7 @@ async views on Django's async chain."""
 
 import asyncio
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from asgiref import sync
@@ -30,15 +31,20 @@ SCOPE = {
 
 
 @pytest.fixture
-def handler() -> Iterator[SingleThreadASGIHandler]:
-    # As Django's test client does: the test's database connection must outlive each request.
+def request_signals_off() -> Iterator[None]:
+    """As Django's test client does: the test's database connection must outlive each request."""
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     try:
-        yield SingleThreadASGIHandler()
+        yield
     finally:
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def handler(request_signals_off: None) -> SingleThreadASGIHandler:
+    return SingleThreadASGIHandler()
 
 
 @pytest.fixture
@@ -118,3 +124,16 @@ def test_an_unknown_path_is_a_404_from_the_sync_chain(
 )
 def test_only_the_views_that_wait_are_served_on_the_async_chain(path: str, is_async: bool) -> None:
     assert SingleThreadASGIHandler.serves_async_view({**SCOPE, "path": path}) is is_async
+
+
+def test_a_static_file_streams_from_the_sync_chain_whole(
+    db: None, request_signals_off: None, settings: object, tmp_path: Path, steps_to_the_thread: list[str]
+) -> None:
+    content = bytes(range(256)) * 400
+    (tmp_path / "probe.bin").write_bytes(content)
+    settings.STATIC_ROOT = str(tmp_path)
+    status, _, body = serve(SingleThreadASGIHandler(), "/static/probe.bin")
+    assert (status, body) == (200, content)
+    # Served, then closed on the sync thread once sent.
+    assert steps_to_the_thread[0] == "SingleThreadASGIHandler._respond"
+    assert "SingleThreadASGIHandler._finish" in steps_to_the_thread
