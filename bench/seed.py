@@ -17,9 +17,6 @@ from typing import Any
 
 from django.db import connection
 
-from node.actors import command_actor
-from node.services import node_register
-
 SEED_VERSION = 1
 PAUSE_REASONS = (
     "Disk replacement scheduled",
@@ -77,6 +74,11 @@ WHERE node.id = stamped.id
 
 def seed(size: int, *, log: Any = sys.stderr) -> dt.datetime:
     """Fill the empty node table with ``size`` nodes and spread their timestamps; returns the seeding time."""
+    # Imported here: the benchmark's own process, which has no Django set up, imports this module
+    # for ``hostname`` (bench.cases).
+    from node.actors import command_actor
+    from node.services import node_register
+
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM node")
         if cursor.fetchone()[0]:

@@ -1,0 +1,23 @@
+"""The benchmark harness runs outside Django: its modules import without settings (``make bench`` once failed so)."""
+
+import os
+import subprocess
+import sys
+
+from scale_nodes.tests.servers import REPO
+
+HARNESS = ("bench.run", "bench.concurrent", "bench.cases", "bench.report", "bench.load", "bench.watch")
+
+
+def test_every_module_of_the_harness_imports_without_django_set_up() -> None:
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run(  # noqa: S603 (this interpreter, the repository's own modules)
+        [sys.executable, "-c", "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]", *HARNESS],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
