@@ -142,7 +142,7 @@ class NodeListQuery:
 
     Each field is one filter; None means "not filtered". Every field declares how it is counted
     (``KEPT`` or ``COUNTED``) and how it shapes the SQL (``FIXED`` or ``PARAMETERS``), and
-    ``conditions``, ``sql_key`` and ``count_with_index`` read those declarations, so a filter added
+    ``conditions``, ``sql`` and ``count_with_index`` read those declarations, so a filter added
     here has to decide both. The API (``NodeFilter``, which validates the values) and the admin
     filter through this object.
 
@@ -188,7 +188,7 @@ class NodeListQuery:
     def conditions(self, db: str) -> list[tuple[Field, Q, tuple]]:
         """Each given filter, its condition on nodes and the parameters of that condition's SQL on the database ``db``.
 
-        The parameters are those Django compiles the condition with, in order (``sql_key`` relies on
+        The parameters are those Django compiles the condition with, in order (``sql`` relies on
         them; ``util.sqlcache`` checks them when it first compiles a shape).
         """
         ops = connections[db].ops
