@@ -85,12 +85,13 @@ class OneAcceptPerTurn(socket.socket):
     for the next turn, when every process that woke competes for them again.
     """
 
+    # Set by an accept, cleared when the event loop comes round again.
+    turn_taken = False
+
     @classmethod
     def taking(cls, listener: socket.socket) -> OneAcceptPerTurn:
         """This kind of socket in place of ``listener``, on the same open file (``listener`` is spent)."""
-        taken = cls(listener.family, listener.type, listener.proto, fileno=listener.detach())
-        taken.turn_taken = False
-        return taken
+        return cls(listener.family, listener.type, listener.proto, fileno=listener.detach())
 
     def accept(self) -> tuple[socket.socket, object]:
         if self.turn_taken:
