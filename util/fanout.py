@@ -8,17 +8,19 @@ None) and must catch up from the source itself.
 
 Appends come from a plain thread; waiters are coroutines on any number of event loops (a server has
 one; a test client may make one per request). Each loop is woken once per append, however many of
-its coroutines wait.
+its coroutines wait, and keeps one timer for all of their deadlines: a waiting coroutine costs its
+own future and one heap entry, and nothing of it stays behind once it is woken (a timer per wait
+would stay in the loop's schedule, cancelled, until the loop sweeps it, and a process holding
+thousands of waits would spend its time creating and collecting them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
-import functools
+import heapq
+import itertools
 import threading
-import time
 from collections.abc import Sequence
 
 
@@ -39,8 +41,8 @@ class IndexedLog:
         self._payloads: list[bytes] = []
         self.base = head
         self.head = head
-        # One future per event loop that has a waiter, resolved (and forgotten) on the next append.
-        self._wakeups: dict[asyncio.AbstractEventLoop, asyncio.Future] = {}
+        # The waiters of each event loop that has some; an entry goes once its waiters are all woken.
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopWaiters] = {}
 
     def append(self, entries: Sequence[tuple[int, bytes]], *, head: int) -> None:
         """Add ``entries`` (indexes beyond the current head, increasing) and move the head to ``head``.
@@ -65,11 +67,16 @@ class IndexedLog:
                 del self._payloads[:excess]
             moved = head > self.head
             self.head = head
-            wakeups, self._wakeups = (self._wakeups, {}) if moved else ({}, self._wakeups)
-        for loop, future in wakeups.items():
-            # A closed loop raises RuntimeError: nobody waits there any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, future)
+            waking = [waiters for waiters in self._loops.values() if moved and waiters.armed]
+            for waiters in waking:
+                waiters.armed = False
+        for waiters in waking:
+            try:
+                waiters.loop.call_soon_threadsafe(waiters.wake_all)
+            except RuntimeError:
+                # A closed loop: nobody waits there any more.
+                with self._lock:
+                    self._forget(waiters)
 
     def read(self, after: int, *, limit: int) -> list[tuple[int, bytes]] | None:
         """Up to ``limit`` entries beyond ``after``, oldest first; None when entries beyond it were dropped."""
@@ -82,32 +89,88 @@ class IndexedLog:
 
     async def wait_beyond(self, after: int, *, timeout: float) -> bool:
         """Wait until the head passes ``after`` or ``timeout`` seconds pass; whether it passed."""
-        deadline = time.monotonic() + timeout
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         while True:
             with self._lock:
                 if self.head > after:
                     return True
-                future = self._wakeups.get(loop)
-                if future is None or future.done():
-                    future = self._wakeups[loop] = loop.create_future()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            # Woken by the shared future or the timeout, whichever comes first; the shared future is
-            # left alone either way (thousands of streams wait on it). Lighter than asyncio.wait,
-            # which a waiting stream would hold two more coroutines and a set for.
-            waiter = loop.create_future()
-            wake = functools.partial(_resolve, waiter)
-            timer = loop.call_later(remaining, wake)
-            future.add_done_callback(wake)
-            try:
-                await waiter
-            finally:
-                timer.cancel()
-                future.remove_done_callback(wake)
+                if timeout <= 0:
+                    return False
+                waiters = self._loops.get(loop)
+                if waiters is None:
+                    waiters = self._loops[loop] = _LoopWaiters(self, loop)
+                future = waiters.add(deadline)
+            # True: an append woke every waiter of the loop (the head is checked again); False: the
+            # deadline passed. A cancelled wait cancels only its own future.
+            if not await future:
+                with self._lock:
+                    return self.head > after
+
+    def _forget(self, waiters: _LoopWaiters) -> None:
+        """Drop the entry of ``waiters``' loop if it is still theirs (under the lock)."""
+        if self._loops.get(waiters.loop) is waiters:
+            del self._loops[waiters.loop]
 
 
-def _resolve(future: asyncio.Future, *_: object) -> None:
-    if not future.done():
-        future.set_result(None)
+class _LoopWaiters:
+    """The waiting coroutines of one event loop: a future each, in a heap by deadline, and one timer for the
+    earliest deadline. Used on the loop's thread, except ``armed``, which the log's lock guards."""
+
+    __slots__ = ("log", "loop", "heap", "timer", "armed", "_order")
+
+    def __init__(self, log: IndexedLog, loop: asyncio.AbstractEventLoop) -> None:
+        self.log = log
+        self.loop = loop
+        self.heap: list[tuple[float, int, asyncio.Future]] = []
+        self.timer: asyncio.TimerHandle | None = None
+        # Whether a waiter was added since the last append woke the loop.
+        self.armed = False
+        # Ties between equal deadlines are broken by arrival, never by comparing futures.
+        self._order = itertools.count()
+
+    def add(self, deadline: float) -> asyncio.Future:
+        """A future resolved True by the next append, or False at ``deadline`` (loop time)."""
+        future = self.loop.create_future()
+        heapq.heappush(self.heap, (deadline, next(self._order), future))
+        self.armed = True
+        if self.timer is None or deadline < self.timer.when():
+            self._schedule(deadline)
+        return future
+
+    def wake_all(self) -> None:
+        """Resolve every waiting future True (an append moved the head); the loop's entry goes."""
+        with self.log._lock:
+            heap, self.heap = self.heap, []
+            self.log._forget(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        for _, _, future in heap:
+            if not future.done():
+                future.set_result(True)
+
+    def _schedule(self, deadline: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_at(deadline, self._expire, deadline)
+
+    def _expire(self, when: float) -> None:
+        """Resolve False the futures whose deadline has come, and set the timer for the next one.
+
+        ``when`` is the deadline the timer was set for: a loop may run a timer a little early (by its
+        clock's resolution), and the deadlines up to it count as come.
+        """
+        self.timer = None
+        now = max(when, self.loop.time())
+        expired = []
+        with self.log._lock:
+            while self.heap and self.heap[0][0] <= now:
+                expired.append(heapq.heappop(self.heap)[2])
+            if self.heap:
+                self._schedule(self.heap[0][0])
+            else:
+                self.log._forget(self)
+        for future in expired:
+            if not future.done():
+                future.set_result(False)

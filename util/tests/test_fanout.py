@@ -51,10 +51,20 @@ def test_waiters_wake_when_another_thread_moves_the_head_and_time_out_otherwise(
     assert (timed_out, already, woken) == (False, True, [True] * 50)
 
 
+def _timers_of(log: IndexedLog, loop: asyncio.AbstractEventLoop) -> list[asyncio.TimerHandle]:
+    """The timers still scheduled on ``loop`` for waiters of ``log``."""
+    return [
+        handle
+        for handle in loop._scheduled
+        if not handle.cancelled() and getattr(handle._callback, "__self__", None) in log._loops.values()
+    ]
+
+
 def test_a_waiter_that_times_out_or_is_cancelled_leaves_the_others_waiting_and_nothing_behind() -> None:
     log = IndexedLog()
 
-    async def wait() -> tuple[bool, int]:
+    async def wait() -> tuple[bool, int, int, int]:
+        loop = asyncio.get_running_loop()
         staying = asyncio.create_task(log.wait_beyond(0, timeout=5))
         cancelled = asyncio.create_task(log.wait_beyond(0, timeout=5))
         await asyncio.sleep(0.01)
@@ -62,10 +72,37 @@ def test_a_waiter_that_times_out_or_is_cancelled_leaves_the_others_waiting_and_n
             assert not await log.wait_beyond(0, timeout=0.001)
         cancelled.cancel()
         await asyncio.sleep(0.01)
-        shared = log._wakeups[asyncio.get_running_loop()]
-        # One callback left on the shared future: the waiter still waiting.
-        callbacks = len(shared._callbacks)
+        waiting = sum(not future.done() for _, _, future in log._loops[loop].heap)
         log.append([(1, b"x")], head=1)
-        return await asyncio.wait_for(staying, timeout=2), callbacks
+        woken = await asyncio.wait_for(staying, timeout=2)
+        return woken, waiting, len(log._loops), len(_timers_of(log, loop)) + len(log._loops)
 
-    assert asyncio.run(wait()) == (True, 1)
+    # The one left waiting is woken; then the loop has no entry and no timer of the log.
+    assert asyncio.run(wait()) == (True, 1, 0, 0)
+
+
+def test_the_waiters_of_a_loop_share_one_timer_and_each_times_out_at_its_own_deadline() -> None:
+    log = IndexedLog()
+
+    async def wait() -> tuple[int, list[tuple[float, bool]], float]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        async def timed(timeout: float) -> tuple[float, bool]:
+            passed = await log.wait_beyond(0, timeout=timeout)
+            return loop.time() - started, passed
+
+        # The longest first: each shorter deadline after it moves the one timer earlier.
+        tasks = [asyncio.create_task(timed(timeout)) for timeout in (0.4, 0.3, 0.2, 0.1) for _ in range(250)]
+        await asyncio.sleep(0.01)
+        timers = len(_timers_of(log, loop))
+        results = await asyncio.wait_for(asyncio.gather(*tasks), timeout=5)
+        return timers, results, loop.time() - started
+
+    timers, results, _ = asyncio.run(wait())
+    assert timers == 1
+    for n, (elapsed, passed) in enumerate(results):
+        deadline = (0.4, 0.3, 0.2, 0.1)[n // 250]
+        # Not before its deadline, and not long after it (the loop is idle but for these).
+        assert not passed
+        assert deadline <= elapsed + 0.002 < deadline + 0.25, (deadline, elapsed)
