@@ -119,6 +119,12 @@ def on_starting(server) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
 
 
+def post_worker_init(worker) -> None:
+    from scale_nodes.workers import freeze_loaded_app
+
+    freeze_loaded_app()
+
+
 def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
