@@ -130,4 +130,3 @@ def freeze_loaded_app() -> None:
     get_resolver().url_patterns  # noqa: B018 (imports the views, their serializers and DRF)
     gc.collect()
     gc.freeze()
-

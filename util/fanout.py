@@ -117,7 +117,7 @@ class _LoopWaiters:
     """The waiting coroutines of one event loop: a future each, in a heap by deadline, and one timer for the
     earliest deadline. Used on the loop's thread, except ``armed``, which the log's lock guards."""
 
-    __slots__ = ("log", "loop", "heap", "timer", "armed", "_order")
+    __slots__ = ("_order", "armed", "heap", "log", "loop", "timer")
 
     def __init__(self, log: IndexedLog, loop: asyncio.AbstractEventLoop) -> None:
         self.log = log

@@ -80,3 +80,26 @@ def test_an_asyncio_server_on_it_serves_every_connection() -> None:
             await server.wait_closed()
 
     assert asyncio.run(serve_three()) == [b"ab0", b"ab1", b"ab2"]
+
+
+def test_a_worker_freezes_the_loaded_application_out_of_garbage_collection() -> None:
+    import gc
+    import runpy
+    from pathlib import Path
+    from unittest import mock
+
+    from node import views
+
+    config = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
+    tracked = {id(obj) for obj in gc.get_objects()}
+    try:
+        # The hook gunicorn calls once a worker has loaded the application.
+        config["post_worker_init"](mock.Mock())
+        frozen = gc.get_freeze_count()
+        still_collected = {id(obj) for obj in gc.get_objects()}
+    finally:
+        gc.unfreeze()
+    assert frozen > 10_000
+    # A view's function was collectable before and is frozen now.
+    assert id(views.NodeEventsView.get) in tracked
+    assert id(views.NodeEventsView.get) not in still_collected
