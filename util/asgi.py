@@ -24,6 +24,8 @@ wait on the event loop) go through Django's async chain as usual.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import tempfile
 from inspect import iscoroutinefunction
 
@@ -80,8 +82,12 @@ class SingleThreadASGIHandler(ASGIHandler):
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
-        set_script_prefix(get_script_prefix(scope))
-        response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+        # In a context of its own: what the request sets in context-local state (its URL prefix,
+        # Django's and asgiref's locals) goes with it, rather than staying for as long as this
+        # task sends, which for an event stream is as long as the client stays.
+        response = await asyncio.create_task(
+            self._respond_in_thread(scope, body_file), context=contextvars.copy_context()
+        )
         if not response.streaming:
             await self.send_response(response, send)
             return
@@ -147,6 +153,10 @@ class SingleThreadASGIHandler(ASGIHandler):
             await content.aclose()
         await send({"type": "http.response.body"})
 
+    async def _respond_in_thread(self, scope: dict, body_file: tempfile.SpooledTemporaryFile) -> HttpResponseBase:
+        set_script_prefix(get_script_prefix(scope))
+        return await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+
     def _respond(self, scope: dict, body_file: tempfile.SpooledTemporaryFile) -> HttpResponseBase:
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, response = self.create_request(scope, body_file)
@@ -205,12 +215,22 @@ class SingleThreadASGIHandler(ASGIHandler):
         return request, response
 
 
+@functools.lru_cache(maxsize=512)
+def _header(name: str | bytes, value: str | bytes) -> tuple[bytes, bytes]:
+    """One header as the ASGI start message carries it.
+
+    Shared between responses: the server keeps a stream's headers for as long as the stream lasts,
+    and the headers of thousands of event streams are the same but for a few (the request id).
+    """
+    return (
+        name.encode("ascii") if isinstance(name, str) else bytes(name),
+        value.encode("latin1") if isinstance(value, str) else bytes(value),
+    )
+
+
 def _headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
     """The headers of ``response`` as an ASGI start message carries them, cookies included (as Django sends them)."""
-    headers = []
-    for header, value in response.items():
-        name = header.encode("ascii") if isinstance(header, str) else bytes(header)
-        headers.append((name, value.encode("latin1") if isinstance(value, str) else bytes(value)))
+    headers = [_header(name, value) for name, value in response.items()]
     for cookie in response.cookies.values():
         headers.append((b"Set-Cookie", cookie.output(header="").encode("ascii").strip()))
     return headers

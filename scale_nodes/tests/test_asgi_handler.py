@@ -10,11 +10,13 @@ from asgiref import sync
 from asgiref.sync import async_to_sync
 from django.core import signals
 from django.db import close_old_connections
+from django.http import HttpResponse
 from django.test import Client
+from django.urls import get_script_prefix, set_script_prefix
 
 from node.models import Node
 from node.services import node_create
-from util.asgi import SingleThreadASGIHandler
+from util.asgi import SingleThreadASGIHandler, _headers
 
 SCOPE = {
     "type": "http",
@@ -61,7 +63,7 @@ def steps_to_the_thread(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return steps
 
 
-def serve(app: Callable, path: str, query: bytes = b"") -> tuple[int, dict[bytes, bytes], bytes]:
+def serve(app: Callable, path: str, query: bytes = b"", root_path: str = "") -> tuple[int, dict[bytes, bytes], bytes]:
     """One GET through the ASGI application ``app``: status, headers and body."""
     messages: list[dict] = []
     received: list[dict] = []
@@ -76,7 +78,8 @@ def serve(app: Callable, path: str, query: bytes = b"") -> tuple[int, dict[bytes
     async def send(message: dict) -> None:
         messages.append(message)
 
-    async_to_sync(app)({**SCOPE, "path": path, "raw_path": path.encode(), "query_string": query}, receive, send)
+    scope = {**SCOPE, "path": path, "raw_path": path.encode(), "query_string": query, "root_path": root_path}
+    async_to_sync(app)(scope, receive, send)
     start = messages[0]
     body = b"".join(message.get("body", b"") for message in messages[1:])
     return start["status"], dict(start["headers"]), body
@@ -92,6 +95,17 @@ def test_a_sync_views_request_moves_to_the_sync_thread_once(
     # The very answer the WSGI handler gives.
     assert body == Client().get("/v6/nodes/?order=hostname").content
     assert headers[b"X-Registry-Index"] == str(Node.objects.get().change_index).encode()
+
+
+def test_what_a_request_sets_in_context_local_state_stays_with_the_request(
+    db: None, handler: SingleThreadASGIHandler
+) -> None:
+    set_script_prefix("/")
+    # Served under a mount point: the request's URL prefix is "/mount/" while it runs...
+    status, _, body = serve(handler, "/mount/v6/nodes/", root_path="/mount")
+    assert status == 200, body
+    # ...and not in the context that called the application (an event stream goes on sending there).
+    assert get_script_prefix() == "/"
 
 
 def test_through_djangos_async_chain_the_same_request_would_move_once_per_middleware_hook(
@@ -137,3 +151,13 @@ def test_a_static_file_streams_from_the_sync_chain_whole(
     # Served, then closed on the sync thread once sent.
     assert steps_to_the_thread[0] == "SingleThreadASGIHandler._respond"
     assert "SingleThreadASGIHandler._finish" in steps_to_the_thread
+
+
+def test_streams_with_the_same_headers_share_them() -> None:
+    first, second = (HttpResponse(headers={"Content-Type": "text/event-stream", "X-Request-Id": rid}) for rid in "ab")
+    one, other = _headers(first), _headers(second)
+    assert dict(one) == {b"Content-Type": b"text/event-stream", b"X-Request-Id": b"a"}
+    assert dict(other)[b"X-Request-Id"] == b"b"
+    # The same header is the same object in both (a server holds each stream's for as long as it lasts).
+    assert one[0] is other[0]
+    assert one[1] is not other[1]
