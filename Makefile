@@ -117,7 +117,8 @@ bench-smoke: venv
 .PHONY: bench-watch
 # The live-watch benchmark (bench/watch.py): 5,000 event streams, 1,000 long-polls, slow clients, and the
 # list on the ASGI worker against sync workers; on PostgreSQL (WATCH_BENCH_DATABASE_URL, its own database),
-# servers on 127.0.0.1:8850-8851. Writes bench/watch.json, bench/watch.png and a section of BENCHMARKS.md.
+# servers on 127.0.0.1:8850-8851. Writes bench/watch.json, bench/watch.png and a section of BENCHMARKS.md;
+# BENCH_WATCH_ARGS=--sqlite runs it on an embedded SQLite file and writes bench/watch-sqlite.* and a section.
 bench-watch: venv
 	$(PY) -m bench.watch $(BENCH_WATCH_ARGS)
 

@@ -14,7 +14,8 @@ embedded file), on 127.0.0.1:8850, and measures with a small asyncio client in t
   former ``make serve``) on port 8851, in interleaved rounds.
 
 Every server started here is stopped by its process id; every wait is bounded. Results go to
-``bench/watch.json``, a section of BENCHMARKS.md and ``bench/watch.png``.
+``bench/watch.json``, a section of BENCHMARKS.md and ``bench/watch.png`` (``watch-sqlite.*`` and a
+section of its own for a run on SQLite).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/scale_nodes_wwatch_bench"
 SECRET = "watch-bench-key-" + "x" * 50
 NODES = 1000
 SECTION = "## Live watch: event streams, long-polls and slow clients"
+# A run on SQLite (--sqlite) has a section and files of its own, next to PostgreSQL's.
+SQLITE_SECTION = "## Live watch on SQLite, the embedded default"
 
 sys.path.insert(0, str(REPO))
 from scale_nodes.tests.sse import EventStream  # noqa: E402
@@ -269,14 +272,18 @@ async def delivery(port: int, token: str, streams: list[EventStream], *, changes
     return latencies
 
 
-def db_connections(database_url: str) -> int | None:
+def db_connections(database_url: str, *, listening: bool = False) -> int | None:
+    """The server's sessions on its database (``listening``: only those whose last statement was a LISTEN)."""
     if not database_url.startswith("postgres"):
         return None
     import psycopg2
 
     connection = psycopg2.connect(database_url.rsplit("/", 1)[0] + "/postgres")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [database_url.rsplit("/", 1)[1]])
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND (NOT %s OR query LIKE 'LISTEN %%')",
+            [database_url.rsplit("/", 1)[1], listening],
+        )
         count = cursor.fetchone()[0]
     connection.close()
     return count
@@ -368,6 +375,10 @@ async def measure(args: argparse.Namespace, database_url: str, token: str, log_d
         results["rss_mb_idle_no_streams"] = round(server.rss_mb(), 1)
         results["db_connections_before"] = db_connections(database_url)
         streams = await open_streams(PORT, streams_count)
+        # With only the streams served so far: per process, the listener and the reader of the changes,
+        # and the connection of the requests' thread (each stream's start reads the newest index).
+        results["db_connections_streams_only"] = db_connections(database_url)
+        results["db_listeners_streams_only"] = db_connections(database_url, listening=True)
         # Every process's reader has started once a change went through it.
         await delivery(PORT, token, streams, changes=1)
         results["streams"] = streams_count
@@ -446,10 +457,31 @@ def _summary(latencies: list[float]) -> dict:
     }
 
 
+def _outputs(results: dict) -> tuple[str, str]:
+    """The BENCHMARKS.md heading and the stem of the bench/ files of a run on ``results``' database."""
+    return (SQLITE_SECTION, "watch-sqlite") if results["database"] == "SQLite" else (SECTION, "watch")
+
+
+def _connections_row(results: dict) -> str:
+    head = "| database connections of the instance with them open | <= 2 per process for the streams | "
+    if results["db_connections_streams_only"] is None:
+        # An embedded file: no sessions to count. Each process's reader polls the clock on its own
+        # connection, and its request thread has one.
+        return head + "not counted on SQLite (an embedded file, no server sessions) |"
+    return head + (
+        f"{results['db_connections_streams_only']} for {results['workers']} processes with only the streams served: "
+        f"{results['db_listeners_streams_only']} listening and one reader of the changes per process, plus each "
+        "process's request-thread connection, which every request shares (a stream's start reads the newest "
+        f"index); {results['db_connections_with_streams']} after PATCH requests too (before any stream: "
+        f"{results['db_connections_before']}) |"
+    )
+
+
 def report(results: dict, *, command: str) -> str:
     d, s, lp = results["delivery_s"], results["slow_clients"], results["long_polls"]
+    heading, stem = _outputs(results)
     lines = [
-        SECTION,
+        heading,
         "",
         f"`{command}` on this 2-core machine, {results['database']}, one instance of `make serve` "
         f"({results['workers']} ASGI worker processes), {NODES} nodes; the load comes from an asyncio client "
@@ -460,9 +492,7 @@ def report(results: dict, *, command: str) -> str:
         f"| open event streams | 5,000 | {results['streams']:,} |",
         f"| server RSS, all processes, with them open | <= 300 MB | {results['rss_mb_with_streams']} MB "
         f"({results['rss_mb_idle_no_streams']} MB before) |",
-        f"| database connections of the instance with them open | <= 2 per process for the streams | "
-        f"{results['db_connections_with_streams']} for {results['workers']} processes "
-        f"(before any stream: {results['db_connections_before']}) |",
+        _connections_row(results),
         f"| change to client (the PATCH's answer to the event's last byte at the client), every stream, "
         f"{d['deliveries']:,} deliveries | p99 <= 1 s (PostgreSQL), 2 s (SQLite) | "
         f"p50 {d['p50']} s, p99 {d['p99']} s, max {d['max']} s |",
@@ -480,21 +510,22 @@ def report(results: dict, *, command: str) -> str:
         f"sync {results['list_rps_rounds']['sync']} requests/s) |",
         "",
         "The list rounds are `GET /v6/nodes/?page_size=100` on 8 keep-alive connections. The plot "
-        "(`bench/watch.png`) shows the delivery times over all streams.",
+        f"(`bench/{stem}.png`) shows the delivery times over all streams.",
         "",
     ]
     return "\n".join(lines)
 
 
 def write_outputs(results: dict, *, command: str) -> None:
-    (REPO / "bench" / "watch.json").write_text(
+    heading, stem = _outputs(results)
+    (REPO / "bench" / f"{stem}.json").write_text(
         json.dumps({k: v for k, v in results.items() if k != "delivery_histogram"}, indent=2) + "\n"
     )
     section = report(results, command=command)
     benchmarks = REPO / "BENCHMARKS.md"
     text = benchmarks.read_text() if benchmarks.exists() else ""
-    if SECTION in text:
-        before, _, rest = text.partition(SECTION)
+    if heading in text:
+        before, _, rest = text.partition(heading)
         after = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
         text = before + section + ("\n" + after if after else "")
     else:
@@ -511,7 +542,7 @@ def write_outputs(results: dict, *, command: str) -> None:
     axis.set_ylabel("deliveries")
     axis.set_title(f"{results['streams']:,} event streams, {results['database']}: delivery of each change")
     figure.tight_layout()
-    figure.savefig(REPO / "bench" / "watch.png", dpi=110)
+    figure.savefig(REPO / "bench" / f"{stem}.png", dpi=110)
 
 
 def main() -> None:
