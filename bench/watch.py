@@ -510,17 +510,25 @@ def report(results: dict, *, command: str) -> str:
         f"sync {results['list_rps_rounds']['sync']} requests/s) |",
         "",
         "The list rounds are `GET /v6/nodes/?page_size=100` on 8 keep-alive connections. The plot "
-        f"(`bench/{stem}.png`) shows the delivery times over all streams.",
+        f"(`bench/{stem}.png`) shows the delivery times over all streams; an event that arrived before the "
+        "PATCH's own answer counts as 0.",
         "",
     ]
     return "\n".join(lines)
 
 
 def write_outputs(results: dict, *, command: str) -> None:
-    heading, stem = _outputs(results)
+    _, stem = _outputs(results)
     (REPO / "bench" / f"{stem}.json").write_text(
         json.dumps({k: v for k, v in results.items() if k != "delivery_histogram"}, indent=2) + "\n"
     )
+    write_section(results, command=command)
+    plot(results["delivery_histogram"], results=results, path=REPO / "bench" / f"{stem}.png")
+
+
+def write_section(results: dict, *, command: str) -> None:
+    """Write the run's section of BENCHMARKS.md, in place of the one of an earlier run on the same database."""
+    heading, _ = _outputs(results)
     section = report(results, command=command)
     benchmarks = REPO / "BENCHMARKS.md"
     text = benchmarks.read_text() if benchmarks.exists() else ""
@@ -531,25 +539,36 @@ def write_outputs(results: dict, *, command: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     benchmarks.write_text(text)
+
+
+def plot(latencies: list[float], *, results: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 3.5))
-    axis.hist([v * 1000 for v in results["delivery_histogram"]], bins=60, color="#4c72b0")
+    axis.hist([v * 1000 for v in latencies], bins=60, color="#4c72b0")
     axis.set_xlabel("change to client (ms)")
     axis.set_ylabel("deliveries")
     axis.set_title(f"{results['streams']:,} event streams, {results['database']}: delivery of each change")
     figure.tight_layout()
-    figure.savefig(REPO / "bench" / f"{stem}.png", dpi=110)
+    figure.savefig(path, dpi=110)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="A few seconds, 500 streams; writes nothing.")
     parser.add_argument("--sqlite", action="store_true", help="An embedded SQLite file instead of PostgreSQL.")
+    parser.add_argument(
+        "--render", action="store_true", help="Only write the BENCHMARKS.md section again from the saved bench/*.json."
+    )
     args = parser.parse_args()
+    command = "make bench-watch" + (" BENCH_WATCH_ARGS=--sqlite" if args.sqlite else "")
+    if args.render:
+        saved = REPO / "bench" / ("watch-sqlite.json" if args.sqlite else "watch.json")
+        write_section(json.loads(saved.read_text()), command=command)
+        return
     log_dir = Path(tempfile.mkdtemp(prefix="watch-bench-"))
     database_url = (
         f"sqlite:///{log_dir / 'watch.sqlite3'}"
@@ -561,7 +580,6 @@ def main() -> None:
     summary = {k: v for k, v in results.items() if k != "delivery_histogram"}
     print(json.dumps(summary, indent=2))
     if not args.smoke:
-        command = "make bench-watch" + (" BENCH_WATCH_ARGS=--sqlite" if args.sqlite else "")
         write_outputs(results, command=command)
 
 
