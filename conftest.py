@@ -10,7 +10,8 @@ from util import sqlcache
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: object) -> Iterator[None]:
-    """pytest-django's test databases, with the server sessions left on them ended before they are dropped.
+    """pytest-django's test databases, with this process's readers stopped and the server sessions left on
+    them ended before they are dropped.
 
     Through a pooler (PgBouncer, see deploy/pgbouncer/) the pooled server connections to a test
     database stay open after the suite closes its own, and PostgreSQL refuses to drop a database
@@ -19,6 +20,14 @@ def django_db_setup(django_db_setup: None, django_db_blocker: object) -> Iterato
     there is usually nothing to end.
     """
     yield
+    from node import events, feed
+
+    # Nothing of this process reads the test database once it is gone: the event reader and the
+    # change listener stop first. A reader left reconnecting to a dropped database makes a pooler
+    # refuse that database's logins for a while (server_login_retry), and the next suite that
+    # creates the database again would find it refused.
+    events.reset()
+    feed.reset()
     with django_db_blocker.unblock():
         for connection in connections.all():
             if connection.vendor != "postgresql":

@@ -76,7 +76,8 @@ class NodeEventPump:
             raise RuntimeError("The node event reader did not start.") from self._start_error
         return self.log
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = _SAFETY_READ_SECONDS + _RETRY_SECONDS) -> None:
+        """Stop the thread, waiting for it to end (it notices within one wait or one retry)."""
         self._stopped.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
