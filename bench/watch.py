@@ -566,7 +566,8 @@ def main() -> None:
     args = parser.parse_args()
     command = "make bench-watch" + (" BENCH_WATCH_ARGS=--sqlite" if args.sqlite else "")
     if args.render:
-        saved = REPO / "bench" / ("watch-sqlite.json" if args.sqlite else "watch.json")
+        _, stem = _outputs({"database": "SQLite" if args.sqlite else "PostgreSQL"})
+        saved = REPO / "bench" / f"{stem}.json"
         write_section(json.loads(saved.read_text()), command=command)
         return
     log_dir = Path(tempfile.mkdtemp(prefix="watch-bench-"))
