@@ -173,3 +173,133 @@ class TestGunicornErrorsAreJson:
         assert answered == status, body
         assert headers["content-type"] == "application/json", body
         assert json.loads(body)["detail"], body
+
+
+def _log(server: dict[str, str]) -> str:
+    return (Path(server["directory"]) / f"gunicorn-{PORT}.log").read_text(errors="replace")
+
+
+class TestNulCharacters:
+    @pytest.mark.parametrize(
+        ("target", "named"),
+        [
+            ("/v6/nodes/?search=%00", "search"),
+            ("/v6/nodes/?hostname=a%00b", "hostname"),
+            ("/v6/nodes/?is_active=true&anything=%00", "anything"),
+            ("/admin/node/node/?q=%00", "q"),
+            ("/v6/nodes/changes/?after=0&wait=%00", "wait"),
+        ],
+    )
+    def test_a_nul_in_a_query_parameter_is_a_json_400_naming_it(
+        self, server: dict[str, str], target: str, named: str
+    ) -> None:
+        reply = request(PORT, "GET", target)
+        assert reply.status == 400, reply
+        assert reply.json()["detail"].startswith(f"{named}: contains a NUL character"), reply
+        assert "Traceback" not in _log(server)
+
+    def test_a_nul_in_the_path_is_a_json_400(self, server: dict[str, str]) -> None:
+        reply = request(PORT, "GET", "/v6/nodes/%00/")
+        assert reply.status == 400, reply
+        assert "NUL" in reply.json()["detail"]
+
+    def test_a_nul_in_a_json_string_is_a_400_naming_the_field(self, server: dict[str, str]) -> None:
+        reply = request(
+            PORT,
+            "PATCH",
+            f"/v6/nodes/{server['node']}/",
+            body={"is_paused": True, "pause_reason": "disk\u0000swap"},
+            headers={"Authorization": f"Token {server['token']}"},
+        )
+        assert reply.status == 400, reply
+        assert reply.json()["detail"].startswith("pause_reason: "), reply
+        assert "Traceback" not in _log(server)
+
+
+class TestAbsoluteFormTarget:
+    def test_an_absolute_form_target_is_served_as_its_path(self, server: dict[str, str]) -> None:
+        status, headers, body = raw_exchange(
+            f"GET http://127.0.0.1:{PORT}/v6/nodes/?page_size=1 HTTP/1.1\r\n"
+            "Host: ignored.example\r\nAccept: application/json\r\nConnection: close\r\n\r\n".encode()
+        )
+        assert status == 200, body
+        assert headers["content-type"] == "application/json"
+        assert json.loads(body)["results"][0]["hostname"] == "edge-1.test"
+
+    def test_the_authority_of_an_absolute_form_target_is_its_host(self, server: dict[str, str]) -> None:
+        # RFC 9112 section 3.2.2: the target's authority replaces Host, and ALLOWED_HOSTS applies to it.
+        status, headers, body = raw_exchange(
+            b"GET http://elsewhere.example/v6/nodes/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        assert status == 400, body
+        assert headers["content-type"] == "application/json"
+        # Sent in chunks (no Content-Length): the detail is read from the raw body.
+        assert b'"The Host header names a host this service does not answer to."' in body, body
+
+
+WEBSOCKET_HANDSHAKE = (
+    b"GET /v6/nodes/events/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+class TestWebSocketUpgrade:
+    def test_a_websocket_handshake_is_refused_cleanly_not_a_500(self, server: dict[str, str]) -> None:
+        # gunicorn offers no ASGI denial response: a close before accepting is its 403.
+        status, _, _ = raw_exchange(WEBSOCKET_HANDSHAKE)
+        assert status == 403
+        assert "Error in WebSocket ASGI application" not in _log(server)
+
+
+def _first_line_after(data: bytes, *, wait: float = 3.0) -> tuple[socket.socket, bytes]:
+    """Send ``data`` (a request head without its body) and return the socket and the first line answered."""
+    sock = socket.create_connection(("127.0.0.1", PORT), timeout=wait)
+    sock.sendall(data)
+    received = b""
+    while b"\r\n" not in received:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return sock, received
+
+
+class TestAuthenticationBeforeTheBody:
+    BODY = b'{"is_paused": true, "pause_reason": "continue"}'
+
+    def _head(self, server: dict[str, str], authorization: str | None) -> bytes:
+        head = (
+            f"PATCH /v6/nodes/{server['node']}/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(self.BODY)}\r\nExpect: 100-continue\r\n"
+        )
+        if authorization is not None:
+            head += f"Authorization: {authorization}\r\n"
+        return (head + "\r\n").encode()
+
+    @pytest.mark.parametrize("authorization", [None, "Token " + "0" * 64, "Token not-a-token"])
+    def test_a_request_without_valid_credentials_is_a_401_before_any_100_continue(
+        self, server: dict[str, str], authorization: str | None
+    ) -> None:
+        sock, received = _first_line_after(self._head(server, authorization))
+        with sock:
+            assert received.startswith(b"HTTP/1.1 401 "), received
+            while b"}" not in received:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert b"application/json" in head and b"www-authenticate: token" in head.lower(), head
+        assert json.loads(body)["detail"], body
+
+    def test_valid_credentials_get_the_100_continue_and_the_body_is_applied(self, server: dict[str, str]) -> None:
+        sock, received = _first_line_after(self._head(server, f"Token {server['token']}"))
+        with sock:
+            assert received.startswith(b"HTTP/1.1 100 Continue"), received
+            sock.sendall(self.BODY)
+            while b"HTTP/1.1 204" not in received and b"HTTP/1.1 200" not in received:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        assert b"HTTP/1.1 204" in received, received
