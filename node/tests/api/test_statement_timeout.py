@@ -70,9 +70,8 @@ class TestStatementTimeout:
         assert current_statement_timeout() is None
 
     def test_in_a_transaction_the_timeout_ends_with_it(self, transactional_db: None) -> None:
-        with transaction.atomic():
-            with statement_timeout(150):
-                assert show_statement_timeout() == "150ms"
+        with transaction.atomic(), statement_timeout(150):
+            assert show_statement_timeout() == "150ms"
         assert show_statement_timeout() == "0"
 
     def test_a_server_side_cursor_is_declared_without_the_prefix(self, make_node: Callable[..., Node]) -> None:
