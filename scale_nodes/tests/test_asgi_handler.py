@@ -2,6 +2,7 @@
 async views on Django's async chain."""
 
 import asyncio
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from django.urls import get_script_prefix, set_script_prefix
 
 from node.models import Node
 from node.services import node_create
-from util.asgi import SingleThreadASGIHandler, _headers
+from util.asgi import WEBSOCKETS_REFUSED, SingleThreadASGIHandler, _headers
 
 SCOPE = {
     "type": "http",
@@ -161,3 +162,39 @@ def test_streams_with_the_same_headers_share_them() -> None:
     # The same header is the same object in both (a server holds each stream's for as long as it lasts).
     assert one[0] is other[0]
     assert one[1] is not other[1]
+
+
+def websocket_exchange(app: Callable, scope_extra: dict) -> list[dict]:
+    """The messages ``app`` sends for a WebSocket handshake to /v6/nodes/events/."""
+    messages: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    scope = {**SCOPE, "type": "websocket", "scheme": "ws", "path": "/v6/nodes/events/", **scope_extra}
+    async_to_sync(app)(scope, receive, send)
+    return messages
+
+
+def test_a_websocket_handshake_gets_a_json_400_where_the_server_offers_the_denial_response(
+    handler: SingleThreadASGIHandler,
+) -> None:
+    messages = websocket_exchange(handler, {"extensions": {"websocket.http.response": {}}})
+    assert [message["type"] for message in messages] == [
+        "websocket.http.response.start",
+        "websocket.http.response.body",
+    ]
+    assert messages[0]["status"] == 400
+    assert json.loads(messages[1]["body"]) == {"detail": WEBSOCKETS_REFUSED}
+    assert "/v6/nodes/events/" in WEBSOCKETS_REFUSED and "Server-Sent Events" in WEBSOCKETS_REFUSED
+
+
+def test_a_websocket_handshake_is_closed_before_accepting_where_the_server_offers_no_denial_response(
+    handler: SingleThreadASGIHandler,
+) -> None:
+    messages = websocket_exchange(handler, {})
+    assert [message["type"] for message in messages] == ["websocket.close"]
+    assert messages[0]["code"] == 1008

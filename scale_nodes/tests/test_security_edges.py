@@ -10,8 +10,11 @@ import json
 import os
 import runpy
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
@@ -303,3 +306,42 @@ class TestAuthenticationBeforeTheBody:
                     break
                 received += chunk
         assert b"HTTP/1.1 204" in received, received
+
+
+class TestHealthzNeverWaits:
+    def test_healthz_answers_within_100_ms_while_the_sync_thread_waits_on_the_database(
+        self, server: dict[str, str]
+    ) -> None:
+        # Another connection takes SQLite's write lock: a PATCH then waits for it on the process's one
+        # sync thread (up to the 20 s busy timeout), as a slow query would hold it.
+        holder = sqlite3.connect(server["url"].removeprefix("sqlite:///"), timeout=1, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            try:
+                patch = pool.submit(
+                    request,
+                    PORT,
+                    "PATCH",
+                    f"/v6/nodes/{server['node']}/",
+                    body={"is_paused": True, "pause_reason": "held"},
+                    headers={"Authorization": f"Token {server['token']}"},
+                    timeout=30,
+                )
+                time.sleep(0.3)
+                # The thread is busy: what it serves (the readiness probe) waits behind the PATCH...
+                assert request(PORT, "GET", "/readyz", timeout=1.0).status == 0
+                # ...while /healthz, answered on the event loop, does not.
+                probes = [request(PORT, "GET", "/healthz", timeout=5) for _ in range(10)]
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            assert patch.result(timeout=30).status == 204
+        assert [probe.status for probe in probes] == [200] * 10, probes
+        assert all(probe.json() == {"status": "ok"} for probe in probes)
+        assert max(probe.seconds for probe in probes) < 0.1, [probe.seconds for probe in probes]
+        assert probes[0].headers["cache-control"].startswith("max-age=0")
+
+    def test_healthz_refuses_other_methods_as_before(self, server: dict[str, str]) -> None:
+        reply = request(PORT, "POST", "/healthz")
+        assert reply.status == 405, reply
+        assert reply.headers["allow"] == "GET, HEAD"
