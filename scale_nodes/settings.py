@@ -167,9 +167,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     )
     # DATABASE_URL names a pooler in transaction mode (PgBouncer's pool_mode = transaction): each
     # transaction may run on another server connection, so nothing may outlive one. The service
-    # keeps no session state (no SET, advisory lock, temporary table or LISTEN; the time zone Django
-    # may set on connecting is one PgBouncer tracks and restores) and psycopg2 prepares no
-    # statements. What remains is the named cursor iterator() declares, whose later fetches could
+    # keeps no session state (no session SET, only SET LOCAL; no advisory lock, temporary table or
+    # LISTEN; the time zone Django may set on connecting is one PgBouncer tracks and restores) and
+    # psycopg2 prepares no statements. What remains is the named cursor iterator() declares, whose later fetches could
     # reach another server connection: it is turned off, and the driver then reads all rows at once.
     DB_TRANSACTION_POOLING = env_bool("DB_TRANSACTION_POOLING", False)
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DB_TRANSACTION_POOLING
