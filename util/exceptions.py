@@ -109,7 +109,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if is_query_canceled(exc):
         set_rollback()
         detail = query_canceled_detail(request=context.get("request"))
-        return Response({"detail": detail}, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        response = Response({"detail": detail}, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        # Logged in one line above: Django's request logger is told so (django.utils.log.log_response),
+        # rather than adding an error line of its own for the 503.
+        response._has_been_logged = True
+        return response
     if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
         set_rollback()
         _log_database_unavailable(exc)

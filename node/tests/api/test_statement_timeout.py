@@ -95,16 +95,24 @@ class TestStatementTimeout:
         # Without a working timeout the request would wait for the lock: released after 3 s, it fails on time.
         threading.Timer(3, node_table_locked).start()
         started = time.monotonic()
-        with caplog.at_level(logging.WARNING, logger="util.exceptions"):
-            status, headers, body = serve(SingleThreadASGIHandler(), "/v6/nodes/", b"order=hostname")
+        # Django's request logger does not propagate to the root (settings.LOGGING): its lines are caught here too.
+        django_request = logging.getLogger("django.request")
+        django_request.addHandler(caplog.handler)
+        try:
+            with caplog.at_level(logging.WARNING):
+                status, headers, body = serve(SingleThreadASGIHandler(), "/v6/nodes/", b"order=hostname")
+        finally:
+            django_request.removeHandler(caplog.handler)
         elapsed = time.monotonic() - started
         assert status == 503, body
         assert b"took too long" in body and b"200 ms" in body, body
         assert headers[b"Retry-After"] == b"5"
         assert headers[b"Content-Type"] == b"application/json"
         assert 0.2 <= elapsed < 2, elapsed
-        lines = [record.getMessage() for record in caplog.records if record.name == "util.exceptions"]
-        assert lines == ["query cancelled after 200 ms: GET /v6/nodes/?order=hostname"], lines
+        lines = [
+            f"{record.name}: {record.getMessage()}" for record in caplog.records if record.levelno >= logging.WARNING
+        ]
+        assert lines == ["util.exceptions: query cancelled after 200 ms: GET /v6/nodes/?order=hostname"], lines
         assert timeout_count() == before + 1
 
     @override_settings(DB_STATEMENT_TIMEOUT_MS=200)
