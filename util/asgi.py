@@ -351,6 +351,10 @@ class SingleThreadASGIHandler(ASGIHandler):
             except APIException as exc:
                 response = view.finalize_response(drf_request, view.handle_exception(exc))
                 response.render()
+            except Exception:
+                # Not a refusal but a failure (the database unavailable, say): the full chain meets
+                # it again and answers it as usual (a 503), the body read as before.
+                return None
             else:
                 return None
             # The body stays unread: the connection cannot carry another request.

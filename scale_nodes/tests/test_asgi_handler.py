@@ -10,7 +10,7 @@ import pytest
 from asgiref import sync
 from asgiref.sync import async_to_sync
 from django.core import signals
-from django.db import close_old_connections
+from django.db import OperationalError, close_old_connections
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import get_script_prefix, set_script_prefix
@@ -18,6 +18,7 @@ from django.urls import get_script_prefix, set_script_prefix
 from node.models import Node
 from node.services import node_create
 from util.asgi import WEBSOCKETS_REFUSED, SingleThreadASGIHandler, _headers
+from util.authentication import TokenAuthentication
 
 SCOPE = {
     "type": "http",
@@ -198,3 +199,65 @@ def test_a_websocket_handshake_is_closed_before_accepting_where_the_server_offer
     messages = websocket_exchange(handler, {})
     assert [message["type"] for message in messages] == ["websocket.close"]
     assert messages[0]["code"] == 1008
+
+
+def exchange(app: Callable, method: str, path: str, *, body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple:
+    """One request with ``body`` through the ASGI application ``app``: status, headers, body and whether the
+    application asked for the body."""
+    messages: list[dict] = []
+    asked: list[bool] = []
+
+    async def receive() -> dict:
+        if asked:
+            await asyncio.Event().wait()
+        asked.append(True)
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    scope = {
+        **SCOPE,
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "headers": [(b"host", b"testserver"), (b"content-length", str(len(body)).encode()), *headers],
+    }
+    async_to_sync(app)(scope, receive, send)
+    return (
+        messages[0]["status"],
+        dict(messages[0]["headers"]),
+        b"".join(m.get("body", b"") for m in messages[1:]),
+        bool(asked),
+    )
+
+
+PATCH_BODY = b'{"is_paused": true, "pause_reason": "asgi"}'
+JSON = [(b"content-type", b"application/json")]
+
+
+def test_a_patch_without_credentials_is_refused_before_its_body_is_asked_for(
+    db: None, handler: SingleThreadASGIHandler
+) -> None:
+    node = node_create(hostname="one.test")
+    status, headers, body, asked = exchange(handler, "PATCH", f"/v6/nodes/{node.pk}/", body=PATCH_BODY, headers=JSON)
+    assert status == 401, body
+    assert not asked
+    assert headers[b"Connection"] == b"close"
+    assert json.loads(body)["detail"] == "Authentication credentials were not provided."
+
+
+def test_a_failure_of_the_check_before_the_body_is_left_to_the_full_chain(
+    db: None, handler: SingleThreadASGIHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = node_create(hostname="one.test")
+
+    def unavailable(*args: object) -> None:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(TokenAuthentication, "authenticate", unavailable)
+    status, _, body, asked = exchange(
+        handler, "PATCH", f"/v6/nodes/{node.pk}/", body=PATCH_BODY, headers=[*JSON, (b"authorization", b"Token x")]
+    )
+    assert (status, json.loads(body)["detail"]) == (503, "The database is unavailable; retry shortly."), body
+    assert asked
