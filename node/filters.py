@@ -4,7 +4,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from node.models import HOSTNAME_MAX_LENGTH, Node, NodeChange
-from node.selectors import LIST_MAX_VALUES, SEARCH_MAX_LENGTH, NodeListQuery
+from node.selectors import LIST_MAX_VALUES, SEARCH_MAX_LENGTH, SEARCH_MIN_LENGTH, SEARCH_TOO_SHORT, NodeListQuery
 from util.filters import (
     Iso8601InstantFilter,
     RepeatedFilter,
@@ -21,7 +21,8 @@ class NodeFilter(django_filters.FilterSet):
 
     ``started``/``ended`` bound ``last_modified`` (both inclusive); ``is_active`` and ``is_paused``
     select by state; ``hostname`` (repeatable) by exact hostname in any letter case; ``id``
-    (repeatable, at most 1000) by id; ``search`` by a text in the hostname or the pause reason.
+    (repeatable, at most 1000) by id; ``search`` by a text in the hostname or the pause reason (at least
+    ``SEARCH_MIN_LENGTH`` characters, so that its index serves it).
     """
 
     started = Iso8601InstantFilter()
@@ -30,7 +31,7 @@ class NodeFilter(django_filters.FilterSet):
     is_paused = StrictBooleanFilter()
     hostname = RepeatedFilter(parse=text_parser(max_length=HOSTNAME_MAX_LENGTH), max_values=LIST_MAX_VALUES)
     id = RepeatedFilter(parse=positive_int_parser, max_values=LIST_MAX_VALUES)
-    search = TextFilter(max_length=SEARCH_MAX_LENGTH)
+    search = TextFilter(min_length=SEARCH_MIN_LENGTH, max_length=SEARCH_MAX_LENGTH, too_short=SEARCH_TOO_SHORT)
 
     class Meta:
         model = Node

@@ -13,7 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 
 from node.models import HOSTNAME_MAX_LENGTH
-from node.selectors import LIST_MAX_VALUES, SEARCH_MAX_LENGTH
+from node.selectors import LIST_MAX_VALUES, SEARCH_MAX_LENGTH, SEARCH_MIN_LENGTH
 from node.serializers import NodeChangeSerializer, NodeChangesSerializer, NodeSerializer, NodeUpdateSerializer
 from util.schema import error_response, validation_error_response
 
@@ -99,11 +99,12 @@ LIST_FILTERS = [
     ),
     OpenApiParameter(
         "search",
-        {"type": "string", "minLength": 1, "maxLength": SEARCH_MAX_LENGTH},
+        {"type": "string", "minLength": SEARCH_MIN_LENGTH, "maxLength": SEARCH_MAX_LENGTH},
         OpenApiParameter.QUERY,
         description=(
             "Only the nodes whose hostname or pause reason contains this text, ignoring letter case, "
-            f"(ex: search=rack12). 1 to {SEARCH_MAX_LENGTH} characters; anything else is a 400."
+            f"(ex: search=rack12). {SEARCH_MIN_LENGTH} to {SEARCH_MAX_LENGTH} characters (a shorter text "
+            "cannot use the search index and would scan every node); anything else is a 400."
         ),
     ),
 ]

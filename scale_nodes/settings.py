@@ -165,25 +165,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "keepalives_count": 3,
         }
     )
-    statement_timeout_ms = env_int("DB_STATEMENT_TIMEOUT_MS", 0)
     # DATABASE_URL names a pooler in transaction mode (PgBouncer's pool_mode = transaction): each
     # transaction may run on another server connection, so nothing may outlive one. The service
-    # keeps no session state (no SET, advisory lock, temporary table or LISTEN; the time zone Django
-    # may set on connecting is one PgBouncer tracks and restores) and psycopg2 prepares no
-    # statements. What remains is the named cursor iterator() declares, whose later fetches could
+    # keeps no session state (no session SET, only SET LOCAL; no advisory lock, temporary table or
+    # LISTEN; the time zone Django may set on connecting is one PgBouncer tracks and restores) and
+    # psycopg2 prepares no statements. What remains is the named cursor iterator() declares, whose later fetches could
     # reach another server connection: it is turned off, and the driver then reads all rows at once.
     DB_TRANSACTION_POOLING = env_bool("DB_TRANSACTION_POOLING", False)
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DB_TRANSACTION_POOLING
-    if statement_timeout_ms:
-        if DB_TRANSACTION_POOLING:
-            # PgBouncer refuses the "options" startup parameter; the role's own setting reaches
-            # every server connection it opens.
-            raise ImproperlyConfigured(
-                "DB_STATEMENT_TIMEOUT_MS cannot be sent through a transaction pooler "
-                "(DB_TRANSACTION_POOLING=true): set it on the role instead, "
-                "e.g. ALTER ROLE scale SET statement_timeout = '5s'."
-            )
-        DATABASES["default"]["OPTIONS"]["options"] = f"-c statement_timeout={statement_timeout_ms}"
+    # Django's backend, whose queries take the statement timeout of API requests (util.statement_timeout).
+    DATABASES["default"]["ENGINE"] = "util.postgresql"
+
+# Every query an API request runs is cancelled by PostgreSQL after this many milliseconds (0: never),
+# and the request answered 503. The slowest legitimate API query at a million nodes (a full list
+# count, a deep page, a search matching most nodes) takes a few hundred milliseconds, 0.55 s at
+# most: 2 s leaves it four times that under load, and bounds how long one request can hold the
+# process's sync thread and a database connection. Set by statement (SET LOCAL, which ends with its
+# transaction), so it passes through a transaction pooler and reaches nothing else: not the change
+# listener, migrations or management commands. PostgreSQL only.
+DB_STATEMENT_TIMEOUT_MS = env_int("DB_STATEMENT_TIMEOUT_MS", 2000)
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers take the lock when their transaction begins (IMMEDIATE) and wait for it up to the

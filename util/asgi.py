@@ -19,6 +19,22 @@ as a WSGI worker runs them. Under Django's async chain the same request would mo
 event loop and the thread twice for every middleware that has ``process_request`` and
 ``process_response`` hooks, some twenty moves for this service's chain. Async views (those that
 wait on the event loop) go through Django's async chain as usual.
+
+Before any of that, on the event loop, the handler answers what needs neither the thread nor the
+middleware:
+
+- a request target with a NUL character (``%00``) in its path or a query parameter: 400 naming it
+  (``util.query.nul_character_error``), before any code could hand it to the database driver;
+- a view marked ``answered_on_event_loop`` (``/healthz``): called right there, so a health probe
+  never waits behind the queries of the sync thread;
+- a WebSocket handshake: refused (the service serves none; the live watch is Server-Sent Events);
+- a request target in absolute form (``GET http://host/v6/nodes/``, RFC 9112 section 3.2.2) is
+  served as its path, with the target's authority as its ``Host``.
+
+The queries of API requests (those answered by a DRF view) run under the statement timeout
+``DB_STATEMENT_TIMEOUT_MS`` (``util.statement_timeout``). A request with a body to a DRF view is
+authenticated and its permissions checked (the view's own classes) before its body is read, so a
+client without valid credentials is refused before the server asks for the body (``100 Continue``).
 """
 
 from __future__ import annotations
@@ -26,8 +42,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
+import re
 import tempfile
+import time
+from collections.abc import Callable
 from inspect import iscoroutinefunction
+from urllib.parse import urlsplit
 
 import django
 from asgiref.sync import sync_to_async
@@ -37,7 +58,76 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.http import HttpResponseBase, JsonResponse
-from django.urls import Resolver404, get_resolver, set_script_prefix
+from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
+from rest_framework.exceptions import APIException
+from rest_framework.permissions import SAFE_METHODS
+
+from util.logging import current_request_id
+from util.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
+from util.middleware import begin_request_log, log_answer
+from util.query import nul_character_error
+from util.statement_timeout import statement_timeout
+
+logger = logging.getLogger(__name__)
+
+# The attribute ``answered_on_event_loop`` sets on a view.
+_ON_EVENT_LOOP = "answered_on_event_loop"
+# A request target in absolute form starts with a scheme (RFC 3986 section 3.1) and "://".
+_ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+WEBSOCKETS_REFUSED = (
+    "This service serves no WebSockets: the live watch of node changes is Server-Sent Events at "
+    "GET /v6/nodes/events/ (or long-polls at GET /v6/nodes/changes/?wait=N)."
+)
+
+
+View = Callable[..., HttpResponseBase]
+
+
+def answered_on_event_loop(view: View) -> View:
+    """Mark the sync ``view`` to be called by ``SingleThreadASGIHandler`` on the event loop, outside the middleware.
+
+    For answers that must never wait behind other requests (a health probe). The view must touch
+    no database, never block, and need nothing a middleware provides (session, user, CSRF, host
+    check). Under WSGI and Django's test client it is served as any view.
+    """
+    setattr(view, _ON_EVENT_LOOP, True)
+    return view
+
+
+def is_api_view(view: Callable | None) -> bool:
+    """Whether ``view`` (a URL pattern's callable) is a DRF view: an endpoint of the API."""
+    # Imported here: DRF's views read the settings' classes, which need the apps loaded, and this
+    # module is imported before Django is set up (scale_nodes.asgi).
+    from rest_framework.views import APIView
+
+    view_class = getattr(view, "cls", None)
+    return isinstance(view_class, type) and issubclass(view_class, APIView)
+
+
+def origin_form(scope: dict) -> dict:
+    """``scope`` with a request target in absolute form (``http://host:port/path``) made its path.
+
+    RFC 9112 section 3.2.2: a server must accept the absolute form; the target's authority then
+    replaces the ``Host`` header (RFC 9112 section 3.2.2, RFC 9110 section 7.2), which Django checks
+    against ``ALLOWED_HOSTS`` as usual. Any other scope is returned as it is.
+    """
+    path = scope["path"]
+    if path.startswith("/") or not _ABSOLUTE_FORM.match(path):
+        return scope
+    target = urlsplit(path)
+    if target.scheme.lower() not in ("http", "https") or not target.netloc:
+        return scope
+    raw_path = scope.get("raw_path") or path.encode("utf-8")
+    raw_target = urlsplit(raw_path)
+    headers = [(name, value) for name, value in scope["headers"] if name != b"host"]
+    headers.append((b"host", target.netloc.encode("latin-1", errors="replace")))
+    return {
+        **scope,
+        "path": target.path or "/",
+        "raw_path": raw_target.path or b"/",
+        "query_string": scope.get("query_string") or target.query.encode("latin-1", errors="replace"),
+        "headers": headers,
+    }
 
 
 class SingleThreadASGIHandler(ASGIHandler):
@@ -51,33 +141,104 @@ class SingleThreadASGIHandler(ASGIHandler):
         self._sync_handler.load_middleware(is_async=False)
 
     async def __call__(self, scope: dict, receive: object, send: object) -> None:
+        if scope["type"] == "websocket":
+            await self.refuse_websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        if self.serves_async_view(scope):
-            await self.handle(scope, receive, send)
-        else:
-            await self.handle_sync(scope, receive, send)
+        scope = origin_form(scope)
+        error = nul_character_error(path=scope["path"], query_string=scope.get("query_string", b""))
+        if error is not None:
+            logger.warning("refused a request target with a NUL character: %s", error["detail"])
+            await self._answer_early(scope, JsonResponse(error, status=400), send)
+            return
+        match = self.resolve(scope)
+        view = match.func if match is not None else None
+        if getattr(view, _ON_EVENT_LOOP, False):
+            await self.handle_on_event_loop(scope, receive, send, match=match)
+            return
+        timeout = settings.DB_STATEMENT_TIMEOUT_MS if is_api_view(view) else None
+        with statement_timeout(timeout):
+            if view is not None and iscoroutinefunction(view):
+                await self.handle(scope, receive, send)
+            else:
+                await self.handle_sync(scope, receive, send, match=match)
 
     @staticmethod
-    def serves_async_view(scope: dict) -> bool:
-        """Whether the request of ``scope`` is for an async view (one that waits on the event loop).
-
-        A path that no URL matches is a sync request: its 404 comes from the sync chain.
-        """
+    def resolve(scope: dict) -> ResolverMatch | None:
+        """The URL pattern that answers the request of ``scope``; None when none does (its 404 comes
+        from the sync chain)."""
         script_prefix = get_script_prefix(scope)
         path = scope["path"].removeprefix(script_prefix) if script_prefix else scope["path"]
         try:
-            match = get_resolver().resolve(path)
+            return get_resolver().resolve(path)
         except Resolver404:
-            return False
-        return iscoroutinefunction(match.func)
+            return None
 
-    async def handle_sync(self, scope: dict, receive: object, send: object) -> None:
+    @classmethod
+    def serves_async_view(cls, scope: dict) -> bool:
+        """Whether the request of ``scope`` is for an async view (one that waits on the event loop)."""
+        match = cls.resolve(scope)
+        return match is not None and iscoroutinefunction(match.func)
+
+    async def handle_on_event_loop(self, scope: dict, receive: object, send: object, *, match: ResolverMatch) -> None:
+        """Serve a view marked ``answered_on_event_loop``: called here, outside the middleware and the sync thread."""
+        started = time.perf_counter()
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, response = self.create_request(scope, body_file)
+        if request is not None:
+            request.resolver_match = match
+            response = match.func(request, *match.args, **match.kwargs)
+        try:
+            await self.send_response(response, send)
+        finally:
+            body_file.close()
+        _count(match.view_name, scope["method"], response.status_code, started)
+
+    async def refuse_websocket(self, scope: dict, receive: object, send: object) -> None:
+        """Refuse a WebSocket handshake: a JSON 400 where the server can send one (the ASGI denial response
+        extension), else a close before accepting, which the server answers 403."""
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        if "websocket.http.response" in scope.get("extensions", {}):
+            body = JsonResponse({"detail": WEBSOCKETS_REFUSED}, status=400).content
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "websocket.http.response.start", "status": 400, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await send({"type": "websocket.close", "code": 1008, "reason": WEBSOCKETS_REFUSED[:120]})
+        logger.info("refused a WebSocket handshake for %s", scope.get("path", ""))
+
+    async def _answer_early(self, scope: dict, response: HttpResponseBase, send: object) -> None:
+        """Send ``response`` to a request whose body was not read, closing the connection (the body is unread)."""
+        started = time.perf_counter()
+        response["Connection"] = "close"
+        response["Content-Length"] = str(len(response.content))
+        await self.send_response(response, send)
+        _count(None, scope["method"], response.status_code, started)
+
+    async def handle_sync(
+        self, scope: dict, receive: object, send: object, *, match: ResolverMatch | None = None
+    ) -> None:
         """Serve a request for a sync view: the body read on the event loop, then one step on the sync thread.
 
-        The response is sent once the thread is done with it. A streaming one (the event stream,
-        static files) is sent until it ends or the client disconnects, and closed after.
+        A request with a body for a DRF view is first authenticated, on the thread, without its
+        body (``_refusal_before_body``). The response is sent once the thread is done with it. A
+        streaming one (the event stream, static files) is sent until it ends or the client
+        disconnects, and closed after.
         """
+        if match is not None and _needs_checks_before_body(scope, match):
+            refusal = await asyncio.create_task(
+                self._refusal_in_thread(scope, match), context=contextvars.copy_context()
+            )
+            if refusal is not None:
+                await self.send_response(refusal, send)
+                return
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
@@ -157,6 +318,58 @@ class SingleThreadASGIHandler(ASGIHandler):
         set_script_prefix(get_script_prefix(scope))
         return await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
 
+    async def _refusal_in_thread(self, scope: dict, match: ResolverMatch) -> HttpResponseBase | None:
+        set_script_prefix(get_script_prefix(scope))
+        return await sync_to_async(self._refusal_before_body, thread_sensitive=True)(scope, match)
+
+    def _refusal_before_body(self, scope: dict, match: ResolverMatch) -> HttpResponseBase | None:
+        """The DRF view's refusal of the request before its body is read (401, 403, 429), or None to go on.
+
+        The view's own authentication and permission classes decide, as ``APIView.initial`` runs them;
+        only the body is missing, which neither reads. The refusal is logged and answered as the
+        view would answer it, and closes the connection (the body stays unread).
+        """
+        started = time.perf_counter()
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        body_file = tempfile.SpooledTemporaryFile(max_size=1, mode="w+b")  # noqa: SIM115 (closed below)
+        body_file.body_size = 0
+        token = None
+        try:
+            request, response = super().create_request(scope, body_file)
+            if request is None:
+                return None
+            log_started, token = begin_request_log(request)
+            view_function = match.func
+            view = view_function.cls(**view_function.initkwargs)
+            view.setup(request, *match.args, **match.kwargs)
+            view.format_kwarg = None
+            drf_request = view.initialize_request(request, *match.args, **match.kwargs)
+            view.request, view.headers = drf_request, view.default_response_headers
+            try:
+                view.perform_authentication(drf_request)
+                view.check_permissions(drf_request)
+            except APIException as exc:
+                response = view.finalize_response(drf_request, view.handle_exception(exc))
+                response.render()
+            except Exception:
+                # Not a refusal but a failure (the database unavailable, say): the full chain meets
+                # it again and answers it as usual (a 503), the body read as before.
+                return None
+            else:
+                return None
+            # The body stays unread: the connection cannot carry another request.
+            response["Connection"] = "close"
+            response["Content-Length"] = str(len(response.content))
+            log_answer(request, response, started=log_started)
+            response._handler_class = self.__class__
+            _count(match.view_name, scope["method"], response.status_code, started)
+            return response
+        finally:
+            if token is not None:
+                current_request_id.reset(token)
+            body_file.close()
+            signals.request_finished.send(sender=self.__class__)
+
     def _respond(self, scope: dict, body_file: tempfile.SpooledTemporaryFile) -> HttpResponseBase:
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, response = self.create_request(scope, body_file)
@@ -234,6 +447,39 @@ def _headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
     for cookie in response.cookies.values():
         headers.append((b"Set-Cookie", cookie.output(header="").encode("ascii").strip()))
     return headers
+
+
+def _needs_checks_before_body(scope: dict, match: ResolverMatch) -> bool:
+    """Whether the request of ``scope`` brings a body to a DRF view by a method that may need credentials.
+
+    A request with the browser session's cookie goes straight on: its session is read by the
+    middleware, which only the full chain runs (with the body read first, as before).
+    """
+    if scope["method"] in SAFE_METHODS or not is_api_view(match.func):
+        return False
+    length = transfer_encoding = b""
+    cookies = b""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            length = value
+        elif name == b"transfer-encoding":
+            transfer_encoding = value
+        elif name == b"cookie":
+            cookies += value + b";"
+    has_body = bool(transfer_encoding) or length.strip() not in (b"", b"0")
+    session_cookie = settings.SESSION_COOKIE_NAME.encode("latin-1") + b"="
+    return has_body and session_cookie not in cookies
+
+
+def _count(route: str | None, method: str, status: int, started: float) -> None:
+    """Count a request answered by the handler itself in the request metrics, as ``util.metrics`` counts the others."""
+    labels = {"route": route or "unmatched", "method": method if method in _COUNTED_METHODS else "other"}
+    labels["status"] = str(status)
+    HTTP_REQUESTS.labels(**labels).inc()
+    HTTP_REQUEST_DURATION.labels(**labels).observe(time.perf_counter() - started)
+
+
+_COUNTED_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 
 
 def get_single_thread_asgi_application() -> SingleThreadASGIHandler:

@@ -6,7 +6,8 @@ got '0'."``. Unknown URLs and unhandled errors under the API prefix answer in th
 
 A database that cannot be reached (connection refused or lost, or the server shutting down) is not
 a bug in the service but a temporary condition: it answers 503 with ``Retry-After`` wherever it
-happens, so clients and load balancers retry instead of reporting a failure.
+happens, so clients and load balancers retry instead of reporting a failure. So does a query that
+PostgreSQL cancelled at the statement timeout of API requests (``util.statement_timeout``), saying so.
 """
 
 import logging
@@ -32,7 +33,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from util.conditional import InvalidPrecondition, PreconditionFailed
-from util.metrics import count_database_error
+from util.metrics import DATABASE_ERRORS, count_database_error
+from util.statement_timeout import current_statement_timeout, is_query_canceled
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +106,14 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     database is a 503 with ``Retry-After``; a failed ``If-Match`` precondition a 412 with the
     current ``ETag``.
     """
+    if is_query_canceled(exc):
+        set_rollback()
+        detail = query_canceled_detail(request=context.get("request"))
+        response = Response({"detail": detail}, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        # Logged in one line above: Django's request logger is told so (django.utils.log.log_response),
+        # rather than adding an error line of its own for the 503.
+        response._has_been_logged = True
+        return response
     if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
         set_rollback()
         _log_database_unavailable(exc)
@@ -125,6 +135,24 @@ def _log_database_unavailable(exc: BaseException) -> None:
     count_database_error(unavailable=True)
     # One line, no traceback: during an outage every request fails the same way.
     logger.warning("database unavailable: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc))
+
+
+def query_canceled_detail(*, request: HttpRequest | None) -> str:
+    """What a request whose query PostgreSQL cancelled (its statement timeout) is told; logged and counted here.
+
+    One log line, no traceback: an expensive request repeated by a client fails the same way each time.
+    Counted in ``scale_nodes_database_errors_total{kind="timeout"}``.
+    """
+    timeout = current_statement_timeout()
+    limit = f"{timeout} ms" if timeout else "the time allowed"
+    detail = (
+        f"The query took too long: it was cancelled after {limit}. Narrow the request (more filters, a longer "
+        "search text, an earlier page) or retry later."
+    )
+    DATABASE_ERRORS.labels(kind="timeout").inc()
+    target = f"{request.method} {request.get_full_path()}" if request is not None else "a request"
+    logger.warning("query cancelled after %s: %s", limit, target)
+    return detail
 
 
 def database_unavailable_response(*, json: bool) -> HttpResponse:
@@ -175,6 +203,10 @@ def server_error_handler(api_prefixes: tuple[str, ...]) -> Callable[[HttpRequest
         is_api = request.path.startswith(api_prefixes)
         # Django calls the handler while handling the exception, so it is still the current one.
         error = sys.exc_info()[1]
+        if error is not None and is_query_canceled(error):
+            response = JsonResponse({"detail": query_canceled_detail(request=request)}, status=503)
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         if isinstance(error, DATABASE_UNAVAILABLE_ERRORS):
             count_database_error(unavailable=True)
             return database_unavailable_response(json=is_api)

@@ -57,15 +57,23 @@ class Iso8601InstantField(forms.Field):
 
 
 class TextField(forms.Field):
-    """A form field for a text of ``min_length`` to ``max_length`` characters, taken as it is (not stripped)."""
+    """A form field for a text of ``min_length`` to ``max_length`` characters, taken as it is (not stripped).
 
-    def __init__(self, *, min_length: int = 1, max_length: int, **kwargs: Any) -> None:
+    With ``too_short`` (why a shorter text is refused), a text under ``min_length`` is refused with
+    that reason.
+    """
+
+    def __init__(self, *, min_length: int = 1, max_length: int, too_short: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.min_length, self.max_length = min_length, max_length
+        self.min_length, self.max_length, self.too_short = min_length, max_length, too_short
 
     def to_python(self, value: str | None) -> str | None:
         if value is None:
             return None
+        if len(value) < self.min_length and self.too_short:
+            raise _invalid(
+                ValueError(f"expected at least {self.min_length} characters, got {len(value)}: {self.too_short}")
+            )
         if not self.min_length <= len(value) <= self.max_length:
             raise _invalid(ValueError(f"expected {self.min_length} to {self.max_length} characters, got {len(value)}."))
         return value

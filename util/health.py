@@ -1,7 +1,9 @@
 """Liveness and readiness probes for load balancers and orchestrators: JSON, cheap, unauthenticated.
 
 ``/healthz`` says the process answers (it touches no database, so a database outage does not make
-a load balancer restart healthy processes); ``/readyz`` says this instance can serve: the
+a load balancer restart healthy processes). Under the ASGI server it is answered on the event loop
+(``util.asgi.answered_on_event_loop``), so it never waits behind the queries of the sync thread;
+``/readyz`` says this instance can serve: the
 database answers and every migration the code knows is applied.
 """
 
@@ -13,6 +15,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from util.asgi import answered_on_event_loop
 from util.exceptions import DATABASE_UNAVAILABLE_ERRORS
 from util.metrics import count_database_error
 
@@ -29,6 +32,7 @@ def _unapplied_migrations(alias: str) -> list[str]:
     return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
 
 
+@answered_on_event_loop
 @never_cache
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -58,25 +58,38 @@ class RequestLogMiddleware:
             current_request_id.reset(token)
 
     def _begin(self, request: HttpRequest) -> tuple[float, object]:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _ACCEPTABLE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-        request.request_id = request_id
-        token = current_request_id.set(request_id)
-        return time.monotonic(), token
+        return begin_request_log(request)
 
     def _end(self, request: HttpRequest, response: HttpResponse, started: float) -> HttpResponse:
-        duration_ms = round((time.monotonic() - started) * 1000, 1)
-        response[REQUEST_ID_HEADER] = request.request_id
-        logger.info(
-            "answered",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": duration_ms,
-            },
-        )
-        return response
+        return log_answer(request, response, started=started)
+
+
+def begin_request_log(request: HttpRequest) -> tuple[float, object]:
+    """Give ``request`` its id (``request.request_id``, and on every log record from here on in this context).
+
+    Returns when it started (``time.monotonic()``) and the token that resets the log records' id.
+    """
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = incoming if _ACCEPTABLE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    request.request_id = request_id
+    token = current_request_id.set(request_id)
+    return time.monotonic(), token
+
+
+def log_answer(request: HttpRequest, response: HttpResponse, *, started: float) -> HttpResponse:
+    """Echo the request's id in ``response`` and log the request's one line (``begin_request_log`` gave both)."""
+    duration_ms = round((time.monotonic() - started) * 1000, 1)
+    response[REQUEST_ID_HEADER] = request.request_id
+    logger.info(
+        "answered",
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": duration_ms,
+        },
+    )
+    return response
 
 
 class StaticFilesMiddleware(WhiteNoiseMiddleware):

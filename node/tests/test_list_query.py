@@ -53,9 +53,9 @@ def test_the_filterset_filters_through_the_list_query(db: None) -> None:
     class Probe(NodeFilter):
         pass
 
-    filterset = Probe(QueryDict("is_paused=false&search=x"), queryset=node_rows())
+    filterset = Probe(QueryDict("is_paused=false&search=xyz"), queryset=node_rows())
     assert filterset.is_valid(), filterset.errors
-    expected = NodeListQuery(is_paused=False, search="x").filter(node_rows())
+    expected = NodeListQuery(is_paused=False, search="xyz").filter(node_rows())
     assert str(filterset.qs.query) == str(expected.query)
 
 

@@ -2,6 +2,7 @@
 async views on Django's async chain."""
 
 import asyncio
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,14 +10,15 @@ import pytest
 from asgiref import sync
 from asgiref.sync import async_to_sync
 from django.core import signals
-from django.db import close_old_connections
+from django.db import OperationalError, close_old_connections
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import get_script_prefix, set_script_prefix
 
 from node.models import Node
 from node.services import node_create
-from util.asgi import SingleThreadASGIHandler, _headers
+from util.asgi import WEBSOCKETS_REFUSED, SingleThreadASGIHandler, _headers
+from util.authentication import TokenAuthentication
 
 SCOPE = {
     "type": "http",
@@ -161,3 +163,101 @@ def test_streams_with_the_same_headers_share_them() -> None:
     # The same header is the same object in both (a server holds each stream's for as long as it lasts).
     assert one[0] is other[0]
     assert one[1] is not other[1]
+
+
+def websocket_exchange(app: Callable, scope_extra: dict) -> list[dict]:
+    """The messages ``app`` sends for a WebSocket handshake to /v6/nodes/events/."""
+    messages: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    scope = {**SCOPE, "type": "websocket", "scheme": "ws", "path": "/v6/nodes/events/", **scope_extra}
+    async_to_sync(app)(scope, receive, send)
+    return messages
+
+
+def test_a_websocket_handshake_gets_a_json_400_where_the_server_offers_the_denial_response(
+    handler: SingleThreadASGIHandler,
+) -> None:
+    messages = websocket_exchange(handler, {"extensions": {"websocket.http.response": {}}})
+    assert [message["type"] for message in messages] == [
+        "websocket.http.response.start",
+        "websocket.http.response.body",
+    ]
+    assert messages[0]["status"] == 400
+    assert json.loads(messages[1]["body"]) == {"detail": WEBSOCKETS_REFUSED}
+    assert "/v6/nodes/events/" in WEBSOCKETS_REFUSED and "Server-Sent Events" in WEBSOCKETS_REFUSED
+
+
+def test_a_websocket_handshake_is_closed_before_accepting_where_the_server_offers_no_denial_response(
+    handler: SingleThreadASGIHandler,
+) -> None:
+    messages = websocket_exchange(handler, {})
+    assert [message["type"] for message in messages] == ["websocket.close"]
+    assert messages[0]["code"] == 1008
+
+
+def exchange(app: Callable, method: str, path: str, *, body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple:
+    """One request with ``body`` through the ASGI application ``app``: status, headers, body and whether the
+    application asked for the body."""
+    messages: list[dict] = []
+    asked: list[bool] = []
+
+    async def receive() -> dict:
+        if asked:
+            await asyncio.Event().wait()
+        asked.append(True)
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    scope = {
+        **SCOPE,
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "headers": [(b"host", b"testserver"), (b"content-length", str(len(body)).encode()), *headers],
+    }
+    async_to_sync(app)(scope, receive, send)
+    return (
+        messages[0]["status"],
+        dict(messages[0]["headers"]),
+        b"".join(m.get("body", b"") for m in messages[1:]),
+        bool(asked),
+    )
+
+
+PATCH_BODY = b'{"is_paused": true, "pause_reason": "asgi"}'
+JSON = [(b"content-type", b"application/json")]
+
+
+def test_a_patch_without_credentials_is_refused_before_its_body_is_asked_for(
+    db: None, handler: SingleThreadASGIHandler
+) -> None:
+    node = node_create(hostname="one.test")
+    status, headers, body, asked = exchange(handler, "PATCH", f"/v6/nodes/{node.pk}/", body=PATCH_BODY, headers=JSON)
+    assert status == 401, body
+    assert not asked
+    assert headers[b"Connection"] == b"close"
+    assert json.loads(body)["detail"] == "Authentication credentials were not provided."
+
+
+def test_a_failure_of_the_check_before_the_body_is_left_to_the_full_chain(
+    db: None, handler: SingleThreadASGIHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = node_create(hostname="one.test")
+
+    def unavailable(*args: object) -> None:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(TokenAuthentication, "authenticate", unavailable)
+    status, _, body, asked = exchange(
+        handler, "PATCH", f"/v6/nodes/{node.pk}/", body=PATCH_BODY, headers=[*JSON, (b"authorization", b"Token x")]
+    )
+    assert (status, json.loads(body)["detail"]) == (503, "The database is unavailable; retry shortly."), body
+    assert asked

@@ -10,9 +10,12 @@ import json
 import os
 import runpy
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from unittest import mock
 
@@ -173,3 +176,181 @@ class TestGunicornErrorsAreJson:
         assert answered == status, body
         assert headers["content-type"] == "application/json", body
         assert json.loads(body)["detail"], body
+
+
+def _log(server: dict[str, str], *, since: int = 0) -> str:
+    """The server's log from character ``since`` on (``len(_log(server))`` before an exchange: what it wrote)."""
+    return (Path(server["directory"]) / f"gunicorn-{PORT}.log").read_text(errors="replace")[since:]
+
+
+class TestNulCharacters:
+    @pytest.mark.parametrize(
+        ("target", "named"),
+        [
+            ("/v6/nodes/?search=%00", "search"),
+            ("/v6/nodes/?hostname=a%00b", "hostname"),
+            ("/v6/nodes/?is_active=true&anything=%00", "anything"),
+            ("/admin/node/node/?q=%00", "q"),
+            ("/v6/nodes/changes/?after=0&wait=%00", "wait"),
+        ],
+    )
+    def test_a_nul_in_a_query_parameter_is_a_json_400_naming_it(
+        self, server: dict[str, str], target: str, named: str
+    ) -> None:
+        logged = len(_log(server))
+        reply = request(PORT, "GET", target)
+        assert reply.status == 400, reply
+        assert reply.json()["detail"].startswith(f"{named}: contains a NUL character"), reply
+        assert "Traceback" not in _log(server, since=logged)
+
+    def test_a_nul_in_the_path_is_a_json_400(self, server: dict[str, str]) -> None:
+        reply = request(PORT, "GET", "/v6/nodes/%00/")
+        assert reply.status == 400, reply
+        assert "NUL" in reply.json()["detail"]
+
+    def test_a_nul_in_a_json_string_is_a_400_naming_the_field(self, server: dict[str, str]) -> None:
+        logged = len(_log(server))
+        reply = request(
+            PORT,
+            "PATCH",
+            f"/v6/nodes/{server['node']}/",
+            body={"is_paused": True, "pause_reason": "disk\u0000swap"},
+            headers={"Authorization": f"Token {server['token']}"},
+        )
+        assert reply.status == 400, reply
+        assert reply.json()["detail"].startswith("pause_reason: "), reply
+        assert "Traceback" not in _log(server, since=logged)
+
+
+class TestAbsoluteFormTarget:
+    def test_an_absolute_form_target_is_served_as_its_path(self, server: dict[str, str]) -> None:
+        status, headers, body = raw_exchange(
+            f"GET http://127.0.0.1:{PORT}/v6/nodes/?page_size=1 HTTP/1.1\r\n"
+            "Host: ignored.example\r\nAccept: application/json\r\nConnection: close\r\n\r\n".encode()
+        )
+        assert status == 200, body
+        assert headers["content-type"] == "application/json"
+        assert json.loads(body)["results"][0]["hostname"] == "edge-1.test"
+
+    def test_the_authority_of_an_absolute_form_target_is_its_host(self, server: dict[str, str]) -> None:
+        # RFC 9112 section 3.2.2: the target's authority replaces Host, and ALLOWED_HOSTS applies to it.
+        status, headers, body = raw_exchange(
+            b"GET http://elsewhere.example/v6/nodes/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        assert status == 400, body
+        assert headers["content-type"] == "application/json"
+        # Sent in chunks (no Content-Length): the detail is read from the raw body.
+        assert b'"The Host header names a host this service does not answer to."' in body, body
+
+
+WEBSOCKET_HANDSHAKE = (
+    b"GET /v6/nodes/events/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+class TestWebSocketUpgrade:
+    def test_a_websocket_handshake_is_refused_cleanly_not_a_500(self, server: dict[str, str]) -> None:
+        logged = len(_log(server))
+        status, headers, body = raw_exchange(WEBSOCKET_HANDSHAKE)
+        if status == 400:
+            # A server offering the ASGI denial response carries the service's JSON answer.
+            assert headers["content-type"] == "application/json"
+            assert "/v6/nodes/events/" in json.loads(body)["detail"]
+        else:
+            # gunicorn offers none: the application's close before accepting is its 403.
+            assert status == 403, body
+        assert "Traceback" not in _log(server, since=logged)
+
+
+def _first_line_after(data: bytes, *, wait: float = 3.0) -> tuple[socket.socket, bytes]:
+    """Send ``data`` (a request head without its body) and return the socket and the first line answered."""
+    sock = socket.create_connection(("127.0.0.1", PORT), timeout=wait)
+    sock.sendall(data)
+    received = b""
+    while b"\r\n" not in received:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return sock, received
+
+
+class TestAuthenticationBeforeTheBody:
+    BODY = b'{"is_paused": true, "pause_reason": "continue"}'
+
+    def _head(self, server: dict[str, str], authorization: str | None) -> bytes:
+        head = (
+            f"PATCH /v6/nodes/{server['node']}/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(self.BODY)}\r\nExpect: 100-continue\r\n"
+        )
+        if authorization is not None:
+            head += f"Authorization: {authorization}\r\n"
+        return (head + "\r\n").encode()
+
+    @pytest.mark.parametrize("authorization", [None, "Token " + "0" * 64, "Token not-a-token"])
+    def test_a_request_without_valid_credentials_is_a_401_before_any_100_continue(
+        self, server: dict[str, str], authorization: str | None
+    ) -> None:
+        sock, received = _first_line_after(self._head(server, authorization))
+        with sock:
+            assert received.startswith(b"HTTP/1.1 401 "), received
+            while b"}" not in received:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert b"application/json" in head and b"www-authenticate: token" in head.lower(), head
+        assert json.loads(body)["detail"], body
+
+    def test_valid_credentials_get_the_100_continue_and_the_body_is_applied(self, server: dict[str, str]) -> None:
+        sock, received = _first_line_after(self._head(server, f"Token {server['token']}"))
+        with sock:
+            assert received.startswith(b"HTTP/1.1 100 Continue"), received
+            sock.sendall(self.BODY)
+            while b"HTTP/1.1 204" not in received and b"HTTP/1.1 200" not in received:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        assert b"HTTP/1.1 204" in received, received
+
+
+class TestHealthzNeverWaits:
+    def test_healthz_answers_within_100_ms_while_the_sync_thread_waits_on_the_database(
+        self, server: dict[str, str]
+    ) -> None:
+        # Another connection takes SQLite's write lock: a PATCH then waits for it on the process's one
+        # sync thread (up to the 20 s busy timeout), as a slow query would hold it.
+        holder = sqlite3.connect(server["url"].removeprefix("sqlite:///"), timeout=1, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            try:
+                patch = pool.submit(
+                    request,
+                    PORT,
+                    "PATCH",
+                    f"/v6/nodes/{server['node']}/",
+                    body={"is_paused": True, "pause_reason": "held"},
+                    headers={"Authorization": f"Token {server['token']}"},
+                    timeout=30,
+                )
+                time.sleep(0.3)
+                # The thread is busy: what it serves (the readiness probe) waits behind the PATCH...
+                assert request(PORT, "GET", "/readyz", timeout=1.0).status == 0
+                # ...while /healthz, answered on the event loop, does not.
+                probes = [request(PORT, "GET", "/healthz", timeout=5) for _ in range(10)]
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            assert patch.result(timeout=30).status == 204
+        assert [probe.status for probe in probes] == [200] * 10, probes
+        assert all(probe.json() == {"status": "ok"} for probe in probes)
+        assert max(probe.seconds for probe in probes) < 0.1, [probe.seconds for probe in probes]
+        assert probes[0].headers["cache-control"].startswith("max-age=0")
+
+    def test_healthz_refuses_other_methods_as_before(self, server: dict[str, str]) -> None:
+        reply = request(PORT, "POST", "/healthz")
+        assert reply.status == 405, reply
+        assert reply.headers["allow"] == "GET, HEAD"

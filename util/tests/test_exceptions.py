@@ -6,6 +6,7 @@ from django.db import InterfaceError, OperationalError
 from django.test import RequestFactory
 
 from util.exceptions import api_exception_handler, bad_request_handler, error_body, server_error_handler
+from util.statement_timeout import statement_timeout
 
 
 @pytest.mark.parametrize(
@@ -85,3 +86,33 @@ def test_server_error_handler_answers_503_with_retry_after_when_the_database_is_
     assert (api.status_code, api["Content-Type"], api["Retry-After"]) == (503, "application/json", "5")
     assert "database is unavailable" in json.loads(api.content)["detail"]
     assert (page.status_code, page["Content-Type"]) == (503, "text/plain; charset=utf-8")
+
+
+class _Cancelled(Exception):
+    """What psycopg2 raises for a statement PostgreSQL cancelled (SQLSTATE 57014), as Django's error's cause."""
+
+    pgcode = "57014"
+
+
+def _cancelled_query() -> OperationalError:
+    error = OperationalError("canceling statement due to statement timeout")
+    error.__cause__ = _Cancelled()
+    return error
+
+
+def test_a_cancelled_query_is_a_503_saying_it_took_too_long_not_the_database_being_down() -> None:
+    request = RequestFactory().get("/v6/nodes/?search=rack")
+    with statement_timeout(2000):
+        response = api_exception_handler(_cancelled_query(), {"request": request})
+    assert (response.status_code, response["Retry-After"]) == (503, "5")
+    assert response.data["detail"].startswith("The query took too long: it was cancelled after 2000 ms."), response.data
+
+
+def test_the_500_handler_answers_a_cancelled_query_with_the_same_503() -> None:
+    handler = server_error_handler(("/v6/",))
+    try:
+        raise _cancelled_query()
+    except OperationalError:
+        response = handler(RequestFactory().get("/admin/"))
+    assert (response.status_code, response["Retry-After"]) == (503, "5")
+    assert json.loads(response.content)["detail"].startswith("The query took too long")

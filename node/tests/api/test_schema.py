@@ -67,7 +67,7 @@ class TestSchemaEndpoint:
             assert parameters[name]["schema"]["type"] == "array"
         assert parameters["id"]["schema"]["maxItems"] == 1000
         assert parameters["id"]["schema"]["items"] == {"type": "integer", "minimum": 1}
-        assert parameters["search"]["schema"] == {"type": "string", "minLength": 1, "maxLength": 250}
+        assert parameters["search"]["schema"] == {"type": "string", "minLength": 3, "maxLength": 250}
         assert {s["format"] for s in parameters["started"]["schema"]["anyOf"]} == {"date-time", "duration"}
         headers = {"If-None-Match", "X-Request-ID"}
         assert all(p["in"] == ("header" if name in headers else "query") for name, p in parameters.items())
