@@ -304,6 +304,16 @@ class TestAuthenticationBeforeTheBody:
         assert b"application/json" in head and b"www-authenticate: token" in head.lower(), head
         assert json.loads(body)["detail"], body
 
+    def test_a_large_body_without_credentials_is_refused_before_it_is_sent(self, server: dict[str, str]) -> None:
+        # No Expect header: a client announcing a megabyte gets its 401 without sending a byte of it.
+        head = (
+            f"PATCH /v6/nodes/{server['node']}/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
+        ).encode()
+        sock, received = _first_line_after(head)
+        with sock:
+            assert received.startswith(b"HTTP/1.1 401 "), received
+
     def test_valid_credentials_get_the_100_continue_and_the_body_is_applied(self, server: dict[str, str]) -> None:
         sock, received = _first_line_after(self._head(server, f"Token {server['token']}"))
         with sock:
