@@ -104,8 +104,9 @@ SERVING_LIMITS = ServingLimits(
     max_body_bytes=_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440),
     body_grace=_float("GUNICORN_BODY_GRACE", 10.0),
     body_min_rate=_int("GUNICORN_BODY_MIN_RATE", 131_072),
-    max_unsent_bytes=_int("GUNICORN_MAX_UNSENT_BYTES", 4_194_304),
+    max_unsent_bytes=_int("GUNICORN_MAX_UNSENT_BYTES", 1_048_576),
     send_timeout=_float("GUNICORN_SEND_TIMEOUT", 30.0),
+    socket_send_buffer=_int("GUNICORN_SOCKET_SEND_BUFFER", 0),
     retry_after=_int("GUNICORN_RETRY_AFTER", 1),
     linger=_float("GUNICORN_LINGER", 2.0),
 )

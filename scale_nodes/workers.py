@@ -75,6 +75,10 @@ class ServingLimits:
     max_unsent_bytes: int = 1_048_576
     # ... and so is one whose client has not taken what waits for it for this many seconds.
     send_timeout: float = 30.0
+    # The kernel's send buffer of each connection (SO_SNDBUF), in bytes; 0 leaves it to the kernel,
+    # which grows it up to net.ipv4.tcp_wmem's maximum (4 MiB by default) before the server sees
+    # a client that does not read.
+    socket_send_buffer: int = 0
     # The Retry-After of the 503 answered at the connection cap.
     retry_after: int = 1
     # After an error answer, the client's remaining bytes are read and dropped for up to this many
@@ -253,6 +257,10 @@ class LimitedProtocol(ASGIProtocol):
         super().connection_made(transport)
         worker = self.worker
         worker.connections.add(self)
+        if self.limits.socket_send_buffer > 0:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer)
         if worker.nr_conns > worker.connection_cap and not worker.close_oldest_idle():
             self._refuse(
                 503,
@@ -280,8 +288,14 @@ class LimitedProtocol(ASGIProtocol):
     def eof_received(self) -> bool | None:
         # A client may close its sending side once its request is complete, and still read the
         # answer (asyncio's default closes the whole connection, and the answer was lost).
+        # A client that went away looks the same until a write fails, so the answer gets the
+        # keep-alive timeout to complete: an event stream whose client left ends then.
         if self._phase == _BUSY and self._body_done and not self._lingering:
             self._half_closed = True
+            if self._current_request is not None:
+                # The answer says the connection ends with it.
+                self._current_request.must_close = True
+            self._set_timer(self.worker.loop.time() + max(self._keepalive, 1), self._keepalive_timeout)
             return True
         return None
 
