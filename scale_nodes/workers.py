@@ -600,16 +600,16 @@ class AsgiWorker(GunicornAsgiWorker):
         """Raise this process's open-file limit as far as the connection cap needs (up to the hard limit),
         and return the connections it allows: the limit minus ``fd_reserve``."""
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        wanted = self.worker_connections + self.limits.fd_reserve
-        if soft != resource.RLIM_INFINITY and soft < wanted:
-            new_soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-            try:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
-                soft = new_soft
-            except (ValueError, OSError):
-                pass
         if soft == resource.RLIM_INFINITY:
             return self.worker_connections
+        wanted = self.worker_connections + self.limits.fd_reserve
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if raised > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+                soft = raised
+            except (ValueError, OSError):
+                self.log.warning("Could not raise the open-file limit from %d to %d", soft, raised)
         return max(soft - self.limits.fd_reserve, 1)
 
     def run(self) -> None:

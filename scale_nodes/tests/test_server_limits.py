@@ -611,3 +611,15 @@ class TestRestarts:
         assert all(ended), ended
         assert "WORKER TIMEOUT" not in log, log[-3000:]
         assert "Draining" in log, log[-3000:]
+
+
+def test_the_sync_workers_answer_their_own_refusals_in_json(database: dict[str, str]) -> None:
+    port = PORT + 5
+    with _serving(_instance(database, port, GUNICORN_WORKER="sync")):
+        too_large = exchange(port, head("GET", "/healthz", "X-Big: " + "v" * 9000))
+        malformed = exchange(port, b"GARBAGE\r\n\r\n")
+        served = request(port, "GET", "/healthz")
+    assert_json_error(too_large, 431, "Error parsing headers")
+    assert too_large[1] == "Request Header Fields Too Large"
+    assert_json_error(malformed, 400, "Invalid Request Line")
+    assert served.status == 200, served
