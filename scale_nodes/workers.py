@@ -492,9 +492,9 @@ class LimitedProtocol(ASGIProtocol):
         self._linger()
 
     def _log_refusal(self, status: int, reason: str, detail: str) -> None:
-        peer = self.transport.get_extra_info("peername") if self.transport is not None else None
-        self.log.warning("Refused (%s %s) %s: %s", status or "closed", reason, _peer_text(peer), detail)
         _count_refusal(reason)
+        peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+        self.worker.log_refusal(f"Refused ({status or 'closed'} {reason}) {_peer_text(peer)}: {detail}", reason)
 
     # -- timers and closing --------------------------------------------------------------------------
 
@@ -542,6 +542,9 @@ class LimitedProtocol(ASGIProtocol):
         self._timer = worker.loop.call_later(self.limits.linger, transport.close)
 
 
+# Refusals that come in floods (a client opening connections beyond the cap): logged in summary.
+_SUMMARIZED_REFUSALS = frozenset({"connection_limit", "idle_closed_at_limit"})
+
 # gunicorn's own refusals, by status, as counted.
 _GUNICORN_REFUSALS = {
     400: "malformed_request",
@@ -578,6 +581,8 @@ class AsgiWorker(GunicornAsgiWorker):
         # Below gunicorn's own wait for body bytes (``timeout``), which would end the request without an answer.
         self.body_deadline_cap = max(float(self.cfg.timeout or 30) - 1.0, 1.0)
         self._accept_errors_logged = 0.0
+        # Per refusal reason logged in summary: when its last line was written, and how many since.
+        self._summaries: dict[str, tuple[float, int]] = {}
 
     # ``alive`` is gunicorn's flag for "keep serving"; a signal handler or the request that reaches
     # ``max_requests`` lowers it. As a property, lowering it wakes the serving loop at once.
@@ -700,6 +705,19 @@ class AsgiWorker(GunicornAsgiWorker):
         for listener in self.sockets:
             with contextlib.suppress(OSError):
                 listener.close()
+
+    def log_refusal(self, line: str, reason: str) -> None:
+        """Log one refusal; those of a flood at the connection cap, at most once a second with a count."""
+        if reason not in _SUMMARIZED_REFUSALS:
+            self.log.warning(line)
+            return
+        now = time.monotonic()
+        last, held = self._summaries.get(reason, (0.0, 0))
+        if now - last < 1.0:
+            self._summaries[reason] = (last, held + 1)
+            return
+        self._summaries[reason] = (now, 0)
+        self.log.warning(line + (f" (and {held} more since the last such line)" if held else ""))
 
     def close_oldest_idle(self) -> bool:
         """Close the connection idle the longest, to make room for a new one; whether there was one."""

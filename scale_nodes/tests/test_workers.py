@@ -255,3 +255,62 @@ def test_the_connection_cap_stays_below_the_open_file_limit_less_the_reserve(
         setrlimit.assert_not_called()
     else:
         setrlimit.assert_called_once_with(mock.ANY, (raised_to, limit[1]))
+
+
+def test_a_drain_stops_accepting_raises_the_stopping_flag_and_closes_idle_connections() -> None:
+    from unittest import mock
+
+    from scale_nodes.workers import AsgiWorker
+    from util import shutdown
+
+    idle = mock.Mock(_phase=0)
+    worker = mock.Mock(servers=[mock.Mock()], idle={idle: None}, nr_conns=0, connections=set(), _quick_shutdown=False)
+    worker.cfg.graceful_timeout = 5
+    try:
+        asyncio.run(AsgiWorker.drain(worker))
+        assert shutdown.is_stopping()
+    finally:
+        shutdown.reset()
+    worker.servers[0].close.assert_called_once_with()
+    idle._idle_timed_out.assert_called_once_with()
+    worker.notify.assert_called()
+
+
+def test_a_drain_closes_what_is_left_at_its_deadline_keeping_the_heartbeat_meanwhile() -> None:
+    import time
+    from unittest import mock
+
+    from scale_nodes.workers import AsgiWorker
+    from util import shutdown
+
+    stuck = mock.Mock()
+    worker = mock.Mock(servers=[], idle={}, nr_conns=1, connections={stuck}, _quick_shutdown=False)
+    # One second before graceful_timeout, at least half a second.
+    worker.cfg.graceful_timeout = 1
+    started = time.monotonic()
+    try:
+        asyncio.run(AsgiWorker.drain(worker))
+    finally:
+        shutdown.reset()
+    assert 0.4 < time.monotonic() - started < 1.5
+    stuck.transport.abort.assert_called_once_with()
+    assert worker.notify.call_count >= 5
+
+
+def test_running_out_of_file_descriptors_at_accept_is_one_line_a_second_not_a_traceback() -> None:
+    import errno
+    from unittest import mock
+
+    from scale_nodes.workers import AsgiWorker
+
+    worker = mock.Mock(_accept_errors_logged=0.0, nr_conns=7)
+    loop = mock.Mock()
+    context = {"message": "socket.accept() out of system resource", "exception": OSError(errno.EMFILE, "Too many")}
+    with mock.patch("scale_nodes.workers._count_refusal") as count:
+        for _ in range(3):
+            AsgiWorker._loop_exception(worker, loop, context)
+    assert worker.log.warning.call_count == 1
+    assert count.call_count == 3
+    loop.default_exception_handler.assert_not_called()
+    AsgiWorker._loop_exception(worker, loop, {"message": "something else", "exception": ValueError()})
+    loop.default_exception_handler.assert_called_once()
