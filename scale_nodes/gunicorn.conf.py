@@ -8,6 +8,7 @@ old ones finish their requests (up to ``graceful_timeout``); ``kill -TERM`` does
 exiting. A worker that dies or hangs longer than ``timeout`` is replaced by the master.
 """
 
+import contextlib
 import glob
 import multiprocessing
 import os
@@ -87,12 +88,12 @@ if graceful_timeout > timeout:
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
 
 # Recycle each worker after this many requests, bounding the harm of any slow leak; 0 turns it off.
-# Each worker draws its own limit between max_requests and twice that: the processes of an
-# instance, which share the load evenly, reach theirs apart. Two recycle together when their limits
-# differ by less than the requests a process serves during one recycle (drain and boot, D seconds
-# at r requests per second): a chance of about 2*r*D/jitter, about 6% at r=100, D=3 and 10,000 and
-# shrinking as each restart shifts the processes further apart; a jitter of a tenth (gunicorn's
-# habit) made it about 60%.
+# Each worker draws its own limit between max_requests and twice that, so that the processes of an
+# instance, which share the load evenly, reach theirs apart: two limits fall within the requests a
+# process serves during one recycle (drain and boot, D seconds at r requests a second) with a chance
+# of about 2*r*D/jitter, 6% at r=100, D=3 and 10,000, where gunicorn's habit of a tenth gives about
+# one half. The ASGI workers also take turns (AsgiWorker.may_recycle): one that reaches its limit
+# while another starts or drains serves on until that one is back, so never two are missing at once.
 max_requests = _int("GUNICORN_MAX_REQUESTS", 10_000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", max_requests)
 
@@ -141,10 +142,14 @@ proc_name = os.environ.get("GUNICORN_PROC_NAME", "scale-nodes")
 # this instance's alone and start empty: the master empties it (or makes a temporary one, removed
 # on exit) before the first worker starts, and drops the gauges of each worker that exits.
 _metrics_dir_made = None
+# The file the ASGI workers lock so that they recycle one at a time (AsgiWorker.may_recycle).
+_recycle_lock = None
 
 
 def on_starting(server) -> None:
-    global _metrics_dir_made
+    global _metrics_dir_made, _recycle_lock
+    descriptor, _recycle_lock = tempfile.mkstemp(prefix="scale-nodes-recycle-", suffix=".lock")
+    os.close(descriptor)
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
     if path:
         os.makedirs(path, exist_ok=True)
@@ -158,6 +163,7 @@ def on_starting(server) -> None:
 
 def post_fork(server, worker) -> None:
     worker.limits = SERVING_LIMITS
+    worker.recycle_lock_path = _recycle_lock
 
 
 def post_worker_init(worker) -> None:
@@ -173,5 +179,8 @@ def child_exit(server, worker) -> None:
 
 
 def on_exit(server) -> None:
+    if _recycle_lock:
+        with contextlib.suppress(OSError):
+            os.remove(_recycle_lock)
     if _metrics_dir_made:
         shutil.rmtree(_metrics_dir_made, ignore_errors=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import gc
 import html
 import json
@@ -35,6 +36,7 @@ import logging
 import os
 import resource
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -542,6 +544,10 @@ class LimitedProtocol(ASGIProtocol):
         self._timer = worker.loop.call_later(self.limits.linger, transport.close)
 
 
+# How long after a recycled process exits its replacement may still be unforked (gunicorn's master
+# forks it as soon as it reaps the old one); time.monotonic() is the same clock in every process.
+_REPLACEMENT_FORK_SECONDS = 2.0
+
 # Refusals that come in floods (a client opening connections beyond the cap): logged in summary.
 _SUMMARIZED_REFUSALS = frozenset({"connection_limit", "idle_closed_at_limit"})
 
@@ -568,9 +574,15 @@ class AsgiWorker(GunicornAsgiWorker):
     """
 
     limits = ServingLimits()
+    # A file every process of the instance locks (``may_recycle``); set by gunicorn.conf.py's ``post_fork``.
+    recycle_lock_path: str | None = None
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         self._stopping: asyncio.Event | None = None
+        self._stop_requested = False
+        self._recycle_waiting = False
+        self._recycle_lock = None
+        self._recycle_lock_held = False
         super().__init__(*args, **kwargs)
         # Connections with no request in progress, the longest idle first (dicts keep their order).
         self.idle: dict[LimitedProtocol, None] = {}
@@ -585,21 +597,79 @@ class AsgiWorker(GunicornAsgiWorker):
         self._summaries: dict[str, tuple[float, int]] = {}
 
     # ``alive`` is gunicorn's flag for "keep serving"; a signal handler or the request that reaches
-    # ``max_requests`` lowers it. As a property, lowering it wakes the serving loop at once.
+    # ``max_requests`` lowers it. As a property, lowering it wakes the serving loop at once, and a
+    # recycle waits while another process of the instance starts or drains (``may_recycle``).
     @property
     def alive(self) -> bool:
         return self.__dict__.get("_alive", True)
 
     @alive.setter
     def alive(self, value: bool) -> None:
+        if not value and not self._stop_requested and self.nr >= self.max_requests and not self.may_recycle():
+            self._recycle_waiting = True
+            # gunicorn checks the limit after every request: lifted, and the serving loop asks for the
+            # turn once a second instead.
+            self.max_requests = sys.maxsize
+            self.log.info("Recycling postponed: another process of this instance is starting or draining")
+            return
         self.__dict__["_alive"] = value
         if not value and self._stopping is not None:
             self._stopping.set()
 
+    def handle_exit_signal(self) -> None:
+        self._stop_requested = True
+        super().handle_exit_signal()
+
+    def handle_quit_signal(self) -> None:
+        self._stop_requested = True
+        super().handle_quit_signal()
+
     def init_process(self) -> None:
         for listener in self.sockets:
             listener.sock = OneAcceptPerTurn.taking(listener.sock)
+        if self.recycle_lock_path:
+            self._recycle_lock = open(self.recycle_lock_path, "r+b")  # noqa: SIM115 (held until the process exits)
+            # Shared while this process starts: no other process begins to recycle meanwhile.
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._recycle_lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
         super().init_process()
+
+    def may_recycle(self) -> bool:
+        """Whether this process may start its recycle now: no other process of the instance is starting
+        or draining. Once true, it stays so until the process exits, holding the others back.
+
+        gunicorn starts the replacement of a recycled process only once it has exited, and the
+        replacement takes a second or two to load the application: the processes of an instance take
+        turns so that never two are missing at once.
+        """
+        if self._recycle_lock is None or self._recycle_lock_held:
+            return True
+        try:
+            fcntl.flock(self._recycle_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        # The process that recycled last wrote when it exited: until its replacement is forked and
+        # holds the lock shared, a moment later, the lock alone does not show it missing.
+        self._recycle_lock.seek(0)
+        try:
+            exited = float(self._recycle_lock.read() or 0)
+        except ValueError:
+            exited = 0.0
+        if time.monotonic() - exited < _REPLACEMENT_FORK_SECONDS:
+            fcntl.flock(self._recycle_lock, fcntl.LOCK_UN)
+            return False
+        self._recycle_lock_held = True
+        return True
+
+    def _note_recycle_done(self) -> None:
+        """Write when this process, which holds the recycle turn, exits (read by ``may_recycle``)."""
+        if not self._recycle_lock_held:
+            return
+        with contextlib.suppress(OSError):
+            self._recycle_lock.seek(0)
+            self._recycle_lock.truncate()
+            self._recycle_lock.write(str(time.monotonic()).encode())
+            self._recycle_lock.flush()
 
     def open_file_budget(self) -> int:
         """Raise this process's open-file limit as far as the connection cap needs (up to the hard limit),
@@ -627,6 +697,7 @@ class AsgiWorker(GunicornAsgiWorker):
             self.log.exception("Worker exception")
         finally:
             self._close_loop()
+            self._note_recycle_done()
 
     async def _serve_limited(self) -> None:
         self._stopping = asyncio.Event()
@@ -642,8 +713,15 @@ class AsgiWorker(GunicornAsgiWorker):
             ", ".join(str(listener) for listener in self.sockets),
             self.connection_cap,
         )
+        if self._recycle_lock is not None and not self._recycle_lock_held:
+            # Accepting now: this process no longer holds the others' recycles back.
+            fcntl.flock(self._recycle_lock, fcntl.LOCK_UN)
         while self.alive:
             self.notify()
+            if self._recycle_waiting and self.may_recycle():
+                self.log.info("Autorestarting worker now that no other process is starting or draining")
+                self.alive = False
+                break
             if self.ppid != os.getppid():
                 self.log.info("Parent changed, shutting down: %s", self)
                 break

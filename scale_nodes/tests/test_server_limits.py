@@ -593,6 +593,54 @@ class TestRestarts:
         gaps = [later[0] - earlier[0] for earlier, later in itertools.pairwise(answers)]
         assert max(gaps) < 1.0, max(gaps)
 
+    def test_two_processes_reaching_their_limit_together_recycle_one_after_the_other(
+        self, database: dict[str, str]
+    ) -> None:
+        instance = _instance(
+            database,
+            PORT + 6,
+            workers=2,
+            GUNICORN_MAX_REQUESTS="150",
+            GUNICORN_MAX_REQUESTS_JITTER="0",
+            GUNICORN_TIMEOUT="4",
+            GUNICORN_GRACEFUL_TIMEOUT="3",
+        )
+        with _serving(instance):
+            first_workers = instance.worker_pids()
+            # Streams hold each drain until its deadline, as long as a recycle can last.
+            streams = [_stream(instance.port) for _ in range(6)]
+            probe = Probe(instance.port)
+            probe.start()
+            stopping = threading.Event()
+
+            def load() -> None:
+                while not stopping.is_set():
+                    request(instance.port, "GET", "/v6/nodes/?page_size=1", timeout=3)
+
+            loaders = [threading.Thread(target=load, daemon=True) for _ in range(3)]
+            try:
+                for loader in loaders:
+                    loader.start()
+                deadline = time.monotonic() + 30
+                while not instance.worker_pids().isdisjoint(first_workers) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                stopping.set()
+                for loader in loaders:
+                    loader.join(timeout=10)
+                time.sleep(2)
+            finally:
+                stopping.set()
+                answers = probe.stop()
+                for client in streams:
+                    client.abort()
+            log = instance.log_path.read_text()
+            replaced_both = instance.worker_pids().isdisjoint(first_workers)
+        assert replaced_both, log[-3000:]
+        assert "Recycling postponed" in log, log[-3000:]
+        assert "WORKER TIMEOUT" not in log, log[-3000:]
+        assert all(status == 200 for _, status, _ in answers), [a for a in answers if a[1] != 200]
+        assert max(seconds for _, _, seconds in answers) < 1.0, max(answers, key=lambda a: a[2])
+
     def test_sigterm_with_open_streams_stops_the_master_within_a_few_seconds(self, database: dict[str, str]) -> None:
         instance = _instance(database, PORT + 4, workers=2, GUNICORN_GRACEFUL_TIMEOUT="3")
         with _serving(instance):

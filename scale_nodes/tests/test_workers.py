@@ -314,3 +314,37 @@ def test_running_out_of_file_descriptors_at_accept_is_one_line_a_second_not_a_tr
     loop.default_exception_handler.assert_not_called()
     AsgiWorker._loop_exception(worker, loop, {"message": "something else", "exception": ValueError()})
     loop.default_exception_handler.assert_called_once()
+
+
+def test_processes_take_turns_to_recycle(tmp_path: object) -> None:
+    """One process holds the turn until it exits; the next may take it once the replacement had time to fork."""
+    import fcntl
+    import time
+    from unittest import mock
+
+    from scale_nodes.workers import AsgiWorker
+
+    path = tmp_path / "recycle.lock"
+    path.write_bytes(b"")
+
+    def process() -> mock.Mock:
+        worker = mock.Mock(_recycle_lock=path.open("r+b"), _recycle_lock_held=False)
+        return worker
+
+    first, second, starting = process(), process(), process()
+    try:
+        assert AsgiWorker.may_recycle(first)
+        assert not AsgiWorker.may_recycle(second)
+        # The first exits: it notes when, and its lock goes with its open file.
+        AsgiWorker._note_recycle_done(first)
+        first._recycle_lock.close()
+        assert not AsgiWorker.may_recycle(second), "the replacement may not be forked yet"
+        # A replacement starting holds the lock shared until it accepts.
+        fcntl.flock(starting._recycle_lock, fcntl.LOCK_SH)
+        with mock.patch("time.monotonic", return_value=time.monotonic() + 5):
+            assert not AsgiWorker.may_recycle(second)
+            fcntl.flock(starting._recycle_lock, fcntl.LOCK_UN)
+            assert AsgiWorker.may_recycle(second)
+    finally:
+        for worker in (first, second, starting):
+            worker._recycle_lock.close()
