@@ -17,7 +17,7 @@ client can take a process down (see ``LimitedProtocol`` for each rule):
 - a connection whose client does not read what it is sent is cut off;
 - a drain on SIGTERM or recycling that stops accepting at once, tells the application to end its
   streams (``util.shutdown``), keeps the heartbeat the master watches, and closes what is left at
-  a deadline below ``graceful_timeout``.
+  a deadline below ``graceful_timeout``; the processes of an instance recycle one at a time.
 
 Every refusal is logged (one line, with the peer) and counted in ``/metrics``
 (``scale_nodes_server_refusals_total`` by reason).
