@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -488,6 +489,7 @@ class TestConnectionCap:
             client.close()
 
 
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="util-linux's prlimit is not installed")
 def test_the_cap_stays_below_the_open_file_limit_and_accept_never_runs_out(database: dict[str, str]) -> None:
     """With 200 open files a process allows 200 - 64 connections; 300 idle ones never make accept fail."""
     instance = _instance(database, PORT + 2, GUNICORN_FD_RESERVE="64", GUNICORN_KEEPALIVE="30")
