@@ -386,6 +386,14 @@ class LimitedProtocol(ASGIProtocol):
         self._error_sent = True
         self._safe_write(json_error_response(status, reason_phrase(status), message, extra_headers))
 
+    def _send_response_start(self, status: int, headers: list, request: object, close: bool = False) -> None:
+        super()._send_response_start(status, headers, request, close)
+        # gunicorn names only the statuses of its own table and calls the rest (412, 428, 431...)
+        # "Unknown"; the application's answers get their standard reason phrase.
+        fix = _STATUS_LINE_FIXES.get((request.version, status))
+        if fix is not None and self._response_buffer.startswith(fix[0]):
+            self._response_buffer = fix[1] + self._response_buffer[len(fix[0]) :]
+
     # -- writing to a client that does not read ----------------------------------------------------
 
     def pause_writing(self) -> None:
@@ -547,6 +555,17 @@ class LimitedProtocol(ASGIProtocol):
 # How long after a recycled process exits its replacement may still be unforked (gunicorn's master
 # forks it as soon as it reaps the old one); time.monotonic() is the same clock in every process.
 _REPLACEMENT_FORK_SECONDS = 2.0
+
+# The status lines gunicorn writes with the reason "Unknown", by HTTP version and status, and the
+# standard ones that replace them.
+_STATUS_LINE_FIXES = {
+    (version, status.value): (
+        f"HTTP/{version[0]}.{version[1]} {status.value} Unknown\r\n".encode(),
+        f"HTTP/{version[0]}.{version[1]} {status.value} {status.phrase}\r\n".encode("latin-1"),
+    )
+    for version in ((1, 0), (1, 1))
+    for status in HTTPStatus
+}
 
 # Refusals that come in floods (a client opening connections beyond the cap): logged in summary.
 _SUMMARIZED_REFUSALS = frozenset({"connection_limit", "idle_closed_at_limit"})

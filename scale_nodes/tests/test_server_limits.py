@@ -344,6 +344,20 @@ class TestSmallerFindings:
         assert_json_error(answer, 431)
         assert answer[1] == "Request Header Fields Too Large"
 
+    def test_the_applications_answers_carry_their_standard_reason_phrase(self, server: dict[str, str]) -> None:
+        body = b'{"is_paused": false}'
+        data = head(
+            "PATCH",
+            "/v6/nodes/4/",
+            f"Authorization: Token {server['token']}",
+            'If-Match: "not-the-etag"',
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+            "Connection: close",
+        )
+        status, reason, _, answer = exchange(server["port"], data + body)
+        assert (status, reason) == (412, "Precondition Failed"), answer
+
     def test_a_client_that_half_closes_after_its_request_still_receives_the_answer(
         self, server: dict[str, str]
     ) -> None:

@@ -146,6 +146,7 @@ GUNICORN_HOOKS = [
     ("_close_transport", ["self"]),
     ("_send_error_response", ["self", "status", "message", "extra_headers"]),
     ("_safe_write", ["self", "data"]),
+    ("_send_response_start", ["self", "status", "headers", "request", "close"]),
     ("pause_writing", ["self"]),
     ("resume_writing", ["self"]),
     ("connection_made", ["self", "transport"]),
@@ -185,7 +186,14 @@ def test_the_gunicorn_state_the_protocol_reads_is_still_there() -> None:
     worker = mock.MagicMock()
     worker.cfg.keepalive = 5
     protocol = ASGIProtocol(worker)
-    for attribute in ("_closed", "_request_ready", "_body_receiver", "_callback_parser", "_current_request"):
+    for attribute in (
+        "_closed",
+        "_request_ready",
+        "_body_receiver",
+        "_callback_parser",
+        "_current_request",
+        "_response_buffer",
+    ):
         assert hasattr(protocol, attribute), attribute
     assert protocol._keepalive == 5
     parser = PythonProtocol()
