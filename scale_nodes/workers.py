@@ -633,7 +633,9 @@ class AsgiWorker(GunicornAsgiWorker):
             return
         self.__dict__["_alive"] = value
         if not value and self._stopping is not None:
-            self._stopping.set()
+            # Also lowered from other threads (the code reloader of ``make run``).
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self._stopping.set)
 
     def handle_exit_signal(self) -> None:
         self._stop_requested = True
