@@ -221,6 +221,7 @@ class TestHeadAndIdleTimeouts:
                 answer = parse(client.read_all(timeout=5))
             assert_json_error(answer, 408, "did not arrive within 1s")
             assert time.monotonic() - started < 4.0
+            assert "Refused (408 header_timeout) 127.0.0.1:" in Path(server["log"]).read_text()
         finally:
             client.close()
 
@@ -258,6 +259,8 @@ class TestRequestBodies:
             # Only the head is sent: the answer cannot wait for the body.
             answer = exchange(server["port"], head("PATCH", "/v6/nodes/1/", "Content-Length: 3000000"), timeout=5)
         assert_json_error(answer, 413, "at most 2621440 bytes")
+        # One line, naming the client.
+        assert "Refused (413 body_too_large) 127.0.0.1:" in Path(server["log"]).read_text()
 
     def test_a_client_sending_its_whole_oversized_body_still_reads_the_413(self, server: dict[str, str]) -> None:
         data = head("PATCH", "/v6/nodes/1/", "Content-Length: 3000000", "Content-Type: application/json")
