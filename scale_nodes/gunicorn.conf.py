@@ -8,6 +8,7 @@ old ones finish their requests (up to ``graceful_timeout``); ``kill -TERM`` does
 exiting. A worker that dies or hangs longer than ``timeout`` is replaced by the master.
 """
 
+import contextlib
 import glob
 import multiprocessing
 import os
@@ -20,11 +21,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scale_nodes.env import env_bool
+from scale_nodes.workers import ServingLimits
 
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     return int(raw) if raw else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
 
 
 bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
@@ -46,9 +53,15 @@ if server == "asgi":
     # One process per core: its event loop never blocks on a request (the sync part runs on the
     # process's thread), so each keeps its core busy, and its idle connections cost memory only.
     workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count())
-    # Open connections per process (streams included); the process's open-file limit must allow them.
+    # Open connections per process (streams included). Enforced: at the cap the connection idle the
+    # longest is closed to make room, or, with none idle, the new one is answered 503. The process
+    # raises its open-file limit as far as the cap needs (up to the hard limit), and the cap is at
+    # most that limit less GUNICORN_FD_RESERVE, the files kept for the database, logs and listener.
     worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 10_000)
     asgi_lifespan = "off"
+    # The pure-Python parser, whatever else is installed: the worker reads the chunk sizes it parses
+    # to refuse an impossible or too large one before its data (scale_nodes.workers.LimitedProtocol).
+    http_parser = "python"
 else:
     wsgi_app = "scale_nodes.wsgi:application"
     # Sync workers: one request at a time per process; 2 per core plus one keeps the cores busy while
@@ -65,14 +78,39 @@ limit_request_field_size = 8190
 
 # A request must finish within `timeout` seconds or its worker is killed and replaced; stopping
 # or reloading waits `graceful_timeout` for requests in flight.
+# A drain (SIGTERM, recycling) closes what is left one second before `graceful_timeout` (before the
+# master's own deadline), and so below `timeout`, which must not be shorter.
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+if graceful_timeout > timeout:
+    raise ValueError(f"GUNICORN_GRACEFUL_TIMEOUT ({graceful_timeout}) must not exceed GUNICORN_TIMEOUT ({timeout}).")
+# A connection with no request in progress is closed after this many seconds (a fresh one too).
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
 
-# Recycle each worker after this many requests (with jitter so they do not restart together),
-# bounding the harm of any slow leak; 0 turns it off.
+# Recycle each worker after this many requests, bounding the harm of any slow leak; 0 turns it off.
+# Each worker draws its own limit between max_requests and twice that, so that the processes of an
+# instance, which share the load evenly, reach theirs apart: two limits fall within the requests a
+# process serves during one recycle (drain and boot, D seconds at r requests a second) with a chance
+# of about 2*r*D/jitter, 6% at r=100, D=3 and 10,000, where gunicorn's habit of a tenth gives about
+# one half. The ASGI workers also take turns (AsgiWorker.may_recycle): one that reaches its limit
+# while another starts or drains serves on until that one is back, so never two are missing at once.
 max_requests = _int("GUNICORN_MAX_REQUESTS", 10_000)
-max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 10)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", max_requests)
+
+# What the ASGI worker allows a client (scale_nodes.workers.ServingLimits, where each is explained).
+# The body limit is Django's DATA_UPLOAD_MAX_MEMORY_SIZE, read from the same variable.
+SERVING_LIMITS = ServingLimits(
+    header_timeout=_float("GUNICORN_HEADER_TIMEOUT", 10.0),
+    fd_reserve=_int("GUNICORN_FD_RESERVE", 128),
+    max_body_bytes=_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440),
+    body_grace=_float("GUNICORN_BODY_GRACE", 10.0),
+    body_min_rate=_int("GUNICORN_BODY_MIN_RATE", 131_072),
+    max_unsent_bytes=_int("GUNICORN_MAX_UNSENT_BYTES", 1_048_576),
+    send_timeout=_float("GUNICORN_SEND_TIMEOUT", 30.0),
+    socket_send_buffer=_int("GUNICORN_SOCKET_SEND_BUFFER", 0),
+    retry_after=_int("GUNICORN_RETRY_AFTER", 1),
+    linger=_float("GUNICORN_LINGER", 2.0),
+)
 
 # Heartbeat files in memory rather than on a possibly slow disk.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 (gunicorn's documented choice)
@@ -104,10 +142,14 @@ proc_name = os.environ.get("GUNICORN_PROC_NAME", "scale-nodes")
 # this instance's alone and start empty: the master empties it (or makes a temporary one, removed
 # on exit) before the first worker starts, and drops the gauges of each worker that exits.
 _metrics_dir_made = None
+# The file the ASGI workers lock so that they recycle one at a time (AsgiWorker.may_recycle).
+_recycle_lock = None
 
 
 def on_starting(server) -> None:
-    global _metrics_dir_made
+    global _metrics_dir_made, _recycle_lock
+    descriptor, _recycle_lock = tempfile.mkstemp(prefix="scale-nodes-recycle-", suffix=".lock")
+    os.close(descriptor)
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
     if path:
         os.makedirs(path, exist_ok=True)
@@ -117,6 +159,11 @@ def on_starting(server) -> None:
         path = _metrics_dir_made = tempfile.mkdtemp(prefix="scale-nodes-metrics-")
     # Set before any worker starts (and imports prometheus_client), so every worker inherits it.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+
+
+def post_fork(server, worker) -> None:
+    worker.limits = SERVING_LIMITS
+    worker.recycle_lock_path = _recycle_lock
 
 
 def post_worker_init(worker) -> None:
@@ -132,5 +179,8 @@ def child_exit(server, worker) -> None:
 
 
 def on_exit(server) -> None:
+    if _recycle_lock:
+        with contextlib.suppress(OSError):
+            os.remove(_recycle_lock)
     if _metrics_dir_made:
         shutil.rmtree(_metrics_dir_made, ignore_errors=True)

@@ -1,25 +1,47 @@
-"""gunicorn workers whose own error answers are JSON, like the service's.
+"""gunicorn workers for the node registry: their own error answers in JSON, and, for the ASGI worker, limits.
 
 gunicorn answers some requests itself, before Django sees them: a request line over
 ``limit_request_line`` (414), too many or too large header fields (431), a malformed request line
-or header (400), an unknown ``Transfer-Encoding`` (501), and an application that failed to start
-its answer (500). It writes those as small HTML pages through ``gunicorn.util.write_error``,
-which its workers call for nothing else; these workers replace it, in their own process, with a
-writer of the service's error shape ``{"detail": ...}``. Everything else is gunicorn's own.
+or header (400), an unknown ``Transfer-Encoding`` (501). Its sync workers write those as HTML pages
+from ``Worker.handle_error``, its ASGI worker as plain text from ``ASGIProtocol._send_error_response``;
+the subclasses here write the service's error shape ``{"detail": ...}`` instead.
 
-gunicorn's ASGI worker (what ``make serve`` runs) parses requests with the same limits and answers
-the same refusals through ``ASGIProtocol._send_error_response`` instead; ``AsgiWorker`` replaces
-that method the same way.
+The ASGI worker (what ``make serve`` runs) also enforces the limits of ``ServingLimits``, so that no
+client can take a process down (see ``LimitedProtocol`` for each rule):
+
+- a cap on the connections of a process, below its open-file limit: at the cap the oldest idle
+  connection is closed to make room, or, with none idle, the new one is answered 503;
+- a deadline for the whole request head, and an idle timeout for a connection between requests;
+- a body over the limit refused from its ``Content-Length`` (413), an impossible length or chunk size
+  refused at once (400), a body deadline with a minimum rate (408), only ``Transfer-Encoding: chunked``;
+- a connection whose client does not read what it is sent is cut off;
+- a drain on SIGTERM or recycling that stops accepting at once, tells the application to end its
+  streams (``util.shutdown``), keeps the heartbeat the master watches, and closes what is left at
+  a deadline below ``graceful_timeout``; the processes of an instance recycle one at a time.
+
+Every refusal is logged (one line, with the peer) and counted in ``/metrics``
+(``scale_nodes_server_refusals_total`` by reason).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import fcntl
 import gc
+import html
 import json
+import logging
+import os
+import resource
 import socket
+import sys
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
 
-from gunicorn import util
+from gunicorn import util as gunicorn_util
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers.gasgi import ASGIWorker as GunicornAsgiWorker
 from gunicorn.workers.gthread import ThreadWorker as GunicornThreadWorker
@@ -28,43 +50,127 @@ from gunicorn.workers.sync import SyncWorker as GunicornSyncWorker
 # gunicorn's messages may quote what the client sent; a long one is cut.
 _MAX_DETAIL = 300
 
+# A Content-Length or chunk size beyond what a signed 64-bit integer holds is no length any proxy,
+# client or kernel could mean: refused as malformed (400) rather than as too large (413).
+IMPOSSIBLE_LENGTH = 2**63
 
-def json_error_response(status_int: int, reason: str, mesg: str) -> bytes:
+
+@dataclass(frozen=True)
+class ServingLimits:
+    """What the ASGI worker allows a client; ``scale_nodes/gunicorn.conf.py`` reads each from the environment.
+
+    The idle timeout is gunicorn's ``keepalive`` and the connection cap its ``worker_connections``.
+    """
+
+    # The whole request head must arrive within this many seconds of its first byte.
+    header_timeout: float = 10.0
+    # Open files each process keeps for other things than client connections (database
+    # connections, log and metrics files, the listener, the event loop): the connection cap is
+    # at most the open-file limit minus this.
+    fd_reserve: int = 128
+    # The largest request body accepted (Django's DATA_UPLOAD_MAX_MEMORY_SIZE).
+    max_body_bytes: int = 2_621_440
+    # A body must arrive within ``body_grace`` seconds plus one second per ``body_min_rate`` bytes.
+    body_grace: float = 10.0
+    body_min_rate: int = 131_072
+    # A connection with more than this many bytes waiting to be sent is cut off ...
+    max_unsent_bytes: int = 1_048_576
+    # ... and so is one whose client has not taken what waits for it for this many seconds.
+    send_timeout: float = 30.0
+    # The kernel's send buffer of each connection (SO_SNDBUF), in bytes; 0 leaves it to the kernel,
+    # which grows it up to net.ipv4.tcp_wmem's maximum (4 MiB by default) before the server sees
+    # a client that does not read.
+    socket_send_buffer: int = 0
+    # The Retry-After of the 503 answered at the connection cap.
+    retry_after: int = 1
+    # After an error answer, the client's remaining bytes are read and dropped for up to this many
+    # seconds before the connection is closed, so that it reads the answer rather than a reset.
+    linger: float = 2.0
+
+    def body_seconds(self, length: int) -> float:
+        """How long a body of ``length`` bytes may take to arrive."""
+        return self.body_grace + length / self.body_min_rate
+
+
+def json_error_response(
+    status_int: int, reason: str, mesg: str, extra_headers: tuple[tuple[str, str], ...] = ()
+) -> bytes:
     """A complete HTTP/1.1 response (closing the connection) with ``{"detail": ...}`` for a refused request."""
     detail = f"{reason}: {mesg}" if mesg else reason
     if len(detail) > _MAX_DETAIL:
         detail = detail[:_MAX_DETAIL] + "..."
     body = json.dumps({"detail": detail}).encode()
+    extra = "".join(f"{name}: {value}\r\n" for name, value in extra_headers)
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\n"
         "Connection: close\r\n"
         "Content-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"{extra}\r\n"
     )
     return head.encode("latin-1") + body
 
 
-def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
-    """Drop-in for ``gunicorn.util.write_error``: the same answer, as JSON instead of HTML."""
-    util.write_nonblock(sock, json_error_response(status_int, reason, mesg))
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase of ``status`` (``Request Header Fields Too Large`` for 431)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
-def _send_json_error_response(
-    protocol: ASGIProtocol, status: int, message: str, extra_headers: tuple[tuple[str, str], ...] = ()
-) -> None:
-    """Drop-in for ``ASGIProtocol._send_error_response``: the same answer, as JSON instead of plain text."""
-    response = json_error_response(status, protocol._get_reason_phrase(status), message)
-    if extra_headers:
-        head, _, body = response.partition(b"\r\n\r\n")
-        extra = "".join(f"\r\n{name}: {value}" for name, value in extra_headers).encode("latin-1")
-        response = head + extra + b"\r\n\r\n" + body
-    protocol._safe_write(response)
+class _CapturedWrites:
+    """Stands in for a client socket while gunicorn writes an error page: keeps what is written, and
+    answers everything else from the real socket (gunicorn reads its addresses for the access log)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.written = b""
+
+    def sendall(self, data: bytes) -> None:
+        self.written += data
+
+    def setblocking(self, flag: bool) -> None:
+        """gunicorn's writer toggles blocking around its write; the real socket is left as it is."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sock, name)
+
+
+def parse_error_page(page: bytes) -> tuple[int, str, str]:
+    """The status, reason and message of an HTML error response as ``gunicorn.util.write_error`` writes it.
+
+    Raises ValueError for anything else.
+    """
+    head, _, body = page.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    _version, status, reason = status_line.split(" ", 2)
+    text = body.decode("latin-1")
+    _, found, message = text.partition("</h1>")
+    if not found:
+        raise ValueError("not an error page of gunicorn's")
+    return int(status), reason, html.unescape(message.split("</body>", 1)[0].strip())
 
 
 class _JsonErrorPages:
-    def init_process(self) -> None:
-        util.write_error = write_json_error
-        super().init_process()
+    """Sync workers whose own error answers are JSON (``handle_error`` is gunicorn's hook for them)."""
+
+    log: logging.Logger
+
+    def handle_error(self, req: object, client: socket.socket, addr: tuple, exc: BaseException) -> None:
+        # gunicorn decides the status, logs and writes the access log line; its page is rewritten.
+        captured = _CapturedWrites(client)
+        super().handle_error(req, captured, addr, exc)
+        if not captured.written:
+            return
+        try:
+            status, reason, message = parse_error_page(captured.written)
+        except ValueError:
+            status, reason, message = 500, "Internal Server Error", ""
+        try:
+            gunicorn_util.write_nonblock(client, json_error_response(status, reason, message))
+        except OSError:
+            self.log.debug("Failed to send error message.")
 
 
 class SyncWorker(_JsonErrorPages, GunicornSyncWorker):
@@ -105,15 +211,637 @@ class OneAcceptPerTurn(socket.socket):
         self.turn_taken = False
 
 
+def _count_refusal(reason: str) -> None:
+    # Imported here: util.metrics needs Django's settings, loaded with the application.
+    from util.metrics import count_server_refusal
+
+    count_server_refusal(reason)
+
+
+# The phases of a connection, for its timer and for the connection cap.
+_IDLE = 0  # waiting for a request, no byte of it yet (a fresh connection, or between requests)
+_HEAD = 1  # part of a request head has arrived
+_BUSY = 2  # a request is being served
+
+
+class LimitedProtocol(ASGIProtocol):
+    """gunicorn's HTTP/1 protocol with the limits of ``ServingLimits`` and JSON error answers.
+
+    Each connection has one timer, for whatever it waits for: its next request (gunicorn's
+    ``keepalive``, from the connection's start or the end of the last response), the rest of a
+    request head (``header_timeout`` from the head's first byte), or the rest of a body
+    (``body_seconds`` of the declared length). Idle connections (no request in progress) are kept
+    in the worker's ``idle`` table, the longest idle first, for the connection cap to close.
+
+    gunicorn has no public hooks for these; the overrides of its underscore methods are the parser
+    callbacks (``_on_headers_complete``, ``_on_body``, ``_on_message_complete``), the points where
+    a connection starts waiting (``_arm_keepalive_timer``) and closes (``_close_transport``), and its
+    error writer (``_send_error_response``). Each calls gunicorn's own and adds only the limit;
+    ``scale_nodes/tests/test_workers.py`` fails if any of them changes its signature.
+    """
+
+    def __init__(self, worker: AsgiWorker) -> None:
+        super().__init__(worker)
+        self.limits: ServingLimits = worker.limits
+        self._phase = _IDLE
+        self._timer: asyncio.TimerHandle | None = None
+        self._head_started = 0.0
+        self._body_done = True
+        self._body_received = 0
+        self._half_closed = False
+        self._lingering = False
+        self._error_sent = False
+        self._write_timer: asyncio.TimerHandle | None = None
+
+    # -- the connection's life ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)
+        worker = self.worker
+        worker.connections.add(self)
+        if self.limits.socket_send_buffer > 0:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer)
+        if worker.nr_conns > worker.connection_cap and not worker.close_oldest_idle():
+            self._refuse(
+                503,
+                "connection_limit",
+                "This server process is at its connection limit; retry shortly.",
+                extra_headers=(("Retry-After", str(self.limits.retry_after)),),
+            )
+            return
+        self._become_idle()
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return
+        if self._phase == _IDLE:
+            self._phase = _HEAD
+            self._head_started = self.worker.loop.time()
+            super().data_received(data)
+            if self._phase == _HEAD and not self._closed:
+                self._set_timer(self._head_started + self.limits.header_timeout, self._header_timed_out)
+        else:
+            super().data_received(data)
+        if not self._body_done and not self._closed:
+            self._check_chunk_size()
+
+    def eof_received(self) -> bool | None:
+        # A client may close its sending side once its request is complete, and still read the
+        # answer (asyncio's default closes the whole connection, and the answer was lost).
+        # A client that went away looks the same until a write fails, so the answer gets the
+        # keep-alive timeout to complete: an event stream whose client left ends then.
+        if self._phase == _BUSY and self._body_done and not self._lingering:
+            self._half_closed = True
+            if self._current_request is not None:
+                # The answer says the connection ends with it.
+                self._current_request.must_close = True
+            self._set_timer(self.worker.loop.time() + max(self._keepalive, 1), self._keepalive_timeout)
+            return True
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        self.worker.idle.pop(self, None)
+        self.worker.connections.discard(self)
+        if self._lingering:
+            self.worker.lingering -= 1
+            self._lingering = False
+        super().connection_lost(exc)
+
+    # -- gunicorn's parser callbacks and waiting points --------------------------------------------
+
+    def _on_headers_complete(self) -> bool:
+        parser = self._callback_parser
+        refusal = self._refusal_of_head(parser)
+        if refusal is not None:
+            status, reason, detail = refusal
+            self._refuse(status, reason, detail)
+            # Skip the body: nothing more of this request is read.
+            return True
+        self._cancel_timer()
+        self.worker.idle.pop(self, None)
+        self._phase = _BUSY
+        skip_body = super()._on_headers_complete()
+        length = parser.content_length or 0
+        if parser.is_chunked or length > 0:
+            self._body_done = False
+            self._body_received = 0
+            expected = length if length else self.limits.max_body_bytes
+            self._set_timer(
+                self.worker.loop.time() + min(self.limits.body_seconds(expected), self.worker.body_deadline_cap),
+                self._body_timed_out,
+            )
+        else:
+            self._body_done = True
+        return skip_body
+
+    def _on_body(self, chunk: bytes) -> None:
+        if self._closed:
+            return
+        self._body_received += len(chunk)
+        if self._callback_parser.is_chunked:
+            self._check_chunk_size()
+            if self._closed:
+                return
+        if self._body_received > self.limits.max_body_bytes:
+            self._refuse_too_large()
+            return
+        super()._on_body(chunk)
+
+    def _on_message_complete(self) -> None:
+        if self._closed:
+            return
+        self._body_done = True
+        self._cancel_timer()
+        super()._on_message_complete()
+
+    def _arm_keepalive_timer(self) -> None:
+        # gunicorn calls this when the connection waits for its next request.
+        if self._half_closed or not self.worker.alive:
+            self._keepalive_timeout()
+            return
+        self._become_idle()
+
+    def _close_transport(self) -> None:
+        self._cancel_timer()
+        self.worker.idle.pop(self, None)
+        if not self._error_sent or self._closed or self.transport is None:
+            super()._close_transport()
+            return
+        self._linger()
+
+    def _send_error_response(self, status: int, message: str, extra_headers: tuple[tuple[str, str], ...] = ()) -> None:
+        if self._closed:
+            # An application call that ended after the connection was refused or cut: nothing to answer.
+            return
+        if not self._error_sent:
+            reason = _GUNICORN_REFUSALS.get(status)
+            if reason is not None:
+                self._log_refusal(status, reason, message)
+        self._error_sent = True
+        self._safe_write(json_error_response(status, reason_phrase(status), message, extra_headers))
+
+    def _send_response_start(self, status: int, headers: list, request: object, close: bool = False) -> None:
+        super()._send_response_start(status, headers, request, close)
+        # gunicorn names only the statuses of its own table and calls the rest (412, 428, 431...)
+        # "Unknown"; the application's answers get their standard reason phrase.
+        fix = _STATUS_LINE_FIXES.get((request.version, status))
+        if fix is not None and self._response_buffer.startswith(fix[0]):
+            self._response_buffer = fix[1] + self._response_buffer[len(fix[0]) :]
+
+    # -- writing to a client that does not read ----------------------------------------------------
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.transport is None or self._closed:
+            return
+        unsent = self.transport.get_write_buffer_size()
+        if unsent > self.limits.max_unsent_bytes:
+            self._cut_slow_reader(f"{unsent} bytes unsent")
+            return
+        if self._write_timer is None:
+            self._write_timer = self.worker.loop.call_later(self.limits.send_timeout, self._send_timed_out)
+
+    def resume_writing(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+        super().resume_writing()
+
+    def _send_timed_out(self) -> None:
+        self._write_timer = None
+        if self.transport is not None and not self.transport.is_closing():
+            self._cut_slow_reader(f"nothing taken for {self.limits.send_timeout:g}s")
+
+    def _cut_slow_reader(self, why: str) -> None:
+        self._log_refusal(0, "slow_reader", why)
+        self._cancel_timer()
+        self.worker.idle.pop(self, None)
+        self._closed = True
+        # What waits for the client is dropped: it resumes from its last event (Last-Event-ID).
+        self.transport.abort()
+
+    # -- the rules -----------------------------------------------------------------------------------
+
+    def _refusal_of_head(self, parser: object) -> tuple[int, str, str] | None:
+        """The refusal (status, reason, detail) a request head deserves before its body is read, if any."""
+        length = parser.content_length
+        if length is not None:
+            if length >= IMPOSSIBLE_LENGTH:
+                return 400, "bad_length", f"Content-Length {length} is not a possible length."
+            if length > self.limits.max_body_bytes:
+                return (
+                    413,
+                    "body_too_large",
+                    f"Request body too large: at most {self.limits.max_body_bytes} bytes are accepted.",
+                )
+        elif parser.is_chunked:
+            for name, value in parser.headers:
+                if name == b"transfer-encoding" and value.strip().lower() != b"chunked":
+                    return (
+                        501,
+                        "unsupported_transfer_coding",
+                        f"Transfer-Encoding {value.decode('latin-1')!r} is not supported: only chunked is.",
+                    )
+        return None
+
+    def _check_chunk_size(self) -> None:
+        # The pure-Python parser (``http_parser = "python"`` in gunicorn.conf.py) keeps the size of
+        # the chunk it reads; one that cannot be possible or fit the limit is refused before its data.
+        parser = self._callback_parser
+        if parser is None or not parser.is_chunked:
+            return
+        if parser._chunk_size >= IMPOSSIBLE_LENGTH:
+            self._refuse(400, "bad_length", "The chunk size is not a possible length.")
+        elif self._body_received + parser._chunk_remaining > self.limits.max_body_bytes:
+            self._refuse_too_large()
+
+    def _refuse_too_large(self) -> None:
+        self._refuse(
+            413, "body_too_large", f"Request body too large: at most {self.limits.max_body_bytes} bytes are accepted."
+        )
+
+    def _header_timed_out(self) -> None:
+        self._timer = None
+        if self._phase == _HEAD:
+            self._refuse(
+                408, "header_timeout", f"The request head did not arrive within {self.limits.header_timeout:g}s."
+            )
+        else:
+            self._idle_timed_out()
+
+    def _idle_timed_out(self) -> None:
+        self._timer = None
+        if self._phase == _HEAD:
+            self._header_timed_out()
+            return
+        self.worker.idle.pop(self, None)
+        # gunicorn's own end of an idle connection: closed, and its request loop woken to finish.
+        self._keepalive_timeout()
+
+    def _body_timed_out(self) -> None:
+        self._timer = None
+        if self._body_done:
+            return
+        self._refuse(408, "body_timeout", "The request body did not arrive in time.")
+
+    def _refuse(
+        self, status: int, reason: str, detail: str, *, extra_headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        """Answer ``status`` with ``detail`` in JSON, log and count it, and end the connection."""
+        if self._closed:
+            return
+        self._log_refusal(status, reason, detail)
+        self._error_sent = True
+        self._safe_write(json_error_response(status, reason_phrase(status), detail, extra_headers))
+        self._linger()
+
+    def _log_refusal(self, status: int, reason: str, detail: str) -> None:
+        _count_refusal(reason)
+        peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+        self.worker.log_refusal(f"Refused ({status or 'closed'} {reason}) {_peer_text(peer)}: {detail}", reason)
+
+    # -- timers and closing --------------------------------------------------------------------------
+
+    def _become_idle(self) -> None:
+        self._phase = _IDLE
+        idle = self.worker.idle
+        idle.pop(self, None)
+        idle[self] = None
+        keepalive = self._keepalive if self._keepalive > 0 else self.limits.header_timeout
+        self._set_timer(self.worker.loop.time() + keepalive, self._idle_timed_out)
+
+    def _set_timer(self, when: float, callback: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.worker.loop.call_at(when, callback)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _linger(self) -> None:
+        """End the connection after an answer: send it, then drop what the client still sends, for a while.
+
+        Closing at once with unread bytes from the client resets the connection, and the client may
+        lose the answer before reading it (a 413 while it still sends its body).
+        """
+        self._cancel_timer()
+        self.worker.idle.pop(self, None)
+        transport = self.transport
+        self._closed = True
+        if self._body_receiver is not None:
+            self._body_receiver.signal_disconnect()
+        if self._request_ready is not None:
+            # gunicorn's request loop wakes, sees the connection closed, and ends.
+            self._request_ready.set()
+        worker = self.worker
+        if worker.lingering >= worker.limits.fd_reserve // 2 or not transport.can_write_eof():
+            transport.close()
+            return
+        worker.lingering += 1
+        self._lingering = True
+        transport.write_eof()
+        transport.resume_reading()
+        self._timer = worker.loop.call_later(self.limits.linger, transport.close)
+
+
+# How long after a recycled process exits its replacement may still be unforked (gunicorn's master
+# forks it as soon as it reaps the old one); time.monotonic() is the same clock in every process.
+_REPLACEMENT_FORK_SECONDS = 2.0
+
+# The status lines gunicorn writes with the reason "Unknown", by HTTP version and status, and the
+# standard ones that replace them.
+_STATUS_LINE_FIXES = {
+    (version, status.value): (
+        f"HTTP/{version[0]}.{version[1]} {status.value} Unknown\r\n".encode(),
+        f"HTTP/{version[0]}.{version[1]} {status.value} {status.phrase}\r\n".encode("latin-1"),
+    )
+    for version in ((1, 0), (1, 1))
+    for status in HTTPStatus
+}
+
+# Refusals that come in floods (a client opening connections beyond the cap): logged in summary.
+_SUMMARIZED_REFUSALS = frozenset({"connection_limit", "idle_closed_at_limit"})
+
+# gunicorn's own refusals, by status, as counted.
+_GUNICORN_REFUSALS = {
+    400: "malformed_request",
+    414: "request_line_too_long",
+    431: "header_fields_too_large",
+    501: "unsupported_transfer_coding",
+}
+
+
+def _peer_text(peer: object) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
+
+
 class AsgiWorker(GunicornAsgiWorker):
-    """gunicorn's ASGI worker, answering its own errors in JSON and sharing connections out fairly
-    between processes (``OneAcceptPerTurn``)."""
+    """gunicorn's ASGI worker with the limits of ``ServingLimits`` (``LimitedProtocol``), a drain that
+    drops nothing, and connections shared out fairly between processes (``OneAcceptPerTurn``).
+
+    ``limits`` is set by gunicorn.conf.py's ``post_fork`` hook; without it the defaults apply.
+    """
+
+    limits = ServingLimits()
+    # A file every process of the instance locks (``may_recycle``); set by gunicorn.conf.py's ``post_fork``.
+    recycle_lock_path: str | None = None
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self._stopping: asyncio.Event | None = None
+        self._stop_requested = False
+        self._recycle_waiting = False
+        self._recycle_lock = None
+        self._recycle_lock_held = False
+        super().__init__(*args, **kwargs)
+        # Connections with no request in progress, the longest idle first (dicts keep their order).
+        self.idle: dict[LimitedProtocol, None] = {}
+        # Every open connection, for the drain to close what is left at its deadline.
+        self.connections: set[LimitedProtocol] = set()
+        self.lingering = 0
+        self.connection_cap = self.worker_connections
+        # Below gunicorn's own wait for body bytes (``timeout``), which would end the request without an answer.
+        self.body_deadline_cap = max(float(self.cfg.timeout or 30) - 1.0, 1.0)
+        self._accept_errors_logged = 0.0
+        # Per refusal reason logged in summary: when its last line was written, and how many since.
+        self._summaries: dict[str, tuple[float, int]] = {}
+
+    # ``alive`` is gunicorn's flag for "keep serving"; a signal handler or the request that reaches
+    # ``max_requests`` lowers it. As a property, lowering it wakes the serving loop at once, and a
+    # recycle waits while another process of the instance starts or drains (``may_recycle``).
+    @property
+    def alive(self) -> bool:
+        return self.__dict__.get("_alive", True)
+
+    @alive.setter
+    def alive(self, value: bool) -> None:
+        if not value and not self._stop_requested and self.nr >= self.max_requests and not self.may_recycle():
+            self._recycle_waiting = True
+            # gunicorn checks the limit after every request: lifted, and the serving loop asks for the
+            # turn once a second instead.
+            self.max_requests = sys.maxsize
+            self.log.info("Recycling postponed: another process of this instance is starting or draining")
+            return
+        self.__dict__["_alive"] = value
+        if not value and self._stopping is not None:
+            # Also lowered from other threads (the code reloader of ``make run``).
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self._stopping.set)
+
+    def handle_exit_signal(self) -> None:
+        self._stop_requested = True
+        super().handle_exit_signal()
+
+    def handle_quit_signal(self) -> None:
+        self._stop_requested = True
+        super().handle_quit_signal()
 
     def init_process(self) -> None:
-        ASGIProtocol._send_error_response = _send_json_error_response
         for listener in self.sockets:
             listener.sock = OneAcceptPerTurn.taking(listener.sock)
+        if self.recycle_lock_path:
+            self._recycle_lock = open(self.recycle_lock_path, "r+b")  # noqa: SIM115 (held until the process exits)
+            # Shared while this process starts: no other process begins to recycle meanwhile.
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._recycle_lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
         super().init_process()
+
+    def may_recycle(self) -> bool:
+        """Whether this process may start its recycle now: no other process of the instance is starting
+        or draining. Once true, it stays so until the process exits, holding the others back.
+
+        gunicorn starts the replacement of a recycled process only once it has exited, and the
+        replacement takes a second or two to load the application: the processes of an instance take
+        turns so that never two are missing at once.
+        """
+        if self._recycle_lock is None or self._recycle_lock_held:
+            return True
+        try:
+            fcntl.flock(self._recycle_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        # The process that recycled last wrote when it exited: until its replacement is forked and
+        # holds the lock shared, a moment later, the lock alone does not show it missing.
+        self._recycle_lock.seek(0)
+        try:
+            exited = float(self._recycle_lock.read() or 0)
+        except ValueError:
+            exited = 0.0
+        if time.monotonic() - exited < _REPLACEMENT_FORK_SECONDS:
+            fcntl.flock(self._recycle_lock, fcntl.LOCK_UN)
+            return False
+        self._recycle_lock_held = True
+        return True
+
+    def _note_recycle_done(self) -> None:
+        """Write when this process, which holds the recycle turn, exits (read by ``may_recycle``)."""
+        if not self._recycle_lock_held:
+            return
+        with contextlib.suppress(OSError):
+            self._recycle_lock.seek(0)
+            self._recycle_lock.truncate()
+            self._recycle_lock.write(str(time.monotonic()).encode())
+            self._recycle_lock.flush()
+
+    def open_file_budget(self) -> int:
+        """Raise this process's open-file limit as far as the connection cap needs (up to the hard limit),
+        and return the connections it allows: the limit minus ``fd_reserve``."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY:
+            return self.worker_connections
+        wanted = self.worker_connections + self.limits.fd_reserve
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if raised > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+                soft = raised
+            except (ValueError, OSError):
+                self.log.warning("Could not raise the open-file limit from %d to %d", soft, raised)
+        return max(soft - self.limits.fd_reserve, 1)
+
+    def run(self) -> None:
+        """Serve until stopped, then drain (gunicorn's ``run``, the worker's documented entry point)."""
+        self.connection_cap = min(self.worker_connections, self.open_file_budget())
+        self.loop.set_exception_handler(self._loop_exception)
+        try:
+            self.loop.run_until_complete(self._serve_limited())
+        except Exception:
+            self.log.exception("Worker exception")
+        finally:
+            self._close_loop()
+            self._note_recycle_done()
+
+    async def _serve_limited(self) -> None:
+        self._stopping = asyncio.Event()
+        if not self.alive:
+            self._stopping.set()
+        for listener in self.sockets:
+            server = await self.loop.create_server(
+                lambda: LimitedProtocol(self), sock=listener.sock, start_serving=True
+            )
+            self.servers.append(server)
+        self.log.info(
+            "ASGI server listening on %s, at most %d connections per process",
+            ", ".join(str(listener) for listener in self.sockets),
+            self.connection_cap,
+        )
+        if self._recycle_lock is not None and not self._recycle_lock_held:
+            # Accepting now: this process no longer holds the others' recycles back.
+            fcntl.flock(self._recycle_lock, fcntl.LOCK_UN)
+        while self.alive:
+            self.notify()
+            if self._recycle_waiting and self.may_recycle():
+                self.log.info("Autorestarting worker now that no other process is starting or draining")
+                self.alive = False
+                break
+            if self.ppid != os.getppid():
+                self.log.info("Parent changed, shutting down: %s", self)
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=1.0)
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Stop accepting, tell the application, let requests in progress finish, then close the rest.
+
+        Idle connections close at once, others once their response is complete; event streams and
+        long-polls end through ``util.shutdown``. The heartbeat goes on, so the master never takes
+        the drain for a hung worker; what is left at ``graceful_timeout`` (less a second, so that
+        the master's own deadline never strikes first) is closed.
+        """
+        from util import shutdown
+
+        started = time.monotonic()
+        for server in self.servers:
+            server.close()
+        self.log.info("Draining %d connections", self.nr_conns)
+        try:
+            shutdown.begin()
+        except Exception:
+            self.log.exception("util.shutdown.begin failed")
+        for protocol in list(self.idle):
+            if protocol._phase == _IDLE:
+                protocol._idle_timed_out()
+        deadline = started + max(self.cfg.graceful_timeout - 1.0, 0.5)
+        while self.nr_conns > 0 and time.monotonic() < deadline and not self._quick_shutdown:
+            self.notify()
+            await asyncio.sleep(0.05)
+        if self.nr_conns > 0:
+            self.log.warning("Closing %d connections left at the drain deadline", self.nr_conns)
+            for task in asyncio.all_tasks(self.loop):
+                if task is not asyncio.current_task():
+                    task.cancel()
+            await asyncio.sleep(0)
+            for protocol in list(self.connections):
+                if protocol.transport is not None:
+                    protocol.transport.abort()
+        self.notify()
+
+    def _close_loop(self) -> None:
+        """Cancel what still runs, give it a second to finish, close the loop and the sockets."""
+        try:
+            pending = [task for task in asyncio.all_tasks(self.loop) if not task.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                gathered = asyncio.gather(*pending, return_exceptions=True)
+                try:
+                    self.loop.run_until_complete(asyncio.wait_for(gathered, timeout=1.0))
+                except (TimeoutError, asyncio.CancelledError):
+                    self.log.debug("Tasks still running at exit: %d", len(pending))
+            self.loop.close()
+        except Exception as error:
+            self.log.debug("Cleanup error: %s", error)
+        for listener in self.sockets:
+            with contextlib.suppress(OSError):
+                listener.close()
+
+    def log_refusal(self, line: str, reason: str) -> None:
+        """Log one refusal; those of a flood at the connection cap, at most once a second with a count."""
+        if reason not in _SUMMARIZED_REFUSALS:
+            self.log.warning(line)
+            return
+        now = time.monotonic()
+        last, held = self._summaries.get(reason, (0.0, 0))
+        if now - last < 1.0:
+            self._summaries[reason] = (last, held + 1)
+            return
+        self._summaries[reason] = (now, 0)
+        self.log.warning(line + (f" (and {held} more since the last such line)" if held else ""))
+
+    def close_oldest_idle(self) -> bool:
+        """Close the connection idle the longest, to make room for a new one; whether there was one."""
+        while self.idle:
+            protocol = next(iter(self.idle))
+            del self.idle[protocol]
+            if protocol.transport is None or protocol._closed:
+                continue
+            protocol._log_refusal(0, "idle_closed_at_limit", "idle connection closed for a new one at the limit")
+            protocol._keepalive_timeout()
+            return True
+        return False
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        # asyncio pauses accepting for a second when accept() runs out of file descriptors, and
+        # reports it here each time; one line per such pause rather than a traceback.
+        error = context.get("exception")
+        if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+            now = time.monotonic()
+            if now - self._accept_errors_logged >= 1.0:
+                self._accept_errors_logged = now
+                self.log.warning("Accepting paused for a second: %s (%d connections open)", error, self.nr_conns)
+            _count_refusal("accept_failed")
+            return
+        loop.default_exception_handler(context)
 
 
 def freeze_loaded_app() -> None:

@@ -77,6 +77,40 @@ for _kind in ("unavailable", "error"):
     DATABASE_ERRORS.labels(kind=_kind)
 
 
+SERVER_REFUSALS = Counter(
+    "scale_nodes_server_refusals",
+    "Connections and requests the server itself refused or cut off, before or outside the application, by "
+    "reason: 'connection_limit' (503 at the process's connection cap), 'idle_closed_at_limit' (an idle "
+    "connection closed for a new one at the cap), 'accept_failed' (out of file descriptors), 'header_timeout' "
+    "and 'body_timeout' (408), 'body_too_large' (413), 'bad_length' (400: an impossible Content-Length or chunk "
+    "size), 'unsupported_transfer_coding' (501), 'slow_reader' (a client that does not read what it is sent), "
+    "and gunicorn's own refusals: 'malformed_request' (400), 'request_line_too_long' (414), "
+    "'header_fields_too_large' (431).",
+    ["reason"],
+)
+SERVER_REFUSAL_REASONS = (
+    "connection_limit",
+    "idle_closed_at_limit",
+    "accept_failed",
+    "header_timeout",
+    "body_timeout",
+    "body_too_large",
+    "bad_length",
+    "unsupported_transfer_coding",
+    "slow_reader",
+    "malformed_request",
+    "request_line_too_long",
+    "header_fields_too_large",
+)
+for _reason in SERVER_REFUSAL_REASONS:
+    SERVER_REFUSALS.labels(reason=_reason)
+
+
+def count_server_refusal(reason: str) -> None:
+    """Count one connection or request the server refused or cut off, for ``reason`` (``SERVER_REFUSAL_REASONS``)."""
+    SERVER_REFUSALS.labels(reason=reason).inc()
+
+
 def count_database_error(*, unavailable: bool) -> None:
     """Count one database failure: ``unavailable`` when it made the service answer 503."""
     DATABASE_ERRORS.labels(kind="unavailable" if unavailable else "error").inc()

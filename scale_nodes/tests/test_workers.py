@@ -103,3 +103,256 @@ def test_a_worker_freezes_the_loaded_application_out_of_garbage_collection() -> 
     # A view's function was collectable before and is frozen now.
     assert id(views.NodeEventsView.get) in tracked
     assert id(views.NodeEventsView.get) not in still_collected
+
+
+class _Captured:
+    def __init__(self) -> None:
+        self.written = b""
+
+    def gettimeout(self) -> float:
+        return 0.0
+
+    def sendall(self, data: bytes) -> None:
+        self.written += data
+
+
+def test_gunicorns_error_page_is_read_back_whole_for_its_json_rewrite() -> None:
+    """The sync workers rewrite the page ``gunicorn.util.write_error`` writes: its status, reason and message."""
+    from gunicorn import util
+
+    from scale_nodes.workers import parse_error_page
+
+    page = _Captured()
+    message = "Error parsing headers: 'a<b & c'"
+    util.write_error(page, 431, "Request Header Fields Too Large", message)
+    assert parse_error_page(page.written) == (431, "Request Header Fields Too Large", message)
+
+
+def test_a_page_of_another_shape_is_not_taken_for_gunicorns() -> None:
+    from scale_nodes.workers import parse_error_page
+
+    with pytest.raises(ValueError, match="not an error page"):
+        parse_error_page(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}")
+
+
+# The gunicorn methods the workers override or call although gunicorn has no public hook for them,
+# with the parameters they are called with. A change in the pinned gunicorn fails here first.
+GUNICORN_HOOKS = [
+    ("_on_headers_complete", ["self"]),
+    ("_on_body", ["self", "chunk"]),
+    ("_on_message_complete", ["self"]),
+    ("_arm_keepalive_timer", ["self"]),
+    ("_keepalive_timeout", ["self"]),
+    ("_close_transport", ["self"]),
+    ("_send_error_response", ["self", "status", "message", "extra_headers"]),
+    ("_safe_write", ["self", "data"]),
+    ("_send_response_start", ["self", "status", "headers", "request", "close"]),
+    ("pause_writing", ["self"]),
+    ("resume_writing", ["self"]),
+    ("connection_made", ["self", "transport"]),
+    ("connection_lost", ["self", "exc"]),
+    ("data_received", ["self", "data"]),
+]
+
+
+@pytest.mark.parametrize(("name", "parameters"), GUNICORN_HOOKS, ids=[name for name, _ in GUNICORN_HOOKS])
+def test_the_gunicorn_protocol_methods_the_worker_overrides_keep_their_signature(
+    name: str, parameters: list[str]
+) -> None:
+    import inspect
+
+    from gunicorn.asgi.protocol import ASGIProtocol
+
+    assert list(inspect.signature(getattr(ASGIProtocol, name)).parameters) == parameters
+
+
+def test_the_gunicorn_worker_hooks_the_workers_use_keep_their_signature() -> None:
+    import inspect
+
+    from gunicorn.workers.base import Worker
+    from gunicorn.workers.gasgi import ASGIWorker
+
+    assert list(inspect.signature(Worker.handle_error).parameters) == ["self", "req", "client", "addr", "exc"]
+    assert list(inspect.signature(ASGIWorker.run).parameters) == ["self"]
+    assert "_quick_shutdown" in ASGIWorker.__init__.__code__.co_names
+
+
+def test_the_gunicorn_state_the_protocol_reads_is_still_there() -> None:
+    from unittest import mock
+
+    from gunicorn.asgi.parser import CallbackRequest, PythonProtocol
+    from gunicorn.asgi.protocol import ASGIProtocol
+
+    worker = mock.MagicMock()
+    worker.cfg.keepalive = 5
+    protocol = ASGIProtocol(worker)
+    for attribute in (
+        "_closed",
+        "_request_ready",
+        "_body_receiver",
+        "_callback_parser",
+        "_current_request",
+        "_response_buffer",
+    ):
+        assert hasattr(protocol, attribute), attribute
+    assert protocol._keepalive == 5
+    parser = PythonProtocol()
+    for attribute in ("_chunk_size", "_chunk_remaining", "headers", "content_length", "is_chunked"):
+        assert hasattr(parser, attribute), attribute
+    assert hasattr(CallbackRequest(), "must_close")
+    # The parser whose chunk sizes the worker reads is the one the configuration asks for.
+    assert _config()["http_parser"] == "python"
+
+
+def _config(**env: str) -> dict:
+    import os
+    import runpy
+    from pathlib import Path
+    from unittest import mock
+
+    with mock.patch.dict(os.environ, env):
+        return runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
+
+
+def test_the_serving_limits_come_from_the_environment_with_their_defaults() -> None:
+    from scale_nodes.workers import ServingLimits
+
+    assert _config()["SERVING_LIMITS"] == ServingLimits()
+    limits = _config(GUNICORN_HEADER_TIMEOUT="2.5", GUNICORN_BODY_MIN_RATE="1000", DATA_UPLOAD_MAX_MEMORY_SIZE="10")[
+        "SERVING_LIMITS"
+    ]
+    assert (limits.header_timeout, limits.body_min_rate, limits.max_body_bytes) == (2.5, 1000, 10)
+    assert ServingLimits().max_body_bytes == 2_621_440
+
+
+def test_each_worker_draws_its_recycling_limit_over_a_range_as_wide_as_max_requests() -> None:
+    config = _config(GUNICORN_MAX_REQUESTS="5000")
+    assert (config["max_requests"], config["max_requests_jitter"]) == (5000, 5000)
+
+
+def test_a_graceful_timeout_beyond_the_timeout_is_refused() -> None:
+    with pytest.raises(ValueError, match="GUNICORN_GRACEFUL_TIMEOUT"):
+        _config(GUNICORN_TIMEOUT="10", GUNICORN_GRACEFUL_TIMEOUT="20")
+
+
+@pytest.mark.parametrize(
+    ("limit", "connections", "expected_cap", "raised_to"),
+    [
+        ((1024, 1024), 10_000, 1024 - 128, None),
+        ((1024, 65536), 10_000, 10_000, 10_128),
+        ((1024, 4096), 10_000, 4096 - 128, 4096),
+        ((20_000, 20_000), 100, 100, None),
+    ],
+    ids=["hard limit", "raised to what the cap needs", "raised to the hard limit", "enough already"],
+)
+def test_the_connection_cap_stays_below_the_open_file_limit_less_the_reserve(
+    limit: tuple[int, int], connections: int, expected_cap: int, raised_to: int | None
+) -> None:
+    from unittest import mock
+
+    from scale_nodes.workers import AsgiWorker, ServingLimits
+
+    worker = mock.Mock(worker_connections=connections, limits=ServingLimits())
+    with (
+        mock.patch("resource.getrlimit", return_value=limit),
+        mock.patch("resource.setrlimit") as setrlimit,
+    ):
+        budget = AsgiWorker.open_file_budget(worker)
+    assert min(connections, budget) == expected_cap
+    if raised_to is None:
+        setrlimit.assert_not_called()
+    else:
+        setrlimit.assert_called_once_with(mock.ANY, (raised_to, limit[1]))
+
+
+def test_a_drain_stops_accepting_raises_the_stopping_flag_and_closes_idle_connections() -> None:
+    from unittest import mock
+
+    from scale_nodes.workers import AsgiWorker
+    from util import shutdown
+
+    idle = mock.Mock(_phase=0)
+    worker = mock.Mock(servers=[mock.Mock()], idle={idle: None}, nr_conns=0, connections=set(), _quick_shutdown=False)
+    worker.cfg.graceful_timeout = 5
+    try:
+        asyncio.run(AsgiWorker.drain(worker))
+        assert shutdown.is_stopping()
+    finally:
+        shutdown.reset()
+    worker.servers[0].close.assert_called_once_with()
+    idle._idle_timed_out.assert_called_once_with()
+    worker.notify.assert_called()
+
+
+def test_a_drain_closes_what_is_left_at_its_deadline_keeping_the_heartbeat_meanwhile() -> None:
+    import time
+    from unittest import mock
+
+    from scale_nodes.workers import AsgiWorker
+    from util import shutdown
+
+    stuck = mock.Mock()
+    worker = mock.Mock(servers=[], idle={}, nr_conns=1, connections={stuck}, _quick_shutdown=False)
+    # One second before graceful_timeout, at least half a second.
+    worker.cfg.graceful_timeout = 1
+    started = time.monotonic()
+    try:
+        asyncio.run(AsgiWorker.drain(worker))
+    finally:
+        shutdown.reset()
+    assert 0.4 < time.monotonic() - started < 1.5
+    stuck.transport.abort.assert_called_once_with()
+    assert worker.notify.call_count >= 5
+
+
+def test_running_out_of_file_descriptors_at_accept_is_one_line_a_second_not_a_traceback() -> None:
+    import errno
+    from unittest import mock
+
+    from scale_nodes.workers import AsgiWorker
+
+    worker = mock.Mock(_accept_errors_logged=0.0, nr_conns=7)
+    loop = mock.Mock()
+    context = {"message": "socket.accept() out of system resource", "exception": OSError(errno.EMFILE, "Too many")}
+    with mock.patch("scale_nodes.workers._count_refusal") as count:
+        for _ in range(3):
+            AsgiWorker._loop_exception(worker, loop, context)
+    assert worker.log.warning.call_count == 1
+    assert count.call_count == 3
+    loop.default_exception_handler.assert_not_called()
+    AsgiWorker._loop_exception(worker, loop, {"message": "something else", "exception": ValueError()})
+    loop.default_exception_handler.assert_called_once()
+
+
+def test_processes_take_turns_to_recycle(tmp_path: object) -> None:
+    """One process holds the turn until it exits; the next may take it once the replacement had time to fork."""
+    import fcntl
+    import time
+    from unittest import mock
+
+    from scale_nodes.workers import AsgiWorker
+
+    path = tmp_path / "recycle.lock"
+    path.write_bytes(b"")
+
+    def process() -> mock.Mock:
+        worker = mock.Mock(_recycle_lock=path.open("r+b"), _recycle_lock_held=False)
+        return worker
+
+    first, second, starting = process(), process(), process()
+    try:
+        assert AsgiWorker.may_recycle(first)
+        assert not AsgiWorker.may_recycle(second)
+        # The first exits: it notes when, and its lock goes with its open file.
+        AsgiWorker._note_recycle_done(first)
+        first._recycle_lock.close()
+        assert not AsgiWorker.may_recycle(second), "the replacement may not be forked yet"
+        # A replacement starting holds the lock shared until it accepts.
+        fcntl.flock(starting._recycle_lock, fcntl.LOCK_SH)
+        with mock.patch("time.monotonic", return_value=time.monotonic() + 5):
+            assert not AsgiWorker.may_recycle(second)
+            fcntl.flock(starting._recycle_lock, fcntl.LOCK_UN)
+            assert AsgiWorker.may_recycle(second)
+    finally:
+        for worker in (first, second, starting):
+            worker._recycle_lock.close()
