@@ -38,3 +38,12 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def max_body_bytes() -> int:
+    """The largest request body (``DATA_UPLOAD_MAX_MEMORY_SIZE``, Django's default 2.5 MB).
+
+    One reading for both limits: Django's (``DATA_UPLOAD_MAX_MEMORY_SIZE``) and the ASGI worker's,
+    which refuses a larger body before reading it.
+    """
+    return env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)

@@ -20,7 +20,7 @@ from pathlib import Path
 # The repository, for scale_nodes.env (the gunicorn script's own directory is what sys.path starts with).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scale_nodes.env import env_bool
+from scale_nodes.env import env_bool, max_body_bytes
 from scale_nodes.workers import ServingLimits
 
 
@@ -102,7 +102,7 @@ max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", max_requests)
 SERVING_LIMITS = ServingLimits(
     header_timeout=_float("GUNICORN_HEADER_TIMEOUT", 10.0),
     fd_reserve=_int("GUNICORN_FD_RESERVE", 128),
-    max_body_bytes=_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440),
+    max_body_bytes=max_body_bytes(),
     body_grace=_float("GUNICORN_BODY_GRACE", 10.0),
     body_min_rate=_int("GUNICORN_BODY_MIN_RATE", 131_072),
     max_unsent_bytes=_int("GUNICORN_MAX_UNSENT_BYTES", 1_048_576),

@@ -13,7 +13,7 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from scale_nodes.env import env_bool, env_int, env_list
+from scale_nodes.env import env_bool, env_int, env_list, max_body_bytes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -242,6 +242,13 @@ if not SECURE_HSTS_PRELOAD:
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 X_FRAME_OPTIONS = "DENY"
+
+# The largest request body. The ASGI worker refuses a larger Content-Length or chunk (413) before
+# reading it, from the same reading of the environment, so both limits always agree.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max_body_bytes()
+# A body larger than this is spooled to a temporary file while it is read, rather than held in
+# memory: many large bodies in flight at once then cost disk, not the process's memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": [

@@ -225,6 +225,33 @@ def test_the_serving_limits_come_from_the_environment_with_their_defaults() -> N
     assert ServingLimits().max_body_bytes == 2_621_440
 
 
+def test_django_and_the_worker_read_one_body_limit_from_the_environment() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {"PATH": os.environ.get("PATH", ""), "DEBUG": "1", "DATA_UPLOAD_MAX_MEMORY_SIZE": "12345"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.conf import settings; print(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)",
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.split()[-1:] == ["12345"], result.stdout + result.stderr
+    assert _config(DATA_UPLOAD_MAX_MEMORY_SIZE="12345")["SERVING_LIMITS"].max_body_bytes == 12345
+
+
 def test_each_worker_draws_its_recycling_limit_over_a_range_as_wide_as_max_requests() -> None:
     config = _config(GUNICORN_MAX_REQUESTS="5000")
     assert (config["max_requests"], config["max_requests_jitter"]) == (5000, 5000)
