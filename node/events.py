@@ -21,7 +21,7 @@ import random
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -37,6 +37,7 @@ from util.metrics import EVENT_STREAMS_OPEN, LONG_POLLS_WAITING
 from util.renderers import OrjsonRenderer
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EVENT_NAME = "node"
 # Rows read per query, by the pump and by a stream catching up.
@@ -162,13 +163,9 @@ def reset() -> None:
         pump.stop()
 
 
-# The caps of this process, made from the settings on first use (``reset`` makes them again).
+# The caps of this process, made on first use; their limits follow the settings.
 _stream_limiter: ConcurrencyLimiter | None = None
 _waiting_limiter: ConcurrencyLimiter | None = None
-
-
-def _gauge(gauge: object) -> Callable[[int], None]:
-    return lambda change: gauge.inc(change)
 
 
 def stream_limiter() -> ConcurrencyLimiter:
@@ -177,11 +174,9 @@ def stream_limiter() -> ConcurrencyLimiter:
     with _pump_lock:
         if _stream_limiter is None:
             _stream_limiter = ConcurrencyLimiter(
-                name="event streams",
-                total=settings.EVENTS_MAX_STREAMS,
-                per_client=settings.WATCH_MAX_PER_CLIENT,
-                on_change=_gauge(EVENT_STREAMS_OPEN),
+                name="event streams", total=0, per_client=0, on_change=lambda change: EVENT_STREAMS_OPEN.inc(change)
             )
+        _stream_limiter.set_limits(total=settings.EVENTS_MAX_STREAMS, per_client=settings.WATCH_MAX_PER_CLIENT)
         return _stream_limiter
 
 
@@ -192,25 +187,12 @@ def waiting_limiter() -> ConcurrencyLimiter:
         if _waiting_limiter is None:
             _waiting_limiter = ConcurrencyLimiter(
                 name="waiting long-polls",
-                total=settings.CHANGES_MAX_WAITING,
-                per_client=settings.WATCH_MAX_PER_CLIENT,
-                on_change=_gauge(LONG_POLLS_WAITING),
+                total=0,
+                per_client=0,
+                on_change=lambda change: LONG_POLLS_WAITING.inc(change),
             )
+        _waiting_limiter.set_limits(total=settings.CHANGES_MAX_WAITING, per_client=settings.WATCH_MAX_PER_CLIENT)
         return _waiting_limiter
-
-
-class ChangesPage(NamedTuple):
-    """One answer of the change feed: the rows of ``NODE_FIELDS`` and change index read, and the newest index."""
-
-    rows: list[tuple]
-    newest: int
-
-
-def read_changes_page(*, after: int, page_size: int) -> ChangesPage:
-    """The nodes changed after ``after`` (up to ``page_size`` + 1, the extra one saying there is more) and
-    the newest index, read as ``GET /v6/nodes/changes/`` reads them."""
-    newest = current_change_index()
-    return ChangesPage(node_changes(after=after, limit=page_size + 1), newest)
 
 
 class _SharedRead(NamedTuple):
@@ -218,32 +200,31 @@ class _SharedRead(NamedTuple):
     task: asyncio.Task
 
 
-# The reads in progress for waiting long-polls, by event loop, ``after`` and page size.
-_shared_reads: dict[tuple[asyncio.AbstractEventLoop, int, int], _SharedRead] = {}
+# The reads in progress for waiting long-polls, by event loop and what they read.
+_shared_reads: dict[tuple[asyncio.AbstractEventLoop, Hashable], _SharedRead] = {}
 
 
-async def shared_changes_page(*, after: int, page_size: int, seen: int) -> ChangesPage:
-    """``read_changes_page``, shared by the waiters woken by the same change: one read per ``after`` and
-    page size serves every waiter that saw the log's head at ``seen`` or earlier.
+async def shared_read(key: Hashable, *, seen: int, read: Callable[[], T]) -> T:
+    """``read()`` on the thread of the sync views, shared by the waiters woken by the same change: one read
+    per ``key`` (what ``read`` depends on) serves every waiter that saw the log's head at ``seen`` or earlier.
 
     A read that started while the log's head was at least ``seen`` sees every change up to it (the
-    log moves only after the change committed): the waiter gets the same page it would read itself.
+    log moves only after the change committed): each waiter gets what it would have read itself.
     """
     loop = asyncio.get_running_loop()
-    key = (loop, after, page_size)
-    shared = _shared_reads.get(key)
+    slot = (loop, key)
+    shared = _shared_reads.get(slot)
     if shared is None or shared.head < seen:
         log = await sync_to_async(node_event_log, thread_sensitive=False)()
-        shared = _shared_reads.get(key)
+        shared = _shared_reads.get(slot)
         if shared is None or shared.head < seen:
-            task = loop.create_task(sync_to_async(read_changes_page)(after=after, page_size=page_size))
-            shared = _shared_reads[key] = _SharedRead(log.head, task)
+            shared = _shared_reads[slot] = _SharedRead(log.head, loop.create_task(sync_to_async(read)()))
 
-            def forget(_: asyncio.Task, key: tuple = key, shared: _SharedRead = shared) -> None:
-                if _shared_reads.get(key) is shared:
-                    del _shared_reads[key]
+            def forget(_: asyncio.Task, shared: _SharedRead = shared) -> None:
+                if _shared_reads.get(slot) is shared:
+                    del _shared_reads[slot]
 
-            task.add_done_callback(forget)
+            shared.task.add_done_callback(forget)
     # One waiter going away (its client disconnected) does not cancel the others' read.
     return await asyncio.shield(shared.task)
 

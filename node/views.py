@@ -4,6 +4,7 @@ import functools
 import time
 import weakref
 from collections.abc import AsyncIterator
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -19,11 +20,9 @@ from rest_framework.views import APIView
 
 from node.actors import request_actor
 from node.events import (
-    ChangesPage,
     farewell_error,
     node_event_stream,
-    read_changes_page,
-    shared_changes_page,
+    shared_read,
     stream_limiter,
     wait_for_change,
     waiting_limiter,
@@ -41,6 +40,7 @@ from node.schema import (
 from node.selectors import (
     NodeListQuery,
     current_change_index,
+    node_changes,
     node_exists_with_index,
     node_history,
     node_row_with_index,
@@ -253,6 +253,20 @@ def _limit_refusal(refusal: LimitReached, *, setting: str) -> tuple[int, str]:
     )
 
 
+class ChangesPage(NamedTuple):
+    """What one change-feed answer shows: up to a page and one more of ``NODE_FIELDS`` rows with their change
+    index (the extra one says there is more), and the newest index."""
+
+    rows: list[tuple]
+    newest: int
+
+
+def read_changes_page(*, after: int, page_size: int) -> ChangesPage:
+    """The nodes changed after ``after``, and the newest index, as ``GET /v6/nodes/changes/`` shows them."""
+    newest = current_change_index()
+    return ChangesPage(node_changes(after=after, limit=page_size + 1), newest)
+
+
 def _changes_body(page: ChangesPage, *, after: int, page_size: int) -> tuple[dict, int]:
     """The body of a change-feed answer for ``page``, and its registry index."""
     shown = page.rows[:page_size]
@@ -316,7 +330,12 @@ async def _answer_after_wait(
             head = await wait_for_change(after, timeout=max(0.0, deadline - time.monotonic()))
             if head is None:
                 return response
-            page = await shared_changes_page(after=after, page_size=page_size, seen=head)
+            # Every request woken by this change with the same after and page size gets the same page.
+            page = await shared_read(
+                ("changes", after, page_size),
+                seen=head,
+                read=functools.partial(read_changes_page, after=after, page_size=page_size),
+            )
             if page.rows or time.monotonic() >= deadline or shutdown.is_stopping():
                 response.data, index = _changes_body(page, after=after, page_size=page_size)
                 return registry_indexed(response, index)

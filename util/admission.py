@@ -61,15 +61,23 @@ class ConcurrencyLimiter:
     def __init__(
         self, *, name: str, total: int, per_client: int, on_change: Callable[[int], None] | None = None
     ) -> None:
-        if total < 0 or per_client < 0:
-            raise ValueError(f"{name}: limits cannot be negative, got total={total}, per_client={per_client}.")
         self.name = name
-        self.total = total
-        self.per_client = per_client
         self._on_change = on_change
         self._lock = threading.Lock()
         self._open = 0
         self._by_client: dict[Hashable, int] = {}
+        self.set_limits(total=total, per_client=per_client)
+
+    def set_limits(self, *, total: int, per_client: int) -> None:
+        """Change the limits; what is held stays (above a lowered limit, until enough is released).
+
+        Raises ValueError for a negative limit.
+        """
+        if total < 0 or per_client < 0:
+            raise ValueError(f"{self.name}: limits cannot be negative, got total={total}, per_client={per_client}.")
+        with self._lock:
+            self.total = total
+            self.per_client = per_client
 
     def acquire(self, client: Hashable) -> Lease:
         """Admit one more for ``client``; raises ``LimitReached`` when the process or the client is full.
