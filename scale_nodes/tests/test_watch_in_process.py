@@ -1,8 +1,9 @@
-"""A stopping process ends its event streams and answers its waiting long-polls at once.
+"""The live watch served in this process: what a stopping process does, and long-polls woken together.
 
-The served application (``util.asgi.SingleThreadASGIHandler``) in this process, driven by ASGI
-messages, while ``util.shutdown.begin()`` is called on its event loop as the server calls it when
-it starts to drain.
+The served application (``util.asgi.SingleThreadASGIHandler``) driven by ASGI messages on one event
+loop, as a server process runs it. A stopping process (``util.shutdown.begin()`` called on the loop,
+as the server calls it when it starts to drain) ends its event streams and answers its waiting
+long-polls at once; long-polls woken by the same change share one read of it.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from unittest import mock
 
 import pytest
 
-from node import events, feed
+from node import events, feed, views
 from node.models import Node
-from node.services import node_create
+from node.services import node_create, node_update
 from util import shutdown
 from util.asgi import SingleThreadASGIHandler
 
@@ -140,3 +142,44 @@ def test_a_stream_opened_while_stopping_ends_at_once_and_a_long_poll_does_not_wa
     assert elapsed < 2, elapsed
     assert b"retry: " in stream.body
     assert poll.body == b'{"index":%d,"more":false,"results":[]}' % newest
+
+
+WAITERS = 50
+
+
+def test_the_waiters_woken_by_one_change_share_one_read_and_answer_as_a_plain_request(fresh_process: None) -> None:
+    node_create(hostname="wake.test")
+    node = Node.objects.get()
+    newest = node.change_index
+    app = SingleThreadASGIHandler()
+    reads: list[float] = []
+    real = views.read_changes_page
+
+    def counted(**kwargs: int) -> views.ChangesPage:
+        reads.append(time.monotonic())
+        return real(**kwargs)
+
+    async def scenario() -> tuple[list[Exchange], Exchange, int]:
+        polls = [Exchange(app, "/v6/nodes/changes/", f"after={newest}&wait=30") for _ in range(WAITERS)]
+        deadline = time.monotonic() + TIMEOUT
+        while events.waiting_limiter().open < WAITERS and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert events.waiting_limiter().open == WAITERS
+        with mock.patch.object(views, "read_changes_page", counted):
+            await asyncio.to_thread(node_update, node=node, changes={"is_paused": True, "pause_reason": "wake"})
+            for poll in polls:
+                await poll.until(lambda poll=poll: poll.ended)
+            woken_reads = len(reads)
+        plain = Exchange(app, "/v6/nodes/changes/", f"after={newest}")
+        await plain.until(lambda: plain.ended)
+        return polls, plain, woken_reads
+
+    polls, plain, woken_reads = asyncio.run(scenario())
+    assert woken_reads == 1, woken_reads
+    assert b'"pause_reason":"wake"' in plain.body
+    assert {poll.body for poll in polls} == {plain.body}
+    headers = [dict(poll.messages[0]["headers"]) for poll in polls]
+    assert {header[b"X-Registry-Index"] for header in headers} == {
+        dict(plain.messages[0]["headers"])[b"X-Registry-Index"]
+    }
+    assert events.waiting_limiter().open == 0
