@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -621,3 +622,47 @@ class TestCredentialsRechecked:
 
         stream = _run(follow())
         assert stream.others == []
+
+
+def _server_raises_the_stopping_flag() -> bool:
+    """Whether the serving worker calls ``util.shutdown.begin()`` when it drains (the serving stack's part)."""
+    return "shutdown.begin()" in (REPO / "scale_nodes" / "workers.py").read_text()
+
+
+@pytest.mark.skipif(
+    not _server_raises_the_stopping_flag(), reason="the serving worker does not call util.shutdown.begin() yet"
+)
+class TestStopping:
+    def test_sigterm_ends_open_streams_with_a_retry_hint_and_answers_waiting_long_polls_at_once(
+        self, database: dict
+    ) -> None:
+        instance = _serve(database, PORT + 3, workers=1, GUNICORN_GRACEFUL_TIMEOUT="20")
+        port = PORT + 3
+        try:
+            after = _newest({"port": port})
+            path = f"/v6/nodes/changes/?after={after}&wait=30"
+
+            async def stop() -> tuple[list[FinalStream], list, float, float]:
+                streams = await _open_all(port, 5)
+                polls = [
+                    asyncio.create_task(asyncio.to_thread(request, port, "GET", path, timeout=40)) for _ in range(3)
+                ]
+                await _gauge_reaches({"port": port}, "scale_nodes_long_polls_waiting", 3)
+                started = time.monotonic()
+                instance.process.send_signal(signal.SIGTERM)
+                ended = await asyncio.gather(*(stream.until_ended(timeout=TIMEOUT) for stream in streams))
+                answered = await asyncio.wait_for(asyncio.gather(*polls), TIMEOUT)
+                answered_after = time.monotonic() - started
+                await asyncio.to_thread(instance.process.wait, TIMEOUT)
+                return streams, answered, max(ended), answered_after
+
+            streams, answered, ended, answered_after = _run(stop())
+        finally:
+            instance.stop()
+        assert ended < 3, ended
+        assert answered_after < 3, answered_after
+        for stream in streams:
+            assert stream.others and "retry" in stream.others[-1], stream.others
+        assert [(reply.status, reply.json()) for reply in answered] == [
+            (200, {"index": after, "more": False, "results": []})
+        ] * 3
