@@ -11,6 +11,12 @@ at a time, then follows the log.
 An event is ``id: <change index>``, ``event: node`` and ``data: <the node's JSON>`` (the bytes of a
 list entry); a node changed several times between two reads appears once, in its latest state, at
 its latest index, exactly as in ``GET /v6/nodes/changes/``.
+
+What bounds a process's streams and waiting long-polls lives here too: their caps
+(``stream_limiter``, ``waiting_limiter``), the end of every wait when the process begins to stop
+(``util.shutdown``), the periodic recheck of the credentials the open streams were opened with (one
+task per event loop, all credentials at once), and the read shared by the long-polls one change
+wakes (``shared_read``).
 """
 
 from __future__ import annotations
