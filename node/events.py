@@ -156,6 +156,14 @@ def node_event_log() -> IndexedLog:
     return pump.start()
 
 
+async def node_event_log_async() -> IndexedLog:
+    """``node_event_log`` from the event loop: at once once the reader runs, else started on a thread."""
+    pump = _pump
+    if pump is not None and pump.log is not None:
+        return pump.log
+    return await sync_to_async(node_event_log, thread_sensitive=False)()
+
+
 def reset() -> None:
     """Stop this process's reader, if any (tests, and database switches); the next use starts a new one.
 
@@ -221,7 +229,7 @@ async def shared_read(key: Hashable, *, seen: int, read: Callable[[], T]) -> T:
     slot = (loop, key)
     shared = _shared_reads.get(slot)
     if shared is None or shared.head < seen:
-        log = await sync_to_async(node_event_log, thread_sensitive=False)()
+        log = await node_event_log_async()
         shared = _shared_reads.get(slot)
         if shared is None or shared.head < seen:
             shared = _shared_reads[slot] = _SharedRead(log.head, loop.create_task(sync_to_async(read)()))
@@ -241,7 +249,7 @@ async def wait_for_change(after: int, *, timeout: float) -> int | None:
 
     Holds no database connection and no thread while waiting.
     """
-    log = await sync_to_async(node_event_log, thread_sensitive=False)()
+    log = await node_event_log_async()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not shutdown.is_stopping():
@@ -356,7 +364,7 @@ async def node_event_stream(
     """
     stream = _OpenStream(credential=credential, recheck=recheck)
     try:
-        log = await sync_to_async(node_event_log, thread_sensitive=False)()
+        log = await node_event_log_async()
         loop = asyncio.get_running_loop()
         stream.log, stream.loop = log, loop
         _register(stream)
