@@ -207,6 +207,35 @@ _UNAUTHORIZED_READ = error_response(
     examples={"invalid token": "Invalid token.", "no credentials": "Authentication credentials were not provided."},
 )
 
+
+def _watch_limited(what: str, setting: str) -> OpenApiResponse:
+    """The 429 of a client holding its share of ``what`` (event streams, waiting long-polls)."""
+    return error_response(
+        f"This client (its user, or without credentials its address) already holds its share of {what} on the "
+        "server process that answered: at most `WATCH_MAX_PER_CLIENT` (100 by default) per process. Close one, or "
+        "retry after the `Retry-After` seconds.",
+        examples={
+            "client's share reached": (
+                f"Too many {what} from this client: at most 100 per server process (WATCH_MAX_PER_CLIENT). "
+                "Close one, or retry after 5 seconds."
+            )
+        },
+    )
+
+
+def _watch_unavailable(what: str, setting: str) -> OpenApiResponse:
+    """The 503 of a database that is down, or of a process holding its maximum of ``what``."""
+    return error_response(
+        "The database is unavailable, or the server process that answered holds its maximum of "
+        f"{what} (`{setting}`, 5000 by default); retry after the `Retry-After` seconds (another instance may "
+        "have room).",
+        examples={
+            "database down": "The database is unavailable; retry shortly.",
+            "process full": f"This server process holds its maximum of 5000 {what} ({setting}); retry after 5 seconds.",
+        },
+    )
+
+
 node_list_schema = extend_schema(
     summary="Node List",
     description="Returns a list of nodes, a page at a time.",
@@ -441,7 +470,10 @@ node_changes_schema = extend_schema(
         "Follow every change to the nodes, in the order the changes committed, without missing one. Every write "
         "gives each node it changes a new change index, one more than the last; this returns the nodes whose "
         "latest change comes after `after`, each once in its latest state, oldest change first. Send `index` "
-        "back as `after` to go on; with `wait`, a request that finds nothing new waits for the next commit."
+        "back as `after` to go on; with `wait`, a request that finds nothing new waits for the next commit. "
+        "The requests waiting at once are capped per server process and per client (429 or 503 with "
+        "`Retry-After`, before the wait); a process that is stopping answers its waiting requests at once, with "
+        "what they would get if their `wait` had passed."
     ),
     tags=TAGS,
     parameters=[*CHANGES_PARAMETERS, X_REQUEST_ID, X_REGISTRY_INDEX, WWW_AUTHENTICATE],
@@ -462,8 +494,9 @@ node_changes_schema = extend_schema(
         ),
         401: _UNAUTHORIZED_READ,
         406: _NOT_ACCEPTABLE,
+        429: _watch_limited("waiting long-polls", "CHANGES_MAX_WAITING"),
         500: _SERVER_ERROR,
-        503: _UNAVAILABLE,
+        503: _watch_unavailable("waiting long-polls", "CHANGES_MAX_WAITING"),
     },
 )
 
@@ -483,8 +516,15 @@ node_events_schema = extend_schema(
         "several times in quick succession may come once, in its latest state). A comment line (`: keep-alive`) "
         "comes at once and then whenever 15 seconds pass without an event. To resume after a disconnect, send the "
         "last `id` received as `Last-Event-ID` (browsers do) or as `after`: every change after it comes first, then "
-        "live. With neither, the stream starts with the changes that commit after it opened. Errors (a bad "
-        "`after`, missing credentials) come as JSON before the stream starts."
+        "live, as long as it is within the last 10,000 changes (`EVENTS_RETAINED_CHANGES`); from further back the "
+        "answer is 410: list the nodes first, then stream from the list's `X-Registry-Index`. With neither, the "
+        "stream starts with the changes that commit after it opened. Errors (a bad `after`, missing credentials, a "
+        "client or a server process holding its maximum of streams) come as JSON before the stream starts.\n\n"
+        "A stream ends when its server process stops (after a `retry:` line: reconnect with `Last-Event-ID`, as "
+        '`EventSource` does), and, with a last `event: error` whose `data` is `{"detail": ..., "status": 401 '
+        "or 403}`, within 30 seconds (`EVENTS_RECHECK_SECONDS`) of its token being revoked or expiring, its session "
+        "ending, or its user being deactivated or losing the permission to read. `HEAD` answers at once with the "
+        "stream's headers and no body."
     ),
     tags=TAGS,
     parameters=[
@@ -495,7 +535,7 @@ node_events_schema = extend_schema(
             description=(
                 "A change index (the `id` of the last event received, or `X-Registry-Index` of any answer): the "
                 "stream starts with the changes after it. Ignored when `Last-Event-ID` is sent. Beyond the newest "
-                "index is a 400."
+                "index is a 400; more than 10,000 changes behind it (`EVENTS_RETAINED_CHANGES`) a 410."
             ),
             examples=[OpenApiExample("after change 1200", value=1200)],
         ),
@@ -525,7 +565,20 @@ node_events_schema = extend_schema(
             },
         ),
         401: _UNAUTHORIZED_READ,
+        410: error_response(
+            "`after` or `Last-Event-ID` is further back than the changes a stream replays (the last 10,000, "
+            "`EVENTS_RETAINED_CHANGES`). List the nodes first (`GET /v6/nodes/`, every page), then open the stream "
+            "with `after` set to the `X-Registry-Index` of the list's first answer: nothing is missed.",
+            examples={
+                "resume expired": (
+                    "after 0 is too far back: a stream replays at most the last 10000 changes (from index 2000; "
+                    "the newest is 12000). List the nodes first (GET /v6/nodes/, every page; X-Registry-Index of "
+                    "its first answer is the index they reflect), then open the stream with after=<that index>."
+                )
+            },
+        ),
+        429: _watch_limited("event streams", "EVENTS_MAX_STREAMS"),
         500: _SERVER_ERROR,
-        503: _UNAVAILABLE,
+        503: _watch_unavailable("event streams", "EVENTS_MAX_STREAMS"),
     },
 )

@@ -1,21 +1,32 @@
 """The v6 node endpoints: thin views over the filter set, the selectors, the serializers and ``node.services``."""
 
+import functools
 import time
+import weakref
+from collections.abc import AsyncIterator
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from node.actors import request_actor
-from node.events import node_event_stream, wait_for_change
+from node.events import (
+    farewell_error,
+    node_event_stream,
+    shared_read,
+    stream_limiter,
+    wait_for_change,
+    waiting_limiter,
+)
 from node.filters import NodeChangeFilter, NodeFilter
 from node.models import NODE_FIELDS, Node, NodeChange
 from node.schema import (
@@ -38,9 +49,13 @@ from node.selectors import (
 from node.serializers import NodeChangeSerializer, NodeSerializer, NodeUpdateSerializer, node_rows_data
 from node.services import NodeChanged, node_update
 from node.versions import node_page_version, node_version, node_version_at
+from util import shutdown
+from util.admission import CLIENT, LimitReached
 from util.conditional import PreconditionFailed, if_match_required_tags, is_not_modified, not_modified
+from util.credentials import Credential, recheck_credentials, request_credential
 from util.filters import FilterSetRunner
 from util.http import EVENT_STREAM, FirstRendererNegotiation, prefers_representation
+from util.lockout import client_ip
 from util.ordering import ORDER_PARAM, OrderParamFilter, OrderTerm
 from util.pagination import StrictPageNumberPagination
 from util.permissions import ModelViewPermission
@@ -205,6 +220,59 @@ CHANGES_PAGE_SIZE = 100
 CHANGES_MAX_PAGE_SIZE = 1000
 CHANGES_MAX_WAIT_SECONDS = 60
 LAST_EVENT_ID = "Last-Event-ID"
+# How long a client refused by a cap is asked to wait before trying again.
+WATCH_RETRY_AFTER_SECONDS = 5
+
+
+def watch_client(request: Request) -> tuple[str, object]:
+    """Who a stream or long-poll counts against under ``WATCH_MAX_PER_CLIENT``: its user, else its address."""
+    if request.user and request.user.is_authenticated:
+        return ("user", request.user.pk)
+    return ("address", client_ip(request._request))
+
+
+class WatchLimited(APIException):
+    """429 (the client holds its share) or 503 (the process is full): a cap on streams or long-polls, named."""
+
+    def __init__(self, refusal: LimitReached, *, setting: str) -> None:
+        self.status_code, detail = _limit_refusal(refusal, setting=setting)
+        self.wait = WATCH_RETRY_AFTER_SECONDS
+        super().__init__(detail)
+
+
+def _limit_refusal(refusal: LimitReached, *, setting: str) -> tuple[int, str]:
+    """The status and detail of a refusal by a cap on ``refusal.name`` (``setting``: the process-wide one)."""
+    if refusal.scope == CLIENT:
+        return status.HTTP_429_TOO_MANY_REQUESTS, (
+            f"Too many {refusal.name} from this client: at most {refusal.limit} per server process "
+            f"(WATCH_MAX_PER_CLIENT). Close one, or retry after {WATCH_RETRY_AFTER_SECONDS} seconds."
+        )
+    return status.HTTP_503_SERVICE_UNAVAILABLE, (
+        f"This server process holds its maximum of {refusal.limit} {refusal.name} ({setting}); "
+        f"retry after {WATCH_RETRY_AFTER_SECONDS} seconds."
+    )
+
+
+class ChangesPage(NamedTuple):
+    """What one change-feed answer shows: up to a page and one more of ``NODE_FIELDS`` rows with their change
+    index (the extra one says there is more), and the newest index."""
+
+    rows: list[tuple]
+    newest: int
+
+
+def read_changes_page(*, after: int, page_size: int) -> ChangesPage:
+    """The nodes changed after ``after``, and the newest index, as ``GET /v6/nodes/changes/`` shows them."""
+    newest = current_change_index()
+    return ChangesPage(node_changes(after=after, limit=page_size + 1), newest)
+
+
+def _changes_body(page: ChangesPage, *, after: int, page_size: int) -> tuple[dict, int]:
+    """The body of a change-feed answer for ``page``, and its registry index."""
+    shown = page.rows[:page_size]
+    index = shown[-1][-1] if shown else after
+    body = {"index": index, "more": len(page.rows) > len(shown), "results": node_rows_data(row[:-1] for row in shown)}
+    return body, max(index, page.newest)
 
 
 @extend_schema_view(get=node_changes_schema)
@@ -212,8 +280,9 @@ class NodeChangesView(APIView):
     """The nodes changed after a change index, in the order of their changes; optionally waits for one."""
 
     # Served through ``util.asyncviews.awaiting`` (node.urls): an answer with nothing new and time
-    # left to wait carries ``retry_when``, and the wait happens on the event loop, holding no thread
-    # and no database connection; the view then runs again with the deadline kept on the request.
+    # left to wait carries ``later``, which waits on the event loop, holding no thread and no
+    # database connection, then completes the same response. The requests woken by one change
+    # share one read of it (``shared_changes_page``) instead of each running the view again.
 
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
 
@@ -222,22 +291,56 @@ class NodeChangesView(APIView):
         after = int_param(query, "after", default=0, minimum=0, maximum=None)
         page_size = int_param(query, "page_size", default=CHANGES_PAGE_SIZE, minimum=1, maximum=CHANGES_MAX_PAGE_SIZE)
         wait = int_param(query, "wait", default=0, minimum=0, maximum=CHANGES_MAX_WAIT_SECONDS)
-        django_request = request._request
-        deadline = getattr(django_request, "changes_deadline", None)
-        if deadline is None:
-            deadline = django_request.changes_deadline = time.monotonic() + wait
-        newest = current_change_index()
-        if after > newest:
-            raise ValidationError({"after": [f"{after} is beyond the newest change index, {newest}."]})
-        rows = node_changes(after=after, limit=page_size + 1)
-        page = rows[:page_size]
-        index = page[-1][-1] if page else after
-        body = {"index": index, "more": len(rows) > len(page), "results": node_rows_data(row[:-1] for row in page)}
-        response = registry_indexed(Response(body), max(index, newest))
-        remaining = deadline - time.monotonic()
-        if not rows and remaining > 0:
-            response.retry_when = lambda: wait_for_change(after, timeout=remaining)
+        page = read_changes_page(after=after, page_size=page_size)
+        if after > page.newest:
+            raise ValidationError({"after": [f"{after} is beyond the newest change index, {page.newest}."]})
+        body, index = _changes_body(page, after=after, page_size=page_size)
+        response = registry_indexed(Response(body), index)
+        if not page.rows and wait > 0:
+            response.later = functools.partial(
+                _answer_after_wait,
+                response,
+                after=after,
+                page_size=page_size,
+                deadline=time.monotonic() + wait,
+                client=watch_client(request),
+            )
         return response
+
+
+async def _answer_after_wait(
+    response: Response, *, after: int, page_size: int, deadline: float, client: tuple[str, object]
+) -> HttpResponseBase:
+    """``response`` (an empty page) once a change after ``after`` committed, filled as a request made then
+    would be; as it is when ``deadline`` (monotonic) passes or the process begins to stop; a 429/503
+    when the caps on waiting long-polls leave no room."""
+    if shutdown.is_stopping():
+        return response
+    try:
+        lease = waiting_limiter().acquire(client)
+    except LimitReached as refusal:
+        code, detail = _limit_refusal(refusal, setting="CHANGES_MAX_WAITING")
+        refused = HttpResponse(
+            OrjsonRenderer().render({"detail": detail}), status=code, content_type="application/json"
+        )
+        refused["Retry-After"] = str(WATCH_RETRY_AFTER_SECONDS)
+        return refused
+    try:
+        while True:
+            head = await wait_for_change(after, timeout=max(0.0, deadline - time.monotonic()))
+            if head is None:
+                return response
+            # Every request woken by this change with the same after and page size gets the same page.
+            page = await shared_read(
+                ("changes", after, page_size),
+                seen=head,
+                read=functools.partial(read_changes_page, after=after, page_size=page_size),
+            )
+            if page.rows or time.monotonic() >= deadline or shutdown.is_stopping():
+                response.data, index = _changes_body(page, after=after, page_size=page_size)
+                return registry_indexed(response, index)
+    finally:
+        lease.release()
 
 
 def _stream_start(request: Request) -> int | None:
@@ -250,6 +353,38 @@ def _stream_start(request: Request) -> int | None:
     return None
 
 
+class ResumeExpired(APIException):
+    """410: a resume from further back than the changes a stream replays; list first, then stream live."""
+
+    status_code = status.HTTP_410_GONE
+    default_code = "expired"
+
+
+async def _no_events() -> AsyncIterator[bytes]:
+    """The body of ``HEAD``: none."""
+    return
+    yield
+
+
+def _may_follow_events(user: object) -> str | None:
+    """Why ``user`` may no longer follow the events (the view's own permission classes decide); None if it may."""
+    django_request = HttpRequest()
+    django_request.method = "GET"
+    request = Request(django_request)
+    request.user = user
+    view = NodeEventsView()
+    for permission in view.get_permissions():
+        if not permission.has_permission(request, view):
+            return getattr(permission, "message", None) or "You no longer have permission to follow the events."
+    return None
+
+
+def _recheck_stream_credentials(credentials: set[Credential]) -> dict[Credential, bytes]:
+    """The final event of the streams whose ``credentials`` no longer hold (``node.events`` rechecks them)."""
+    refused = recheck_credentials(credentials, permitted=_may_follow_events)
+    return {credential: farewell_error(status=code, detail=detail) for credential, (code, detail) in refused.items()}
+
+
 @extend_schema_view(get=node_events_schema)
 class NodeEventsView(APIView):
     """Every node change as it commits, as Server-Sent Events (`text/event-stream`), in change order."""
@@ -260,14 +395,49 @@ class NodeEventsView(APIView):
     content_negotiation_class = FirstRendererNegotiation
 
     def get(self, request: Request) -> StreamingHttpResponse:
+        after, newest = self._start(request)
+        try:
+            lease = stream_limiter().acquire(watch_client(request))
+        except LimitReached as refusal:
+            raise WatchLimited(refusal, setting="EVENTS_MAX_STREAMS") from None
+        stream = node_event_stream(
+            after=after,
+            heartbeat_seconds=settings.EVENTS_HEARTBEAT_SECONDS,
+            lease=lease,
+            credential=request_credential(request),
+            recheck=_recheck_stream_credentials,
+        )
+        # The stream releases its place when it ends; a stream that never started (its client left
+        # before the first event) releases it when it is collected.
+        weakref.finalize(stream, lease.release)
+        return self._stream_response(stream, newest)
+
+    def head(self, request: Request) -> StreamingHttpResponse:
+        """The answer a ``GET`` would start with, at once and without a body (nor a place under the caps)."""
+        _after, newest = self._start(request)
+        return self._stream_response(_no_events(), newest)
+
+    @staticmethod
+    def _start(request: Request) -> tuple[int, int]:
+        """The index the stream starts after, and the newest index; 400 beyond the newest, 410 too far back."""
         after = _stream_start(request)
         newest = current_change_index()
+        name = LAST_EVENT_ID if LAST_EVENT_ID in request.headers else "after"
         if after is None:
             after = newest
         elif after > newest:
-            name = LAST_EVENT_ID if LAST_EVENT_ID in request.headers else "after"
             raise ValidationError({name: [f"{after} is beyond the newest change index, {newest}."]})
-        stream = node_event_stream(after=after, heartbeat_seconds=settings.EVENTS_HEARTBEAT_SECONDS)
+        elif newest - after > settings.EVENTS_RETAINED_CHANGES:
+            raise ResumeExpired(
+                f"{name} {after} is too far back: a stream replays at most the last {settings.EVENTS_RETAINED_CHANGES} "
+                f"changes (from index {newest - settings.EVENTS_RETAINED_CHANGES}; the newest is {newest}). List the "
+                "nodes first (GET /v6/nodes/, every page; X-Registry-Index of its first answer is the index they "
+                "reflect), then open the stream with after=<that index>."
+            )
+        return after, newest
+
+    @staticmethod
+    def _stream_response(stream: AsyncIterator[bytes], newest: int) -> StreamingHttpResponse:
         response = StreamingHttpResponse(stream, content_type=EVENT_STREAM)
         response["Cache-Control"] = "no-cache"
         # nginx and similar proxies would otherwise hold events back in their buffers.

@@ -45,6 +45,16 @@ FEED_POLL_SECONDS = env_int("FEED_POLL_MILLISECONDS", 200) / 1000
 # events in memory for its streams (a client further behind catches up from the database).
 EVENTS_HEARTBEAT_SECONDS = env_int("EVENTS_HEARTBEAT_SECONDS", 15)
 EVENTS_BUFFER = env_int("EVENTS_BUFFER", 10_000)
+# Caps per server process: open event streams, waiting long-polls (changes?wait=), and of each of
+# them what one client (its user, else its address) may hold; beyond them a new one is refused
+# (503, or 429 for a client over its share) before it starts.
+EVENTS_MAX_STREAMS = env_int("EVENTS_MAX_STREAMS", 5_000)
+CHANGES_MAX_WAITING = env_int("CHANGES_MAX_WAITING", 5_000)
+WATCH_MAX_PER_CLIENT = env_int("WATCH_MAX_PER_CLIENT", 100)
+# A stream resumes from at most this many change indexes behind the newest (further back: 410, list
+# first); open streams have their credentials checked again every EVENTS_RECHECK_SECONDS.
+EVENTS_RETAINED_CHANGES = env_int("EVENTS_RETAINED_CHANGES", 10_000)
+EVENTS_RECHECK_SECONDS = env_int("EVENTS_RECHECK_SECONDS", 30)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -1,11 +1,12 @@
-"""Views that wait without a thread: a sync view answers or names what to wait for, a coroutine waits.
+"""Views that wait without a thread: a sync view answers, or starts an answer that a coroutine completes.
 
 Under an ASGI server a waiting request should hold neither a thread nor a database connection. A
 view written as usual (a DRF view, with its authentication, permissions and errors) may return a
-response carrying ``retry_when``: a coroutine function of no arguments. ``awaiting`` then awaits it
-on the event loop, and dispatches the view again when it returns true; otherwise, or without
-``retry_when``, the response goes out as the view returned it. The view keeps its own deadline
-(on the request, say) so that a retry does not wait again from the start.
+response carrying ``later``: a coroutine function of no arguments. ``awaiting`` then awaits it on
+the event loop and sends the response it returns (the view's own, completed, or another one) in
+its place; without ``later`` the response goes out as the view returned it. The view runs once:
+many requests woken at once then cost the event loop their answers, not a dispatch each on the
+thread of the sync views.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from collections.abc import Callable
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponseBase
 
-RETRY_ATTRIBUTE = "retry_when"
+LATER_ATTRIBUTE = "later"
 
 
 def awaiting(view: Callable[..., HttpResponseBase]) -> Callable[..., object]:
-    """An async view running the sync ``view``, awaiting its responses' ``retry_when`` between dispatches.
+    """An async view running the sync ``view``, then awaiting its response's ``later`` for the answer.
 
     Keeps the attributes of ``view`` (``cls``, ``initkwargs``, ``csrf_exempt`` of a DRF view), so URL
     introspection such as the OpenAPI schema sees the same view.
@@ -29,10 +30,11 @@ def awaiting(view: Callable[..., HttpResponseBase]) -> Callable[..., object]:
 
     @functools.wraps(view)
     async def entry(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
-        while True:
-            response = await run(request, *args, **kwargs)
-            retry = getattr(response, RETRY_ATTRIBUTE, None)
-            if retry is None or not await retry():
-                return response
+        response = await run(request, *args, **kwargs)
+        # Taken off the response: the coroutine usually holds the response itself.
+        later = response.__dict__.pop(LATER_ATTRIBUTE, None)
+        if later is None:
+            return response
+        return await later()
 
     return entry

@@ -41,6 +41,8 @@ class IndexedLog:
         self._payloads: list[bytes] = []
         self.base = head
         self.head = head
+        # How many times ``interrupt`` was called: a waiter woken while it changed returns.
+        self._interruptions = 0
         # The waiters of each event loop that has some; an entry goes once its waiters are all woken.
         self._loops: dict[asyncio.AbstractEventLoop, _LoopWaiters] = {}
 
@@ -70,6 +72,10 @@ class IndexedLog:
             waking = [waiters for waiters in self._loops.values() if moved and waiters.armed]
             for waiters in waking:
                 waiters.armed = False
+        self._wake(waking)
+
+    def _wake(self, waking: list[_LoopWaiters]) -> None:
+        """Have each loop of ``waking`` wake all its waiters (not under the lock)."""
         for waiters in waking:
             try:
                 waiters.loop.call_soon_threadsafe(waiters.wake_all)
@@ -88,7 +94,12 @@ class IndexedLog:
             return list(zip(self._indexes[start:stop], self._payloads[start:stop], strict=True))
 
     async def wait_beyond(self, after: int, *, timeout: float) -> bool:
-        """Wait until the head passes ``after`` or ``timeout`` seconds pass; whether it passed."""
+        """Wait until the head passes ``after``, ``timeout`` seconds pass, or ``interrupt()`` is called;
+        whether the head passed.
+
+        An interrupted waiter returns early (False unless the head passed meanwhile): it checks
+        whatever made its owner interrupt the log, and waits again if that was not about it.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -97,15 +108,29 @@ class IndexedLog:
                     return True
                 if timeout <= 0:
                     return False
+                interruptions = self._interruptions
                 waiters = self._loops.get(loop)
                 if waiters is None:
                     waiters = self._loops[loop] = _LoopWaiters(self, loop)
                 future = waiters.add(deadline)
-            # True: an append woke every waiter of the loop (the head is checked again); False: the
-            # deadline passed. A cancelled wait cancels only its own future.
-            if not await future:
-                with self._lock:
+            # True: an append or an interruption woke every waiter of the loop (the head is checked
+            # again); False: the deadline passed. A cancelled wait cancels only its own future.
+            woken = await future
+            with self._lock:
+                if not woken or self._interruptions != interruptions:
                     return self.head > after
+
+    def interrupt(self) -> None:
+        """Wake every waiter of every loop at once (from any thread): ``wait_beyond`` returns early.
+
+        For what ends waits other than a change: the process stopping, a stream told to end.
+        """
+        with self._lock:
+            self._interruptions += 1
+            waking = list(self._loops.values())
+            for waiters in waking:
+                waiters.armed = False
+        self._wake(waking)
 
     def _forget(self, waiters: _LoopWaiters) -> None:
         """Drop the entry of ``waiters``' loop if it is still theirs (under the lock)."""

@@ -106,3 +106,25 @@ def test_the_waiters_of_a_loop_share_one_timer_and_each_times_out_at_its_own_dea
         # Not before its deadline, and not long after it (the loop is idle but for these).
         assert not passed
         assert deadline <= elapsed + 0.002 < deadline + 0.25, (deadline, elapsed)
+
+
+def test_an_interrupt_wakes_every_waiter_early_without_the_head_moving() -> None:
+    log = IndexedLog()
+
+    async def wait() -> tuple[list[bool], float, bool]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        waiters = [asyncio.create_task(log.wait_beyond(0, timeout=5)) for _ in range(20)]
+        await asyncio.sleep(0.01)
+        # From another thread, as the shutdown's callback or a recheck may call it.
+        threading.Timer(0.05, log.interrupt).start()
+        woken = await asyncio.wait_for(asyncio.gather(*waiters), timeout=2)
+        elapsed = loop.time() - started
+        # A wait begun after the interruption is not cut short by it.
+        later = await log.wait_beyond(0, timeout=0.05)
+        return woken, elapsed, later
+
+    woken, elapsed, later = asyncio.run(wait())
+    assert woken == [False] * 20
+    assert elapsed < 1, elapsed
+    assert later is False

@@ -13,8 +13,11 @@ from django.db import OperationalError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from node import events
 from node.models import Node
+from node.selectors import current_change_index
 from node.tests.helpers import body, detail_url
+from util.admission import ConcurrencyLimiter
 
 COMMITTED_SCHEMA = Path(settings.BASE_DIR) / "openapi.yaml"
 
@@ -238,7 +241,40 @@ REACHING: dict[tuple[str, str, int], Reach] = {
     (EVENTS, "get", 503): lambda clients, _: _failing(
         "node.views.current_change_index", clients, EVENTS, error=OperationalError("connection refused")
     ),
+    (EVENTS, "get", 410): lambda clients, _: _with_newest(
+        12000, lambda: clients["anonymous"].get(EVENTS, {"after": "0"}, HTTP_ACCEPT="text/event-stream")
+    ),
+    (EVENTS, "get", 429): lambda clients, _: _held(
+        events.stream_limiter, [TEST_CLIENT] * 100, lambda: clients["anonymous"].get(EVENTS)
+    ),
+    (CHANGES, "get", 429): lambda clients, _: _held(
+        events.waiting_limiter, [TEST_CLIENT] * 100, lambda: clients["anonymous"].get(CHANGES, _waiting())
+    ),
 }
+
+# Where the test client's requests come from, as the caps on streams and long-polls count them.
+TEST_CLIENT = ("address", "127.0.0.1")
+
+
+def _held(limiter: Callable[[], ConcurrencyLimiter], clients: list[object], request: Callable[[], object]) -> object:
+    """``request()`` while ``limiter()`` holds a place for each of ``clients``."""
+    leases = [limiter().acquire(client) for client in clients]
+    try:
+        return request()
+    finally:
+        for lease in leases:
+            lease.release()
+
+
+def _with_newest(index: int, request: Callable[[], object]) -> object:
+    """``request()`` while the newest change index reads as ``index``."""
+    with mock.patch("node.views.current_change_index", return_value=index):
+        return request()
+
+
+def _waiting() -> dict[str, str]:
+    """The query of a long-poll that will wait: nothing after the newest index yet."""
+    return {"after": str(current_change_index()), "wait": "1"}
 
 
 def _failing(

@@ -13,8 +13,10 @@ from django.db import OperationalError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from node import events
 from node.models import Node
 from node.services import node_create, node_update
+from node.tests.api.test_schema import TEST_CLIENT, _held, _waiting, _with_newest
 from node.tests.helpers import body
 
 LIST = "/v6/nodes/"
@@ -109,6 +111,21 @@ PROVOKING: dict[tuple[str, str, int, str], Callable[[Env], object]] = {
     ),
     (EVENTS, "get", 503, "database down"): lambda env: env.failing(
         "node.views.current_change_index", EVENTS, error=DOWN
+    ),
+    (EVENTS, "get", 410, "resume expired"): lambda env: _with_newest(
+        12000, lambda: env.clients["anonymous"].get(EVENTS, {"after": "0"})
+    ),
+    (EVENTS, "get", 429, "client's share reached"): lambda env: _held(
+        events.stream_limiter, [TEST_CLIENT] * 100, lambda: env.clients["anonymous"].get(EVENTS)
+    ),
+    (EVENTS, "get", 503, "process full"): lambda env: _held(
+        events.stream_limiter, range(5000), lambda: env.clients["anonymous"].get(EVENTS)
+    ),
+    (CHANGES, "get", 429, "client's share reached"): lambda env: _held(
+        events.waiting_limiter, [TEST_CLIENT] * 100, lambda: env.clients["anonymous"].get(CHANGES, _waiting())
+    ),
+    (CHANGES, "get", 503, "process full"): lambda env: _held(
+        events.waiting_limiter, range(5000), lambda: env.clients["anonymous"].get(CHANGES, _waiting())
     ),
     (DETAIL, "patch", 400, "unknown field"): lambda env: env.clients["staff"].patch(
         env.url, {"hostname": "x.test"}, format="json"
