@@ -56,6 +56,7 @@ from util.credentials import Credential, recheck_credentials, request_credential
 from util.filters import FilterSetRunner
 from util.http import EVENT_STREAM, FirstRendererNegotiation, prefers_representation
 from util.lockout import client_ip
+from util.metrics import WATCH_REFUSALS
 from util.ordering import ORDER_PARAM, OrderParamFilter, OrderTerm
 from util.pagination import StrictPageNumberPagination
 from util.permissions import ModelViewPermission
@@ -241,7 +242,9 @@ class WatchLimited(APIException):
 
 
 def _limit_refusal(refusal: LimitReached, *, setting: str) -> tuple[int, str]:
-    """The status and detail of a refusal by a cap on ``refusal.name`` (``setting``: the process-wide one)."""
+    """The status and detail of a refusal by a cap on ``refusal.name`` (``setting``: the process-wide one), counted
+    in ``scale_nodes_watch_refusals_total``."""
+    WATCH_REFUSALS.labels(watch=refusal.name, limit=refusal.scope).inc()
     if refusal.scope == CLIENT:
         return status.HTTP_429_TOO_MANY_REQUESTS, (
             f"Too many {refusal.name} from this client: at most {refusal.limit} per server process "

@@ -69,12 +69,25 @@ LONG_POLLS_WAITING = Gauge(
 )
 DATABASE_ERRORS = Counter(
     "scale_nodes_database_errors",
-    "Database failures met while serving: 'unavailable' (unreachable or connection lost: answered 503) "
+    "Database failures met while serving: 'unavailable' (unreachable or connection lost: answered 503), "
+    "'timeout' (a query cancelled at the statement timeout of API requests: answered 503) "
     "or 'error' (any other database error: answered 500).",
     ["kind"],
 )
-for _kind in ("unavailable", "error"):
+for _kind in ("unavailable", "timeout", "error"):
     DATABASE_ERRORS.labels(kind=_kind)
+
+
+WATCH_REFUSALS = Counter(
+    "scale_nodes_watch_refusals",
+    "Event streams and waiting long-polls refused before they started, by 'watch' ('event streams' or "
+    "'waiting long-polls') and 'limit': 'client' (429: the client holds its share, WATCH_MAX_PER_CLIENT) or "
+    "'process' (503: the process holds its maximum).",
+    ["watch", "limit"],
+)
+for _watch in ("event streams", "waiting long-polls"):
+    for _limit in ("client", "process"):
+        WATCH_REFUSALS.labels(watch=_watch, limit=_limit)
 
 
 SERVER_REFUSALS = Counter(

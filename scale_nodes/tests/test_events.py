@@ -437,7 +437,7 @@ def _gauge(server: dict, name: str) -> float:
     reply = request(server["port"], "GET", "/metrics", headers={"Accept": "text/plain"})
     for line in reply.body.decode().splitlines():
         if line.startswith(name + " "):
-            return float(line.split()[1])
+            return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"no {name} in /metrics")
 
 
@@ -465,6 +465,8 @@ class TestStreamCaps:
         assert full.status == 503, full.body
         assert full.response_headers["retry-after"] == "5"
         assert "EVENTS_MAX_STREAMS" in json.loads(full.body)["detail"]
+        refused = 'scale_nodes_watch_refusals_total{limit="%s",watch="event streams"}'
+        assert (_gauge(limited_server, refused % "client"), _gauge(limited_server, refused % "process")) == (1.0, 1.0)
 
     def test_every_place_comes_back_however_the_streams_ended(self, limited_server: dict) -> None:
         async def churn() -> tuple[list[float], list[int]]:
@@ -624,14 +626,6 @@ class TestCredentialsRechecked:
         assert stream.others == []
 
 
-def _server_raises_the_stopping_flag() -> bool:
-    """Whether the serving worker calls ``util.shutdown.begin()`` when it drains (the serving stack's part)."""
-    return "shutdown.begin()" in (REPO / "scale_nodes" / "workers.py").read_text()
-
-
-@pytest.mark.skipif(
-    not _server_raises_the_stopping_flag(), reason="the serving worker does not call util.shutdown.begin() yet"
-)
 class TestStopping:
     def test_sigterm_ends_open_streams_with_a_retry_hint_and_answers_waiting_long_polls_at_once(
         self, database: dict
