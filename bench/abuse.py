@@ -277,19 +277,29 @@ def sample(server: Server | None) -> Sample | None:
 class Instance:
     """The served instance: one ``bench.watch.Server`` at a time, restarted with other settings when asked."""
 
-    def __init__(self, *, database_url: str, log: Path, port: int, extra_env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        log: Path,
+        port: int,
+        extra_env: dict[str, str],
+        scenario_env: dict[str, dict[str, str]],
+    ) -> None:
         self.database_url = database_url
         self.log = log
         self.port = port
         self.extra_env = extra_env
+        self.scenario_env = scenario_env
         self.server: Server | None = None
         self.env: dict[str, str] = {}
         self.baseline_files = 0
         # The service's answers by status of the instances stopped so far (read just before each stopped).
         self.statuses_of_stopped: Counter = Counter()
 
-    def settings(self, scenario_env: dict[str, str]) -> dict[str, str]:
-        return {**INSTANCE_ENV, **self.extra_env, **scenario_env}
+    def settings(self, scenario: str | None = None) -> dict[str, str]:
+        """The instance's environment for ``scenario`` (None: the one every scenario starts from)."""
+        return {**INSTANCE_ENV, **self.extra_env, **(self.scenario_env.get(scenario, {}) if scenario else {})}
 
     async def start(self, env: dict[str, str]) -> None:
         self.env = env
@@ -618,7 +628,7 @@ class Bench:
         teardown: Callable[[Round, dict], Awaitable[dict]],
     ) -> Round:
         """One round: undisturbed, then the scenario's setup, disturbed phase and teardown, then recovery."""
-        env = self.instance.settings(SCENARIO_ENV[name])
+        env = self.instance.settings(name)
         if await self.instance.ensure(env):
             await asyncio.sleep(1)
         record = Round(log_start=self.instance.log_size())
@@ -803,6 +813,10 @@ async def _run_command(bench: Bench, *args: str, timeout: float = 300) -> float:
     return time.monotonic() - started
 
 
+# A read every 5 s through a 4 KB buffer; an ended stream resumes from its last event, as an EventSource would.
+SLOW_STREAMS = ("--slow", "--trickle", "5", "--reconnect", "--max-reopens", "3")
+
+
 async def scenario_streams(bench: Bench) -> list[Round]:
     """Event streams that barely read, while ``manage.py nodes pause`` changes ``bulk`` nodes at once."""
     scale = bench.scale
@@ -810,13 +824,13 @@ async def scenario_streams(bench: Bench) -> list[Round]:
 
     async def setup(record: Round) -> dict:
         half = scale.streams // 2
-        first = await LoadGroup.start(bench, "streams", half, "--slow", "--trickle", "5")
+        first = await LoadGroup.start(bench, "streams", half, *SLOW_STREAMS)
         opened = [await first.ready(scale.setup_s + 30)]
         await asyncio.sleep(2)
         now = bench.latest_sample()
         record.found["rss_mb_half_streams"] = round(now.rss_mb, 1) if now else None
         record.found["half_streams"] = opened[0].get("statuses", {}).get("200", 0)
-        second = await LoadGroup.start(bench, "streams", scale.streams - half, "--slow", "--trickle", "5")
+        second = await LoadGroup.start(bench, "streams", scale.streams - half, *SLOW_STREAMS)
         opened.append(await second.ready(scale.setup_s + 30))
         record.found["opened"] = merge_tallies(opened)
         record.found["opened"].pop("answer_times")
@@ -906,7 +920,7 @@ async def scenario_recycle(bench: Bench) -> list[Round]:
         max_requests = recycle_after(streams=scale.restart_streams, list_rps=calm)
         record.found["max_requests"] = max_requests
         record.begin("restart")
-        env = bench.instance.settings(SCENARIO_ENV["recycle"]) | {"GUNICORN_MAX_REQUESTS": str(max_requests)}
+        env = bench.instance.settings("recycle") | {"GUNICORN_MAX_REQUESTS": str(max_requests)}
         await bench.instance.stop()
         await bench.instance.start(env)
         record.begin("setup")
@@ -935,7 +949,7 @@ async def scenario_recycle(bench: Bench) -> list[Round]:
         done = await state["group"].stop(bench)
         record.begin("restart")
         await bench.instance.stop()
-        await bench.instance.start(bench.instance.settings(SCENARIO_ENV["recycle"]))
+        await bench.instance.start(bench.instance.settings("recycle"))
         return done
 
     return [
@@ -969,7 +983,7 @@ async def scenario_sigterm(bench: Bench) -> list[Round]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         launched = time.monotonic()
-        await bench.instance.start(bench.instance.settings(SCENARIO_ENV["sigterm"]))
+        await bench.instance.start(bench.instance.settings("sigterm"))
         answers = [p.sent + p.seconds for p in bench.probe.results if p.sent >= launched and p.good]
         record.found["replacement_start_s"] = round(min(answers) - launched, 2) if answers else None
         await asyncio.sleep(5)
@@ -1163,7 +1177,8 @@ def report(results: dict) -> str:
         f"limit {meta['open_file_limit']:,} each) on {meta['database']}, {scale['nodes']:,} nodes. Throughout, "
         "a probe opens a connection for `GET /healthz` every 50 ms and 4 keep-alive clients read "
         "`GET /v6/nodes/?page_size=100`; each scenario runs in "
-        f"{scale['rounds']} interleaved rounds of an undisturbed phase ({scale['undisturbed_s']:.0f} s) and the "
+        f"{scale['rounds']} interleaved round{'s' if scale['rounds'] != 1 else ''} of an undisturbed phase "
+        f"({scale['undisturbed_s']:.0f} s) and the "
         "disturbed one, the load coming from separate client processes on 17 loopback addresses. /healthz "
         "figures are over every probe sent while the load existed (an unanswered probe counts as 30 s), list "
         "figures are medians of the rounds, RSS is the sum of the worker processes.",
@@ -1251,6 +1266,7 @@ def plot(results: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     names = list(results["scenarios"])
     figure, axes = plt.subplots(len(names), 1, figsize=(9, 2.3 * len(names)), squeeze=False)
@@ -1261,11 +1277,9 @@ def plot(results: dict, path: Path) -> None:
                 axis.axvspan(start, end, color=PHASE_COLOURS[phase], lw=0)
         answered = [(t, ms) for t, ms, _ in timeline["probes"] if ms is not None]
         failed = [t for t, _, missing in timeline["probes"] if missing]
-        axis.plot(
-            [t for t, _ in answered], [max(ms, 0.1) for _, ms in answered], ".", ms=2, color="#4c72b0", label="/healthz"
-        )
+        axis.plot([t for t, _ in answered], [max(ms, 0.1) for _, ms in answered], ".", ms=2, color="#4c72b0")
         if failed:
-            axis.plot(failed, [PROBE_TIMEOUT * 1000] * len(failed), "x", ms=3, color="#c44e52", label="unanswered")
+            axis.plot(failed, [PROBE_TIMEOUT * 1000] * len(failed), "x", ms=3, color="#c44e52")
         axis.set_yscale("log")
         axis.set_ylim(0.5, PROBE_TIMEOUT * 2000)
         axis.set_ylabel("ms")
@@ -1275,7 +1289,15 @@ def plot(results: dict, path: Path) -> None:
         other.set_ylabel("list req/s", color="#55a868")
         other.set_ylim(bottom=0)
     axes[-1, 0].set_xlabel("seconds (yellow: load set up, red: disturbed, grey: torn down, blue: restart)")
-    axes[0, 0].legend(loc="upper left", fontsize=7)
+    axes[0, 0].legend(
+        handles=[
+            Line2D([], [], marker=".", ls="", color="#4c72b0", label="/healthz, slowest answer per 0.25 s"),
+            Line2D([], [], marker="x", ls="", color="#c44e52", label="/healthz unanswered"),
+            Line2D([], [], color="#55a868", label="list requests per second"),
+        ],
+        loc="upper left",
+        fontsize=7,
+    )
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
@@ -1333,14 +1355,18 @@ def _revision() -> str:
 async def measure(args: argparse.Namespace, scale: Scale, database_url: str, log_dir: Path) -> dict:
     token, ids = await asyncio.to_thread(prepare, database_url, nodes=scale.nodes)
     instance = Instance(
-        database_url=database_url, log=log_dir / "instance.log", port=args.port, extra_env=args.instance_env
+        database_url=database_url,
+        log=log_dir / "instance.log",
+        port=args.port,
+        extra_env=args.instance_env,
+        scenario_env=args.scenario_env,
     )
     bench = Bench(args=args, scale=scale, instance=instance, token=token, node_ids=ids, log_dir=log_dir)
     stop = asyncio.Event()
     background: list[asyncio.Task] = []
     scenarios: dict[str, dict] = {}
     try:
-        await instance.start(instance.settings({}))
+        await instance.start(instance.settings())
         workers = len(instance.server.workers())
         background = [asyncio.create_task(job(stop)) for job in (bench.probe.run, bench.meter.run, bench.sampling)]
         for name in args.only:
@@ -1353,7 +1379,7 @@ async def measure(args: argparse.Namespace, scale: Scale, database_url: str, log
                 print(bench.notes[-1], file=sys.stderr)
                 await bench.stop_loads()
                 await instance.stop()
-                await instance.start(instance.settings({}))
+                await instance.start(instance.settings())
                 continue
             scenarios[name] = bench.figures(name, rounds)
             print_targets(verdicts(name, scenarios[name], asdict(scale)))
@@ -1376,7 +1402,7 @@ async def measure(args: argparse.Namespace, scale: Scale, database_url: str, log
             "open_file_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             "scale": asdict(scale),
             "instance_env": {**INSTANCE_ENV, **args.instance_env},
-            "scenario_env": {name: SCENARIO_ENV[name] for name in scenarios},
+            "scenario_env": {name: args.scenario_env[name] for name in scenarios},
             "log_dir": str(log_dir),
         },
         "scenarios": scenarios,
@@ -1419,6 +1445,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--instance-env", action="append", default=[], metavar="NAME=VALUE",
                         help="An instance setting for all scenarios (repeatable), stated in the output.")  # fmt: skip
+    parser.add_argument("--scenario-env", action="append", default=[], metavar="SCENARIO:NAME=VALUE",
+                        help="An instance setting for one scenario (repeatable), e.g. a higher cap on streams per "
+                        "client; stated in the output.")  # fmt: skip
     for name in ("nodes", "idle", "bodies", "streams", "bulk", "long-polls", "restart-streams", "rounds"):
         parser.add_argument(f"--{name}", type=int, help="Override the scale.")
     parser.add_argument("--undisturbed", type=float, help="Seconds of each undisturbed phase.")
@@ -1430,6 +1459,13 @@ def main(argv: list[str] | None = None) -> int:
         at = args.argv.index("--out-dir")
         del args.argv[at : at + 2]
     args.instance_env = dict(item.split("=", 1) for item in args.instance_env)
+    scenario_env = {name: dict(env) for name, env in SCENARIO_ENV.items()}
+    for item in args.scenario_env:
+        name, _, setting = item.partition(":")
+        if name not in scenario_env or "=" not in setting:
+            parser.error(f"--scenario-env takes SCENARIO:NAME=VALUE, got {item!r}")
+        scenario_env[name].update([setting.split("=", 1)])
+    args.scenario_env = scenario_env
     if args.render:
         args.out_dir = args.out_dir or REPO
         results = json.loads((args.out_dir / "bench" / f"{STEM}.json").read_text())
