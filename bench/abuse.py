@@ -957,6 +957,14 @@ async def scenario_recycle(bench: Bench) -> list[Round]:
     ]
 
 
+def _started_at(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot): tells it apart from a later process given its id."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 async def scenario_sigterm(bench: Bench) -> list[Round]:
     """Streams open (reconnecting when ended), SIGTERM to the master; a replacement starts when it has exited."""
     scale = bench.scale
@@ -968,7 +976,7 @@ async def scenario_sigterm(bench: Bench) -> list[Round]:
 
     async def disturb(record: Round, state: dict) -> None:
         server = bench.instance.server
-        workers = server.workers()
+        workers = {pid: _started_at(pid) for pid in server.workers()}
         await bench.instance.retire_statuses()
         sent = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
@@ -979,9 +987,11 @@ async def scenario_sigterm(bench: Bench) -> list[Round]:
             record.found["master_exit_s"] = None
             server.process.kill()
             await asyncio.to_thread(server.process.wait, 10)
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+            # Its workers outlive it: end those still running (the same processes, not others given their ids since).
+            for pid, started in workers.items():
+                if started is not None and _started_at(pid) == started:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
         launched = time.monotonic()
         await bench.instance.start(bench.instance.settings("sigterm"))
         answers = [p.sent + p.seconds for p in bench.probe.results if p.sent >= launched and p.good]
@@ -1196,7 +1206,7 @@ def report(results: dict) -> str:
         )
         + ".",
         "",
-        "| scenario | /healthz p50 / p99 / max (ms) | undisturbed p99 | over 1 s or unanswered | longest gap "
+        "| scenario | /healthz p50 / p99 / max (ms) | undisturbed p99 | probes over 1 s / unanswered | longest gap "
         "| list req/s undisturbed → disturbed | ratio | RSS peak | 5xx answers | log |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -1206,7 +1216,8 @@ def report(results: dict) -> str:
         lines.append(
             f"| {describe(name, scale)} | {_ms(h.get('p50_ms'))} / {_ms(h.get('p99_ms'))} / {_ms(h.get('max_ms'))} "
             f"| {_ms(figures['healthz_undisturbed'].get('p99_ms'))} ms "
-            f"| {h.get('over_1s', 0):,} of {h.get('probes', 0):,} | {figures['longest_gap_s']} s "
+            f"| {h.get('over_1s', 0):,} / {h.get('unanswered', 0):,} of {h.get('probes', 0):,} "
+            f"| {figures['longest_gap_s']} s "
             f"| {statistics.median(figures['list_rps_undisturbed']):,.0f} → "
             f"{statistics.median(figures['list_rps_disturbed']):,.0f} "
             f"| {figures['list_ratio']}x | {_ms(figures['rss_mb_peak'])} MB | {_statuses(fivexx)} "
