@@ -1154,6 +1154,8 @@ def _outcome(name: str, figures: dict) -> str:
         f"answers: {_statuses(load.get('statuses', {}))}",
         f"closed by the server: {load.get('closed_by_server', 0):,}",
     ]
+    if name == "idle":
+        parts.append(f"the workers' open files at the peak: {figures['open_files_peak']:,}")
     if name == "streams":
         parts.append(f"bulk pause took {first.get('bulk_command_s')} s; RSS after: {first.get('rss_mb_after')} MB")
     if name == "longpolls":
@@ -1440,7 +1442,9 @@ def _scale(args: argparse.Namespace) -> Scale:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--smoke", action="store_true", help="A few seconds per scenario at a tiny scale; writes nothing."
+        "--smoke",
+        action="store_true",
+        help="A few seconds per scenario at a tiny scale; writes nothing without --out-dir.",
     )
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), metavar="NAME",
                         help=f"Only these scenarios ({', '.join(SCENARIOS)}).")  # fmt: skip
@@ -1448,7 +1452,7 @@ def main(argv: list[str] | None = None) -> int:
         "--render", action="store_true", help="Write the section and the plot again from bench/abuse.json."
     )
     parser.add_argument("--sqlite", action="store_true", help="An embedded SQLite file instead of PostgreSQL.")
-    parser.add_argument("--port", type=int, default=PORT)
+    parser.add_argument("--port", type=int, default=PORT, help="The instance's port (ABUSE_BENCH_PORT, default 8860).")
     parser.add_argument(
         "--out-dir",
         type=Path,
