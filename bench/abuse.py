@@ -930,9 +930,10 @@ async def scenario_recycle(bench: Bench) -> list[Round]:
         return {"group": group, "workers": set(now.workers) if now else set()}
 
     async def disturb(record: Round, state: dict) -> None:
-        # Until every first worker has been replaced (and 5 s more), within a bound.
+        # Until every first worker has been replaced (and 5 s more), within a bound that leaves room for a
+        # jitter as large as max_requests and for workers that recycle in turn.
         started = time.monotonic()
-        deadline = started + max(scale.disturbed_s * 4, 90)
+        deadline = started + max(scale.disturbed_s * 6, 120)
         replaced_at = None
         while time.monotonic() < deadline:
             await asyncio.sleep(0.5)
