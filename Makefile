@@ -122,6 +122,16 @@ bench-smoke: venv
 bench-watch: venv
 	$(PY) -m bench.watch $(BENCH_WATCH_ARGS)
 
+.PHONY: bench-abuse
+# The abuse benchmark (bench/abuse.py): /healthz latency and the list's throughput, against undisturbed rounds,
+# under 40,000 idle connections, 300 trickling bodies, 10,000 slow streams during a 2,000-node bulk pause, 8,000
+# long-polls woken at once, and a process recycle and a SIGTERM with 1,000 streams open; PASS/FAIL per target.
+# On PostgreSQL (ABUSE_BENCH_DATABASE_URL, its own database, 20,000 nodes), the instance on 127.0.0.1:8860
+# (ABUSE_BENCH_PORT), clients from 127.0.0.2-20; about 25 minutes. Writes bench/abuse.json, bench/abuse.png and a
+# section of BENCHMARKS.md. BENCH_ABUSE_ARGS: --smoke (tiny, writes nothing), --only NAME..., --render, --help.
+bench-abuse: venv
+	$(PY) -m bench.abuse $(BENCH_ABUSE_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 

@@ -6,7 +6,16 @@ import sys
 
 from scale_nodes.tests.servers import REPO
 
-HARNESS = ("bench.run", "bench.concurrent", "bench.cases", "bench.report", "bench.load", "bench.watch")
+HARNESS = (
+    "bench.run",
+    "bench.concurrent",
+    "bench.cases",
+    "bench.report",
+    "bench.load",
+    "bench.watch",
+    "bench.abuse",
+    "bench.abuse_load",
+)
 
 
 def test_every_module_of_the_harness_imports_without_django_set_up() -> None:
