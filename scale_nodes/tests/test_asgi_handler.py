@@ -234,16 +234,32 @@ def exchange(app: Callable, method: str, path: str, *, body: bytes, headers: lis
 
 PATCH_BODY = b'{"is_paused": true, "pause_reason": "asgi"}'
 JSON = [(b"content-type", b"application/json")]
+CONTINUE = (b"expect", b"100-continue")
 
 
 def test_a_patch_without_credentials_is_refused_before_its_body_is_asked_for(
     db: None, handler: SingleThreadASGIHandler
 ) -> None:
     node = node_create(hostname="one.test")
-    status, headers, body, asked = exchange(handler, "PATCH", f"/v6/nodes/{node.pk}/", body=PATCH_BODY, headers=JSON)
+    status, headers, body, asked = exchange(
+        handler, "PATCH", f"/v6/nodes/{node.pk}/", body=PATCH_BODY, headers=[*JSON, CONTINUE]
+    )
     assert status == 401, body
     assert not asked
     assert headers[b"Connection"] == b"close"
+    assert json.loads(body)["detail"] == "Authentication credentials were not provided."
+
+
+def test_a_small_patch_is_read_with_its_head_and_refused_by_the_view_as_usual(
+    db: None, handler: SingleThreadASGIHandler
+) -> None:
+    # No 100 Continue asked for and a few dozen bytes: the body came with the head, and the
+    # credentials are checked once, by the view.
+    node = node_create(hostname="one.test")
+    status, headers, body, asked = exchange(handler, "PATCH", f"/v6/nodes/{node.pk}/", body=PATCH_BODY, headers=JSON)
+    assert status == 401, body
+    assert asked
+    assert b"Connection" not in headers
     assert json.loads(body)["detail"] == "Authentication credentials were not provided."
 
 
@@ -257,7 +273,11 @@ def test_a_failure_of_the_check_before_the_body_is_left_to_the_full_chain(
 
     monkeypatch.setattr(TokenAuthentication, "authenticate", unavailable)
     status, _, body, asked = exchange(
-        handler, "PATCH", f"/v6/nodes/{node.pk}/", body=PATCH_BODY, headers=[*JSON, (b"authorization", b"Token x")]
+        handler,
+        "PATCH",
+        f"/v6/nodes/{node.pk}/",
+        body=PATCH_BODY,
+        headers=[*JSON, CONTINUE, (b"authorization", b"Token x")],
     )
     assert (status, json.loads(body)["detail"]) == (503, "The database is unavailable; retry shortly."), body
     assert asked
