@@ -73,6 +73,11 @@ else:
 # a request line (method, path and query) over 4094 bytes is a 414; more than 100 header fields, or
 # one over 8190 bytes, a 431. gunicorn's defaults, written down so the README can state them.
 limit_request_line = 4094
+
+# Connections the kernel holds for the processes to accept (gunicorn's default is 2048; the kernel
+# caps it at net.core.somaxconn). A burst of new connections beyond it is dropped, and each dropped
+# client, a load balancer's probe among them, tries again only a second later.
+backlog = _int("GUNICORN_BACKLOG", 4096)
 limit_request_fields = 100
 limit_request_field_size = 8190
 

@@ -34,6 +34,7 @@ import html
 import json
 import logging
 import os
+import random
 import resource
 import socket
 import sys
@@ -222,6 +223,10 @@ def _count_refusal(reason: str) -> None:
 _IDLE = 0  # waiting for a request, no byte of it yet (a fresh connection, or between requests)
 _HEAD = 1  # part of a request head has arrived
 _BUSY = 2  # a request is being served
+
+
+# The idle timeout of each connection is drawn up to this fraction longer (``_become_idle``).
+_IDLE_JITTER = 0.2
 
 
 class LimitedProtocol(ASGIProtocol):
@@ -514,6 +519,10 @@ class LimitedProtocol(ASGIProtocol):
         idle.pop(self, None)
         idle[self] = None
         keepalive = self._keepalive if self._keepalive > 0 else self.limits.header_timeout
+        # Spread by up to a fifth: connections opened together (a client's pool, a flood) would
+        # otherwise all close together and come back together, a burst that overflows the listen
+        # queue, where a probe's connection is then dropped and retried a second later.
+        keepalive *= 1.0 + _IDLE_JITTER * random.random()  # noqa: S311 (spreading timers, not a secret)
         self._set_timer(self.worker.loop.time() + keepalive, self._idle_timed_out)
 
     def _set_timer(self, when: float, callback: object) -> None:

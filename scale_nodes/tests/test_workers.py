@@ -223,6 +223,7 @@ def test_the_serving_limits_come_from_the_environment_with_their_defaults() -> N
     ]
     assert (limits.header_timeout, limits.body_min_rate, limits.max_body_bytes) == (2.5, 1000, 10)
     assert ServingLimits().max_body_bytes == 2_621_440
+    assert (_config()["backlog"], _config(GUNICORN_BACKLOG="512")["backlog"]) == (4096, 512)
 
 
 def test_django_and_the_worker_read_one_body_limit_from_the_environment() -> None:
