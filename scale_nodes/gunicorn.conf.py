@@ -35,6 +35,10 @@ def _float(name: str, default: float) -> float:
 
 
 bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
+# A second address for the load balancer's health probes only (scale_nodes.workers.ServingLimits.probe_bind).
+probe_bind = os.environ.get("GUNICORN_PROBE_BIND", "").strip()
+if probe_bind:
+    bind.append(probe_bind)
 
 # gunicorn's ASGI worker (GUNICORN_WORKER=asgi, the default): each process runs an event loop that
 # holds any number of idle or slow connections (event streams, waiting long-polls, clients sending
@@ -115,6 +119,7 @@ SERVING_LIMITS = ServingLimits(
     socket_send_buffer=_int("GUNICORN_SOCKET_SEND_BUFFER", 0),
     retry_after=_int("GUNICORN_RETRY_AFTER", 1),
     linger=_float("GUNICORN_LINGER", 2.0),
+    probe_bind=probe_bind,
 )
 
 # Heartbeat files in memory rather than on a possibly slow disk.

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import functools
 import gc
 import html
 import json
@@ -39,6 +40,7 @@ import resource
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -87,6 +89,12 @@ class ServingLimits:
     # After an error answer, the client's remaining bytes are read and dropped for up to this many
     # seconds before the connection is closed, so that it reads the answer rather than a reset.
     linger: float = 2.0
+    # The address ("host:port") of a listener for health probes only, or "" for none. Its
+    # connections have a listen queue of their own, are never refused at the connection cap, and
+    # may ask for nothing but ``probe_paths``: a flood of connections on the service's address
+    # never delays a load balancer's probe.
+    probe_bind: str = ""
+    probe_paths: tuple[str, ...] = ("/healthz", "/readyz")
 
     def body_seconds(self, length: int) -> float:
         """How long a body of ``length`` bytes may take to arrive."""
@@ -182,8 +190,8 @@ class ThreadWorker(_JsonErrorPages, GunicornThreadWorker):
     """gunicorn's threaded (gthread) worker, answering its own errors in JSON."""
 
 
-class OneAcceptPerTurn(socket.socket):
-    """A listening socket that accepts one connection per turn of the event loop.
+class PacedAccepts(socket.socket):
+    """A listening socket that accepts one connection per turn of the event loop, and many during a burst.
 
     All the worker processes of an instance accept on the one socket the master opened, and each
     process's event loop accepts every connection pending when it wakes (asyncio accepts until
@@ -191,25 +199,53 @@ class OneAcceptPerTurn(socket.socket):
     a client's, then all land in the first process to wake, and the other processes idle while
     that one serves them all. Refusing a second accept in the same turn leaves the rest pending
     for the next turn, when every process that woke competes for them again.
+
+    One a turn is too few for a flood, though: a burst of thousands of connections (clients coming
+    back together) fills the kernel's listen queue, which then drops new connections, a load
+    balancer's probe among them, and a dropped client tries again only a second later. A turn that
+    finds at least ``BURST`` connections waiting in the queue (Linux reports its length in the
+    listening socket's ``TCP_INFO``) takes up to ``MAX_ACCEPTS_PER_TURN`` of them, and no more than
+    ``room()`` says the process has left below its connection cap: at the cap, a connection closed
+    to make room for a new one gives its file back only in the next turn.
     """
 
-    # Set by an accept, cleared when the event loop comes round again.
-    turn_taken = False
+    BURST = 32
+    MAX_ACCEPTS_PER_TURN = 64
+    # Accepts made in this turn, and this turn's share; both kept per socket.
+    taken_this_turn = 0
+    share = 1
+    # How many more connections the process may take now; set by the worker.
+    room: Callable[[], int] = staticmethod(lambda: PacedAccepts.MAX_ACCEPTS_PER_TURN)
 
     @classmethod
-    def taking(cls, listener: socket.socket) -> OneAcceptPerTurn:
+    def taking(cls, listener: socket.socket) -> PacedAccepts:
         """This kind of socket in place of ``listener``, on the same open file (``listener`` is spent)."""
         return cls(listener.family, listener.type, listener.proto, fileno=listener.detach())
 
     def accept(self) -> tuple[socket.socket, object]:
-        if self.turn_taken:
+        if self.taken_this_turn == 0:
+            self.share = max(1, min(self.MAX_ACCEPTS_PER_TURN, self.room())) if self.waiting() >= self.BURST else 1
+            asyncio.get_running_loop().call_soon(self._next_turn)
+        elif self.taken_this_turn >= self.share:
             raise BlockingIOError
-        self.turn_taken = True
-        asyncio.get_running_loop().call_soon(self._next_turn)
+        self.taken_this_turn += 1
         return super().accept()
 
+    def waiting(self) -> int:
+        """The connections waiting in the kernel's queue to be accepted (0 where the system does not say)."""
+        try:
+            info = self.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)
+        except (OSError, AttributeError):
+            return 0
+        # struct tcp_info: 8 one-byte fields, then rto, ato, snd_mss, rcv_mss and tcpi_unacked, which
+        # on a listening socket is the length of its accept queue.
+        return int.from_bytes(info[24:28], sys.byteorder) if len(info) >= 28 else 0
+
     def _next_turn(self) -> None:
-        self.turn_taken = False
+        self.taken_this_turn = 0
+
+
+_TCP_INFO_SIZE = 104
 
 
 def _count_refusal(reason: str) -> None:
@@ -245,6 +281,9 @@ class LimitedProtocol(ASGIProtocol):
     ``scale_nodes/tests/test_workers.py`` fails if any of them changes its signature.
     """
 
+    # Whether a new connection beyond the process's connection cap is refused (ProbeProtocol: never).
+    refused_at_cap = True
+
     def __init__(self, worker: AsgiWorker) -> None:
         super().__init__(worker)
         self.limits: ServingLimits = worker.limits
@@ -268,7 +307,7 @@ class LimitedProtocol(ASGIProtocol):
             sock = transport.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.socket_send_buffer)
-        if worker.nr_conns > worker.connection_cap and not worker.close_oldest_idle():
+        if self.refused_at_cap and worker.nr_conns > worker.connection_cap and not worker.close_oldest_idle():
             self._refuse(
                 503,
                 "connection_limit",
@@ -588,6 +627,19 @@ _GUNICORN_REFUSALS = {
 }
 
 
+class ProbeProtocol(LimitedProtocol):
+    """A connection of the probe listener (``ServingLimits.probe_bind``): never refused at the connection cap,
+    and answered 404 for anything but the probe paths."""
+
+    refused_at_cap = False
+
+    def _refusal_of_head(self, parser: object) -> tuple[int, str, str] | None:
+        path = (parser.path or b"").split(b"?", 1)[0].decode("latin-1")
+        if path not in self.limits.probe_paths:
+            return 404, "not_a_probe", f"This address answers health probes only: {', '.join(self.limits.probe_paths)}."
+        return super()._refusal_of_head(parser)
+
+
 def _peer_text(peer: object) -> str:
     if isinstance(peer, tuple) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
@@ -596,7 +648,7 @@ def _peer_text(peer: object) -> str:
 
 class AsgiWorker(GunicornAsgiWorker):
     """gunicorn's ASGI worker with the limits of ``ServingLimits`` (``LimitedProtocol``), a drain that
-    drops nothing, and connections shared out fairly between processes (``OneAcceptPerTurn``).
+    drops nothing, and connections shared out fairly between processes (``PacedAccepts``).
 
     ``limits`` is set by gunicorn.conf.py's ``post_fork`` hook; without it the defaults apply.
     """
@@ -617,6 +669,8 @@ class AsgiWorker(GunicornAsgiWorker):
         # Every open connection, for the drain to close what is left at its deadline.
         self.connections: set[LimitedProtocol] = set()
         self.lingering = 0
+        # The listeners of ``ServingLimits.probe_bind`` (set in ``init_process``).
+        self.probe_listeners: set[object] = set()
         self.connection_cap = self.worker_connections
         # Below gunicorn's own wait for body bytes (``timeout``), which would end the request without an answer.
         self.body_deadline_cap = max(float(self.cfg.timeout or 30) - 1.0, 1.0)
@@ -656,13 +710,30 @@ class AsgiWorker(GunicornAsgiWorker):
 
     def init_process(self) -> None:
         for listener in self.sockets:
-            listener.sock = OneAcceptPerTurn.taking(listener.sock)
+            if self.is_probe_listener(listener):
+                # Probes are few and answered at once: accepted as they come.
+                self.probe_listeners.add(listener)
+            else:
+                listener.sock = PacedAccepts.taking(listener.sock)
+                listener.sock.room = self.room
         if self.recycle_lock_path:
             self._recycle_lock = open(self.recycle_lock_path, "r+b")  # noqa: SIM115 (held until the process exits)
             # Shared while this process starts: no other process begins to recycle meanwhile.
             with contextlib.suppress(OSError):
                 fcntl.flock(self._recycle_lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
         super().init_process()
+
+    def room(self) -> int:
+        """How many more connections this process may open before its connection cap."""
+        return self.connection_cap - self.nr_conns
+
+    def is_probe_listener(self, listener: object) -> bool:
+        """Whether ``listener`` (one of gunicorn's sockets) is the probe listener of ``ServingLimits.probe_bind``."""
+        if not self.limits.probe_bind:
+            return False
+        host, _, port = self.limits.probe_bind.rpartition(":")
+        address = getattr(listener, "cfg_addr", None)
+        return isinstance(address, tuple) and (str(address[0]).strip("[]"), str(address[1])) == (host.strip("[]"), port)
 
     def may_recycle(self) -> bool:
         """Whether this process may start its recycle now: no other process of the instance is starting
@@ -734,8 +805,9 @@ class AsgiWorker(GunicornAsgiWorker):
         if not self.alive:
             self._stopping.set()
         for listener in self.sockets:
+            protocol = ProbeProtocol if listener in self.probe_listeners else LimitedProtocol
             server = await self.loop.create_server(
-                lambda: LimitedProtocol(self), sock=listener.sock, start_serving=True
+                functools.partial(protocol, self), sock=listener.sock, start_serving=True
             )
             self.servers.append(server)
         self.log.info(

@@ -98,7 +98,7 @@ SERVER_REFUSALS = Counter(
     "and 'body_timeout' (408), 'body_too_large' (413), 'bad_length' (400: an impossible Content-Length or chunk "
     "size), 'unsupported_transfer_coding' (501), 'slow_reader' (a client that does not read what it is sent), "
     "and gunicorn's own refusals: 'malformed_request' (400), 'request_line_too_long' (414), "
-    "'header_fields_too_large' (431).",
+    "'header_fields_too_large' (431); 'not_a_probe' (404: another path asked of the probe listener).",
     ["reason"],
 )
 SERVER_REFUSAL_REASONS = (
@@ -114,6 +114,7 @@ SERVER_REFUSAL_REASONS = (
     "malformed_request",
     "request_line_too_long",
     "header_fields_too_large",
+    "not_a_probe",
 )
 for _reason in SERVER_REFUSAL_REASONS:
     SERVER_REFUSALS.labels(reason=_reason)

@@ -506,6 +506,28 @@ class TestConnectionCap:
             client.close()
 
 
+class TestProbeListener:
+    def test_probes_are_answered_on_their_own_address_while_the_service_address_is_full(
+        self, database: dict[str, str]
+    ) -> None:
+        main, probe = PORT + 7, PORT + 8
+        instance = _instance(database, main, GUNICORN_WORKER_CONNECTIONS="4", GUNICORN_PROBE_BIND=f"127.0.0.1:{probe}")
+        with _serving(instance):
+            streams = [_stream(main) for _ in range(4)]
+            try:
+                assert_json_error(exchange(main, head("GET", "/healthz"), timeout=5), 503, "connection limit")
+                for path in ("/healthz", "/readyz"):
+                    reply = request(probe, "GET", path, timeout=5)
+                    assert reply.status == 200, reply
+                    assert reply.seconds < 1.0, reply
+            finally:
+                for client in streams:
+                    client.abort()
+            answer = exchange(probe, head("GET", "/v6/nodes/"), timeout=5)
+            assert_json_error(answer, 404, "health probes only")
+            assert request(main, "GET", "/v6/nodes/?page_size=1", timeout=5).status == 200
+
+
 @pytest.mark.skipif(shutil.which("prlimit") is None, reason="util-linux's prlimit is not installed")
 def test_the_cap_stays_below_the_open_file_limit_and_accept_never_runs_out(database: dict[str, str]) -> None:
     """With 200 open files a process allows 200 - 64 connections; 300 idle ones never make accept fail."""

@@ -1,4 +1,5 @@
-"""``scale_nodes.workers.OneAcceptPerTurn``: the ASGI worker's listening socket takes one connection per loop turn."""
+"""``scale_nodes.workers.PacedAccepts``: the ASGI worker's listening socket takes one connection per loop turn, more
+while a backlog lasts."""
 
 import asyncio
 import socket
@@ -6,15 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from scale_nodes.workers import OneAcceptPerTurn
+from scale_nodes.workers import PacedAccepts
 
 
 @pytest.fixture
-def listener() -> Iterator[OneAcceptPerTurn]:
+def listener() -> Iterator[PacedAccepts]:
     plain = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     plain.bind(("127.0.0.1", 0))
-    plain.listen(16)
-    taken = OneAcceptPerTurn.taking(plain)
+    plain.listen(128)
+    taken = PacedAccepts.taking(plain)
     taken.setblocking(False)
     try:
         yield taken
@@ -22,17 +23,17 @@ def listener() -> Iterator[OneAcceptPerTurn]:
         taken.close()
 
 
-def test_the_socket_is_the_listeners_own(listener: OneAcceptPerTurn) -> None:
+def test_the_socket_is_the_listeners_own(listener: PacedAccepts) -> None:
     assert listener.getsockname()[0] == "127.0.0.1"
     assert listener.type == socket.SOCK_STREAM
 
 
-def test_a_second_connection_waits_for_the_next_turn_of_the_loop(listener: OneAcceptPerTurn) -> None:
-    clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(3)]
+def _accept_in_turns(listener: PacedAccepts, turns: int) -> list[int]:
+    """How many connections ``listener`` gives an accept loop like asyncio's in each of ``turns`` loop turns."""
 
     async def accept_in_turns() -> list[int]:
         accepted_per_turn = []
-        for _ in range(3):
+        for _ in range(turns):
             accepted = []
             while True:
                 try:
@@ -46,9 +47,34 @@ def test_a_second_connection_waits_for_the_next_turn_of_the_loop(listener: OneAc
             await asyncio.sleep(0)
         return accepted_per_turn
 
+    return asyncio.run(accept_in_turns())
+
+
+def test_a_second_connection_waits_for_the_next_turn_of_the_loop(listener: PacedAccepts) -> None:
+    clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(3)]
     try:
         # All three were pending at once; asyncio would have taken them in one turn.
-        assert asyncio.run(accept_in_turns()) == [1, 1, 1]
+        assert _accept_in_turns(listener, 3) == [1, 1, 1]
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_the_listen_queues_length_is_read_from_the_kernel(listener: PacedAccepts) -> None:
+    assert listener.waiting() == 0
+    clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(5)]
+    try:
+        assert listener.waiting() == 5
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_a_burst_is_taken_many_at_a_turn(listener: PacedAccepts) -> None:
+    clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(PacedAccepts.BURST + 8)]
+    try:
+        # A queue of BURST or more: the turn takes them all (up to its maximum).
+        assert _accept_in_turns(listener, 2) == [PacedAccepts.BURST + 8, 0]
     finally:
         for client in clients:
             client.close()
@@ -59,7 +85,7 @@ def test_an_asyncio_server_on_it_serves_every_connection() -> None:
         plain = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         plain.bind(("127.0.0.1", 0))
         plain.listen(16)
-        taken = OneAcceptPerTurn.taking(plain)
+        taken = PacedAccepts.taking(plain)
 
         async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             writer.write(await reader.readexactly(3))
