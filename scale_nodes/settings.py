@@ -246,6 +246,10 @@ X_FRAME_OPTIONS = "DENY"
 # The largest request body. The ASGI worker refuses a larger Content-Length or chunk (413) before
 # reading it, from the same reading of the environment, so both limits always agree.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max_body_bytes()
+# How many values one query string (or form body) may carry: the node list takes up to 1,000 values
+# of each repeatable filter (`id`, `hostname`) with its other parameters, so that a refused list
+# names the filter; Django's default of 1,000 in all would refuse 1,000 ids with a `page_size`.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2100
 # A body larger than this is spooled to a temporary file while it is read, rather than held in
 # memory: many large bodies in flight at once then cost disk, not the process's memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
