@@ -70,8 +70,9 @@ MIDDLEWARE = [
     # Next, so every response (errors and static files included) carries the request id and is logged.
     "util.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below).
-    "csp.middleware.CSPMiddleware",
+    # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below): django-csp's middleware,
+    # with the policy of an answer that changes nothing built once.
+    "util.middleware.ContentSecurityPolicyMiddleware",
     # whitenoise, async-capable: every middleware here is, so async views run on the event loop.
     "util.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
