@@ -85,10 +85,11 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-# django-axes first: a locked-out client is refused before its password is hashed.
+# django-axes first: a locked-out client is refused before its password is hashed. Then Django's
+# model backend, reading a user's permissions in one query (util.permissions).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "util.permissions.PermissionsModelBackend",
 ]
 # After LOGIN_FAILURE_LIMIT failed logins for one user name, or failed logins and API tokens from one
 # address, that user name or address is refused (429) for LOGIN_LOCKOUT_MINUTES; every instance sees
