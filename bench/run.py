@@ -91,13 +91,20 @@ def _headers(case: dict, prepared: dict, target: str) -> dict[str, str]:
 
 
 def _verify(bases: dict[str, str], cases: list[dict], prepared: dict) -> list[str]:
-    """Every case answers without error everywhere, and reads give the project's bytes on all three servers."""
+    """Every case answers without error everywhere, reads give the project's bytes on all three servers, and
+    a PATCH without a token is refused by the project and the reference alike."""
     problems = []
     for case in cases:
         answers = {target: _fetch(base, case, _headers(case, prepared, target)) for target, base in bases.items()}
         for target, (status, content) in answers.items():
             if status >= 300:
                 problems.append(f"{target} {case['name']}: HTTP {status} {content[:200]!r}")
+        if case["method"] == "PATCH":
+            # Both services authenticate the write (the floor only replays SQL): without a token, a 401.
+            for target in ("project", "reference"):
+                status, content = _fetch(bases[target], case, {"Content-Type": "application/json"})
+                if status != 401:
+                    problems.append(f"{target} {case['name']} without a token: HTTP {status} {content[:200]!r}")
         if case["method"] == "GET":
             for target in ("floor", "reference"):
                 if answers[target][1] != answers["project"][1]:
