@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.test import Client, override_settings
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from bench.cases import cases
@@ -41,16 +41,44 @@ def _run(client: Client, case: object, token: str) -> tuple[int, list[str]]:
     return response.status_code, [query["sql"] for query in queries.captured_queries]
 
 
-def capture_cases(*, size: int, seeded_at: dt.datetime) -> dict:
-    """Per case: the statements the project runs (for the floor) and each server's queries per request."""
+def reference_token() -> str:
+    """The benchmark operator's token of DRF's own ``authtoken`` (run under ``bench.reference_settings``)."""
+    from rest_framework.authtoken.models import Token
+
+    user, _ = get_user_model().objects.update_or_create(
+        username=BENCH_USER, defaults={"is_staff": True, "is_superuser": True}
+    )
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def capture_reference(*, size: int, seeded_at: dt.datetime) -> dict:
+    """The reference's token and queries per request of each case (run under ``bench.reference_settings``)."""
+    token = reference_token()
+    client = Client()
+    queries = {}
+    for case in cases(size=size, seeded_at=seeded_at, now=dt.datetime.now(dt.UTC)):
+        queries[case.name] = len(_run(client, case, token)[1])
+    return {"token": token, "queries": queries}
+
+
+def capture_cases(*, size: int, seeded_at: dt.datetime, reference: dict) -> dict:
+    """Per case: the statements the project runs (for the floor) and each server's queries per request.
+
+    ``reference`` is what ``capture_reference`` found in the reference's own process.
+    """
     token = staff_token()
     client = Client()
-    report: dict = {"size": size, "seeded_at": seeded_at.isoformat(), "token": token, "cases": [], "floor": {}}
+    report: dict = {
+        "size": size,
+        "seeded_at": seeded_at.isoformat(),
+        "token": token,
+        "reference_token": reference["token"],
+        "cases": [],
+        "floor": {},
+    }
     for case in cases(size=size, seeded_at=seeded_at, now=dt.datetime.now(dt.UTC)):
         _, statements = _run(client, case, token)
-        with override_settings(ROOT_URLCONF="bench.reference"):
-            _, reference_statements = _run(client, case, token)
-        queries = {"project": len(statements), "reference": len(reference_statements)}
+        queries = {"project": len(statements), "reference": reference["queries"][case.name]}
         report["cases"].append({**asdict(case), "body": case.body, "queries": queries})
         report["floor"][f"{case.method} {case.path}"] = {"kind": case.kind, "statements": statements}
     return report

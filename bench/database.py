@@ -1,15 +1,18 @@
 """Benchmark databases: one PostgreSQL database per table size, named ``scale_nodes_bench_<size>``.
 
-Only databases with that prefix are ever created or dropped here.
+``BENCH_DATABASE_PREFIX`` replaces ``scale_nodes_bench_`` (so that runs sharing one PostgreSQL server
+keep apart); only databases with the prefix are ever created or dropped here.
 """
 
 from __future__ import annotations
+
+import os
 
 import dj_database_url
 import psycopg2
 from psycopg2 import sql
 
-BENCH_DB_PREFIX = "scale_nodes_bench_"
+BENCH_DB_PREFIX = os.environ.get("BENCH_DATABASE_PREFIX", "").strip() or "scale_nodes_bench_"
 
 
 def bench_database_url(server_url: str, size: int, *, suffix: str = "") -> str:

@@ -11,11 +11,12 @@ import argparse
 import json
 import os
 import secrets
+import subprocess
 import sys
 import time
 
 
-def _setup_django(url: str) -> None:
+def _setup_django(url: str, *, settings: str = "scale_nodes.settings") -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["DEBUG"] = "0"
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
@@ -23,7 +24,7 @@ def _setup_django(url: str) -> None:
     # Plain HTTP on loopback, as behind a load balancer that ends TLS.
     os.environ["SECURE_SSL_REDIRECT"] = "false"
     os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "scale_nodes.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = settings
     import django
 
     django.setup()
@@ -37,11 +38,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--recreate", action="store_true", help="drop and seed the database again")
     parser.add_argument("--seed-only", action="store_true")
     parser.add_argument("--out", help="where to write the cases' SQL and query counts (JSON)")
+    parser.add_argument(
+        "--reference", action="store_true", help="(internal) the reference's token and query counts, in its settings"
+    )
     args = parser.parse_args(argv)
 
     from bench.database import bench_database_url, ensure_database
 
     url = bench_database_url(args.server_url, args.size, suffix=args.suffix)
+    if args.reference:
+        _prepare_reference(url, size=args.size, out=args.out)
+        return
     ensure_database(url, recreate=args.recreate)
     _setup_django(url)
 
@@ -58,10 +65,29 @@ def main(argv: list[str] | None = None) -> None:
 
     from bench.capture import capture_cases
 
-    report = capture_cases(size=args.size, seeded_at=seeded_at)
+    reference_out = f"{args.out}.reference"
+    command = [sys.executable, "-m", "bench.prepare", f"--size={args.size}", f"--server-url={args.server_url}"]
+    subprocess.run([*command, f"--suffix={args.suffix}", f"--out={reference_out}", "--reference"], check=True)
+    with open(reference_out) as file:
+        reference = json.load(file)
+    os.unlink(reference_out)
+    report = capture_cases(size=args.size, seeded_at=seeded_at, reference=reference)
     report["database_url"] = url
     with open(args.out, "w") as out:
         json.dump(report, out, indent=1)
+
+
+def _prepare_reference(url: str, *, size: int, out: str) -> None:
+    """In the reference's settings: its token table and the operator's token, and its queries per case."""
+    _setup_django(url, settings="bench.reference_settings")
+    from django.core.management import call_command
+
+    from bench import seed
+    from bench.capture import capture_reference
+
+    call_command("migrate", "authtoken", verbosity=0, interactive=False)
+    with open(out, "w") as file:
+        json.dump(capture_reference(size=size, seeded_at=seed.seeded_at()), file)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,10 @@
 A ``ListAPIView`` with a plain ``Serializer``, DRF's ``PageNumberPagination`` and JSON renderer,
 model instances, ``COUNT(*)`` and ``OFFSET`` paging, the same filters and the same default order
 as the project; a ``RetrieveAPIView`` for detail. PATCH does what Scale's own node update does:
-token authentication and the permission check (the project's settings), the body validated by a
-serializer, ``select_for_update`` of the row, one ``QuerySet.update`` with the new state and
-``last_modified``, and 204. Served with ``DJANGO_SETTINGS_MODULE=bench.reference_settings``; never
-part of the service.
+DRF's ``TokenAuthentication`` and a staff check (``bench.reference_settings``: no middleware), the
+body validated by a serializer, ``select_for_update`` of the row, one ``QuerySet.update`` with the
+new state and ``last_modified``, and 204. Served with ``DJANGO_SETTINGS_MODULE=bench.reference_settings``;
+never part of the service.
 """
 
 from django.db import transaction

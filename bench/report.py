@@ -136,10 +136,9 @@ _WHY_NOT = {
     ),
     "time per request": (
         "A single-row read or write is so little database work (one primary-key lookup, tens of microseconds) "
-        "that the same fixed cost of Django and DRF per request (about 0.4 ms of CPU here) dominates. A PATCH "
-        "also authenticates the token through the ORM, validates the body with a serializer and runs "
-        "``node_update``'s locked read-modify-write through the ORM (model instances, ``save``), while the floor "
-        "replays the same six statements bare."
+        "that the fixed cost of Django, DRF and the middleware per request dominates. A PATCH also looks its "
+        "token up and checks its digest, validates the body with a serializer and builds the node's history "
+        "record, while the floor replays the same statements bare."
     ),
     "of the project's own at 10k": (
         "The list's queries cost the same at any size (kept count, index scans); a miss here is noise "
@@ -167,10 +166,14 @@ def write_markdown(results: dict) -> str:
         "again from the raw figures.",
         "",
         "Three servers, each gunicorn with one sync worker, `DEBUG` off, on the same seeded PostgreSQL database:",
-        "**project** is the service, **reference** a plain-DRF version of the same endpoints (`bench/reference.py`:",
-        "`ListAPIView`, a plain `Serializer`, `PageNumberPagination`, `COUNT(*)` and `OFFSET`), **floor** a bare",
-        "WSGI app replaying the project's own SQL with psycopg2 and orjson (`bench/floor.py`). Before measuring,",
-        "the harness checks that all three answer every read with the same bytes. The machine is shared with",
+        "**project** is the service, **reference** the plain-DRF service a user would run instead",
+        "(`bench/reference.py`: `ListAPIView`, a plain `Serializer`, `PageNumberPagination`, `COUNT(*)` and",
+        "`OFFSET`; PATCH with DRF's own `TokenAuthentication`, a staff check, `select_for_update` and `update`, 204;",
+        "no middleware, `bench/reference_settings.py`), **floor** a bare WSGI app replaying the project's own SQL",
+        "with psycopg2 and orjson (`bench/floor.py`). The project keeps what the reference leaves out: hashed,",
+        "expiring tokens, the lockout, the node's history, the registry clock, CSP, metrics and the request log.",
+        "Before measuring, the harness checks that all three answer every read with the same bytes and that both",
+        "services refuse a PATCH without a token. The machine is shared with",
         "other work, so absolute figures drift from run to run; the ratios compare servers measured side by side,",
         "case by case, in the same rounds.",
         "",

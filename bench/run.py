@@ -82,20 +82,29 @@ def _fetch(base: str, case: dict, headers: dict[str, str]) -> tuple[int, bytes]:
     return response.status, content.replace(f"{host}:{port}".encode(), b"SERVER")
 
 
-def _headers(case: dict, token: str) -> dict[str, str]:
+def _headers(case: dict, prepared: dict, target: str) -> dict[str, str]:
+    """The request headers of ``case`` on ``target``: a PATCH carries the token of that server's own kind."""
     if case["method"] != "PATCH":
         return {}
+    token = prepared["reference_token"] if target == "reference" else prepared["token"]
     return {"Authorization": f"Token {token}", "Content-Type": "application/json"}
 
 
-def _verify(bases: dict[str, str], cases: list[dict], token: str) -> list[str]:
-    """Every case answers without error everywhere, and reads give the project's bytes on all three servers."""
+def _verify(bases: dict[str, str], cases: list[dict], prepared: dict) -> list[str]:
+    """Every case answers without error everywhere, reads give the project's bytes on all three servers, and
+    a PATCH without a token is refused by the project and the reference alike."""
     problems = []
     for case in cases:
-        answers = {target: _fetch(base, case, _headers(case, token)) for target, base in bases.items()}
+        answers = {target: _fetch(base, case, _headers(case, prepared, target)) for target, base in bases.items()}
         for target, (status, content) in answers.items():
             if status >= 300:
                 problems.append(f"{target} {case['name']}: HTTP {status} {content[:200]!r}")
+        if case["method"] == "PATCH":
+            # Both services authenticate the write (the floor only replays SQL): without a token, a 401.
+            for target in ("project", "reference"):
+                status, content = _fetch(bases[target], case, {"Content-Type": "application/json"})
+                if status != 401:
+                    problems.append(f"{target} {case['name']} without a token: HTTP {status} {content[:200]!r}")
         if case["method"] == "GET":
             for target in ("floor", "reference"):
                 if answers[target][1] != answers["project"][1]:
@@ -139,7 +148,7 @@ def _bench_size(size: int, *, args: argparse.Namespace, workdir: Path, log: list
             target: stack.enter_context(_server(app, port=args.port + index, env=server_env))
             for index, (target, (app, server_env)) in enumerate(servers.items())
         }
-        problems = _verify(bases, prepared["cases"], prepared["token"])
+        problems = _verify(bases, prepared["cases"], prepared)
         log += [f"{size:,} nodes: {problem}" for problem in problems]
         runs: dict[tuple[str, str], list] = {}
         for round_number in range(args.rounds):
@@ -151,7 +160,7 @@ def _bench_size(size: int, *, args: argparse.Namespace, workdir: Path, log: list
                         bases[target] + case["path"],
                         method=case["method"],
                         body=case["body"],
-                        headers=_headers(case, prepared["token"]),
+                        headers=_headers(case, prepared, target),
                         seconds=args.seconds,
                     )
                     if result.errors:

@@ -80,8 +80,9 @@ MIDDLEWARE = [
     # Next, so every response (errors and static files included) carries the request id and is logged.
     "util.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below).
-    "csp.middleware.CSPMiddleware",
+    # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below): django-csp's middleware,
+    # with the policy of an answer that changes nothing built once.
+    "util.middleware.ContentSecurityPolicyMiddleware",
     # whitenoise, async-capable: every middleware here is, so async views run on the event loop.
     "util.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -94,10 +95,11 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-# django-axes first: a locked-out client is refused before its password is hashed.
+# django-axes first: a locked-out client is refused before its password is hashed. Then Django's
+# model backend, reading a user's permissions in one query (util.permissions).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "util.permissions.PermissionsModelBackend",
 ]
 # After LOGIN_FAILURE_LIMIT failed logins for one user name, or failed logins and API tokens from one
 # address, that user name or address is refused (429) for LOGIN_LOCKOUT_MINUTES; every instance sees
@@ -256,6 +258,10 @@ X_FRAME_OPTIONS = "DENY"
 # The largest request body. The ASGI worker refuses a larger Content-Length or chunk (413) before
 # reading it, from the same reading of the environment, so both limits always agree.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max_body_bytes()
+# How many values one query string (or form body) may carry: the node list takes up to 1,000 values
+# of each repeatable filter (`id`, `hostname`) with its other parameters, so that a refused list
+# names the filter; Django's default of 1,000 in all would refuse 1,000 ids with a `page_size`.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2100
 # A body larger than this is spooled to a temporary file while it is read, rather than held in
 # memory: many large bodies in flight at once then cost disk, not the process's memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024

@@ -1,23 +1,38 @@
 """Token authentication (``Authorization: Token <token>``) against hashed, expiring tokens.
 
 The tokens are django-rest-knox's (see ``util.tokens``): the database holds only their SHA-512
-digest, so a copy of it, or the admin, does not reveal a usable token.
+digest, so a copy of it, or the admin, does not reveal a usable token. A token is found by its
+indexed key together with its user in one query, and its digest compared in constant time.
+
+The lockout (``util.lockout``) is consulted only once a token has failed: a correct token always
+authenticates, whatever others sent from the same address, while a client whose failures reached
+the limit gets 429 for every further wrong token.
 """
 
 from __future__ import annotations
 
+import binascii
+from functools import cache
+from hmac import compare_digest
 from typing import Any
 
 from axes.helpers import get_cool_off
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Model, QuerySet
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
-from knox.settings import knox_settings
+from knox.crypto import hash_token
+from knox.models import get_token_model
+from knox.settings import CONSTANTS, knox_settings
+from knox.signals import token_expired
 from rest_framework.authentication import get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
 
 from util.lockout import TOKEN_CREDENTIALS, is_locked_out, lockout_detail, record_failed_token
+from util.sqlcache import rows_with_params
 
 # Tokens are hexadecimal: 64 characters after knox's prefix, or 40 for those made before tokens were
 # hashed (node migration 0004 kept them working).
@@ -32,33 +47,86 @@ def could_be_a_token(token: str) -> bool:
     return secret is not None and len(secret) in _TOKEN_HEX_LENGTHS and set(secret) <= _HEX_DIGITS
 
 
+@cache
+def _token_columns() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The token's and its user's field names, as the token query selects them (token fields first)."""
+    token_model = get_token_model()
+    user_model = token_model._meta.get_field("user").related_model
+    token_fields = tuple(field.attname for field in token_model._meta.concrete_fields)
+    user_fields = tuple(field.attname for field in user_model._meta.concrete_fields)
+    return token_fields, user_fields
+
+
+def _tokens_by_key(token_key: str) -> QuerySet:
+    token_fields, user_fields = _token_columns()
+    return (
+        get_token_model()
+        .objects.filter(token_key=token_key)
+        .values_list(*token_fields, *(f"user__{name}" for name in user_fields))
+    )
+
+
+def _token_with_user(row: tuple) -> Model:
+    """The token of a ``_tokens_by_key`` row, with its user, as instances loaded from the database."""
+    token_fields, user_fields = _token_columns()
+    token_model = get_token_model()
+    user_model = token_model._meta.get_field("user").related_model
+    token = token_model.from_db(DEFAULT_DB_ALIAS, token_fields, row[: len(token_fields)])
+    token.user = user_model.from_db(DEFAULT_DB_ALIAS, user_fields, row[len(token_fields) :])
+    return token
+
+
 class TokenAuthentication(KnoxTokenAuthentication):
-    """knox's token authentication; a token that no token can be is invalid before the database is asked.
+    """knox's tokens, looked up in one query (token and user); the lockout is read only after a failure.
 
     A token of another length than the issued ones, or with other characters than theirs, cannot
     match; refusing it up front also keeps a NUL byte away from PostgreSQL, which cannot compare one
-    and would fail the request with a server error instead of a 401.
+    and would fail the request with a server error instead of a 401. An expired token is deleted
+    and refused, as knox does.
     """
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        """Authenticate by token, refusing a client locked out by repeated failures (429); count each failure."""
+        """Authenticate by token; after a failure, 429 when the client is locked out, else count it (401)."""
         scheme = get_authorization_header(request).split()[:1]
         if not scheme or scheme[0].lower() != self.authenticate_header(request).encode().lower():
             return None
-        # django-axes reads the Django request (DRF's would parse the body to answer request.POST).
-        django_request = request._request
-        if is_locked_out(django_request, credentials=TOKEN_CREDENTIALS):
-            raise LockedOut(lockout_detail())
         try:
             return super().authenticate(request)
         except AuthenticationFailed:
+            # django-axes reads the Django request (DRF's would parse the body to answer request.POST).
+            django_request = request._request
+            # A locked-out client's failure is not recorded again: the cost of a guess stays one read.
+            if is_locked_out(django_request, credentials=TOKEN_CREDENTIALS):
+                raise LockedOut(lockout_detail()) from None
             record_failed_token(django_request)
             raise
 
     def authenticate_credentials(self, token: bytes) -> tuple[Any, Any]:
-        if not could_be_a_token(token.decode("latin-1")):
+        """The user and token row of ``token``; raises ``AuthenticationFailed`` for any token that is not valid now."""
+        text = token.decode("latin-1")
+        if not could_be_a_token(text):
             raise AuthenticationFailed("Invalid token.")
-        return super().authenticate_credentials(token)
+        rows = rows_with_params(_tokens_by_key, key="api-token", params=(text[: CONSTANTS.TOKEN_KEY_LENGTH],))
+        for row in rows:
+            auth_token = _token_with_user(row)
+            if auth_token.expiry is not None and auth_token.expiry < timezone.now():
+                self._expire(auth_token)
+                continue
+            try:
+                digest = hash_token(text)
+            except (TypeError, binascii.Error):
+                raise AuthenticationFailed("Invalid token.") from None
+            if compare_digest(digest, auth_token.digest):
+                if knox_settings.AUTO_REFRESH and auth_token.expiry:
+                    self.renew_token(auth_token)
+                return self.validate_user(auth_token)
+        raise AuthenticationFailed("Invalid token.")
+
+    def _expire(self, auth_token: Model) -> None:
+        """Delete an expired token and announce it, as knox does when it meets one."""
+        username = auth_token.user.get_username()
+        auth_token.delete()
+        token_expired.send(sender=type(self), username=username, source="auth_token")
 
 
 class LockedOut(Throttled):

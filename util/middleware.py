@@ -1,13 +1,20 @@
-"""Request middleware: a request id for every request, and one log line per request."""
+"""Request middleware: a request id for every request, one log line per request, static files and the CSP header."""
 
 import logging
 import re
 import time
 import uuid
 from collections.abc import Callable
+from functools import cache
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
-from django.http import HttpRequest, HttpResponse
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CheckableLazyObject, CSPMiddleware
+from csp.utils import build_policy
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from util.logging import current_request_id, stamp_request_ids
@@ -115,3 +122,67 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         if static_file is not None:
             return await sync_to_async(self.serve)(static_file, request)
         return await self.get_response(request)
+
+
+# What makes one response's policy differ from the settings' (django-csp's decorators set these on
+# the response); a response with none of them, whose request used no nonce, gets the settings' policy.
+_CSP_PER_RESPONSE = (
+    "_csp_exempt",
+    "_csp_exempt_ro",
+    "_csp_config",
+    "_csp_update",
+    "_csp_replace",
+    "_csp_config_ro",
+    "_csp_update_ro",
+    "_csp_replace_ro",
+)
+_CSP_SETTINGS = frozenset({"CONTENT_SECURITY_POLICY", "CONTENT_SECURITY_POLICY_REPORT_ONLY"})
+
+
+@cache
+def _settings_policy_headers() -> tuple[tuple[str, str], ...] | None:
+    """The CSP headers of a response that changes nothing in the settings' policies; None when paths are excluded."""
+    headers = []
+    for name, setting, report_only in (
+        (HEADER, "CONTENT_SECURITY_POLICY", False),
+        (HEADER_REPORT_ONLY, "CONTENT_SECURITY_POLICY_REPORT_ONLY", True),
+    ):
+        if (getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES"):
+            return None
+        policy = build_policy(report_only=report_only)
+        if policy:
+            headers.append((name, policy))
+    return tuple(headers)
+
+
+@receiver(setting_changed)
+def _forget_settings_policy(*, setting: str, **kwargs: object) -> None:
+    if setting in _CSP_SETTINGS:
+        _settings_policy_headers.cache_clear()
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware, giving every response the policy it gives, built once for the common case.
+
+    A response that carries no policy of its own (django-csp's decorators) and whose request used
+    no nonce gets the settings' policies, which django-csp would otherwise rebuild from the settings
+    on every response; any other response goes through django-csp itself.
+    """
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        headers = _settings_policy_headers()
+        if (
+            headers is None
+            or getattr(request, "_csp_nonce", None) is not None
+            or any(hasattr(response, name) for name in _CSP_PER_RESPONSE)
+        ):
+            return super().process_response(request, response)
+        if settings.DEBUG and response.status_code in (404, 500):
+            # django-csp leaves Django's debug pages alone.
+            return response
+        for name, value in headers:
+            if name not in response:
+                response[name] = value
+        # As django-csp does: a nonce asked for after the header is written is an error, not a silent gap.
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
+        return response

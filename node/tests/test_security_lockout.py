@@ -4,8 +4,11 @@ from collections.abc import Callable
 from unittest import mock
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client, RequestFactory, override_settings
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from node.models import Node
@@ -73,21 +76,52 @@ class TestApiTokenLockout:
         client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         return client
 
+    def lock_out(self, node: Node, address: str) -> None:
+        for i in range(LIMIT):
+            bad = self.client(f"{i:064x}", address).patch(f"/v6/nodes/{node.pk}/", {"is_paused": True}, format="json")
+            assert bad.status_code == (401 if i < LIMIT - 1 else 429), body(bad)
+
     def test_failed_tokens_lock_the_address_out_with_a_json_429(self, make_node: Callable[..., Node]) -> None:
         node = make_node()
-        user = get_user_model().objects.create_user(username="bot", is_superuser=True)
-        _, good = create_api_token(user=user, expires_in=None)
-        for i in range(LIMIT):
-            bad = self.client(f"{i:064x}", "10.1.0.1").patch(
-                f"/v6/nodes/{node.pk}/", {"is_paused": True}, format="json"
-            )
-            assert bad.status_code == (401 if i < LIMIT - 1 else 429), body(bad)
-        response = self.client(good, "10.1.0.1").patch(f"/v6/nodes/{node.pk}/", {"is_paused": True}, format="json")
+        self.lock_out(node, "10.1.0.1")
+        response = self.client(f"{99:064x}", "10.1.0.1").patch(
+            f"/v6/nodes/{node.pk}/", {"is_paused": True}, format="json"
+        )
         assert response.status_code == 429, body(response)
         assert "locked out" in response.json()["detail"]
         assert int(response["Retry-After"]) > 0
-        other = self.client(good, "10.1.0.2").patch(f"/v6/nodes/{node.pk}/", {"is_paused": True}, format="json")
-        assert other.status_code == 204, body(other)
+
+    def test_a_correct_token_is_not_locked_out_by_failures_of_others_from_its_address(
+        self, make_node: Callable[..., Node]
+    ) -> None:
+        node = make_node()
+        user = get_user_model().objects.create_user(username="bot", is_superuser=True)
+        _, good = create_api_token(user=user, expires_in=None)
+        self.lock_out(node, "10.1.0.1")
+        response = self.client(good, "10.1.0.1").patch(f"/v6/nodes/{node.pk}/", {"is_paused": True}, format="json")
+        assert response.status_code == 204, body(response)
+        guess = self.client(f"{7:064x}", "10.1.0.1").patch(f"/v6/nodes/{node.pk}/", {"is_paused": True}, format="json")
+        assert guess.status_code == 429, body(guess)
+
+    def test_a_locked_out_guess_is_refused_without_being_recorded_again(self, make_node: Callable[..., Node]) -> None:
+        node = make_node()
+        self.lock_out(node, "10.1.0.3")
+        failures = AccessAttempt.objects.get(ip_address="10.1.0.3").failures_since_start
+        for i in range(3):
+            guess = self.client(f"{i + 50:064x}", "10.1.0.3").patch(f"/v6/nodes/{node.pk}/", {}, format="json")
+            assert guess.status_code == 429, body(guess)
+        assert AccessAttempt.objects.get(ip_address="10.1.0.3").failures_since_start == failures
+
+    def test_a_correct_token_reads_neither_the_lockout_nor_knox_twice(self, make_node: Callable[..., Node]) -> None:
+        node = make_node()
+        user = get_user_model().objects.create_user(username="bot", is_superuser=True)
+        _, good = create_api_token(user=user, expires_in=None)
+        with CaptureQueriesContext(connection) as queries:
+            response = self.client(good, "10.1.0.4").patch(f"/v6/nodes/{node.pk}/", {"is_paused": True}, format="json")
+        assert response.status_code == 204, body(response)
+        statements = [query["sql"] for query in queries.captured_queries]
+        assert not any("axes_" in sql for sql in statements), statements
+        assert sum("knox_authtoken" in sql for sql in statements) == 1, statements
 
     def test_anonymous_reads_from_a_locked_out_address_still_work(self, make_node: Callable[..., Node]) -> None:
         node = make_node()

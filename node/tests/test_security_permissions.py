@@ -5,7 +5,9 @@ from collections.abc import Callable
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -63,6 +65,34 @@ class TestNodePatchPermission:
         operators.permissions.add(Permission.objects.get(codename="change_node", content_type__app_label="node"))
         user.groups.add(operators)
         assert patch(client, node, {"is_paused": True}).status_code == 204
+
+    def test_a_patch_reads_the_token_and_the_permissions_once_each(self, make_node: Callable[..., Node]) -> None:
+        node = make_node()
+        client = token_client(username="bot", permissions=("change_node",))
+        with CaptureQueriesContext(connection) as queries:
+            assert patch(client, node, {"is_paused": True}).status_code == 204
+        statements = [query["sql"] for query in queries.captured_queries]
+        assert sum("auth_permission" in sql for sql in statements) == 1, statements
+        assert sum("knox_authtoken" in sql for sql in statements) == 1, statements
+
+    def test_a_withdrawn_permission_refuses_the_next_request(self, make_node: Callable[..., Node]) -> None:
+        node = make_node()
+        client = token_client(username="member")
+        user = get_user_model().objects.get(username="member")
+        operators = Group.objects.create(name="node operators")
+        operators.permissions.add(Permission.objects.get(codename="change_node", content_type__app_label="node"))
+        user.groups.add(operators)
+        assert patch(client, node, {"is_paused": True}).status_code == 204
+        user.groups.remove(operators)
+        response = patch(client, node, {"is_paused": False})
+        assert response.status_code == 403, body(response)
+        user.user_permissions.add(Permission.objects.get(codename="change_node", content_type__app_label="node"))
+        assert patch(client, node, {"is_paused": False}).status_code == 204
+
+    def test_an_inactive_users_token_is_refused(self, make_node: Callable[..., Node]) -> None:
+        client = token_client(username="gone", permissions=("change_node",), is_active=False)
+        response = patch(client, make_node(), {"is_paused": True})
+        assert response.status_code == 401, body(response)
 
     def test_anonymous_patch_is_still_401(self, api_client: APIClient, make_node: Callable[..., Node]) -> None:
         response = patch(api_client, make_node(), {"is_paused": True})

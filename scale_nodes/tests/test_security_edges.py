@@ -61,7 +61,10 @@ def _manage(env: dict[str, str], *args: str) -> str:
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A migrated SQLite file with one node and a superuser's token."""
-    directory = tmp_path_factory.mktemp("security-edges")
+    return _make_database(tmp_path_factory.mktemp("security-edges"))
+
+
+def _make_database(directory: Path) -> dict[str, str]:
     url = f"sqlite:///{directory / 'edges.sqlite3'}"
     env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "scale_nodes.settings"}
     _manage(env, "migrate", "--noinput", "-v", "0")
@@ -325,6 +328,38 @@ class TestAuthenticationBeforeTheBody:
                     break
                 received += chunk
         assert b"HTTP/1.1 204" in received, received
+
+
+@pytest.fixture(scope="module")
+def lockout_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """An instance of its own on PORT + 2 (its own database, so its lockout touches no other test)."""
+    database = _make_database(tmp_path_factory.mktemp("token-lockout"))
+    instance = _serve(database, PORT + 2)
+    try:
+        yield database
+    finally:
+        instance.stop()
+
+
+class TestTokenLockoutServed:
+    def test_failures_from_an_address_lock_out_guesses_but_never_a_correct_token(
+        self, lockout_server: dict[str, str]
+    ) -> None:
+        path = f"/v6/nodes/{lockout_server['node']}/"
+
+        def patch_with(token: str) -> object:
+            return request(
+                PORT + 2, "PATCH", path, body={"is_paused": True}, headers={"Authorization": f"Token {token}"}
+            )
+
+        failures = [patch_with(f"{i:064x}") for i in range(5)]
+        assert [reply.status for reply in failures] == [401, 401, 401, 401, 429], [str(r) for r in failures]
+        correct = patch_with(lockout_server["token"])
+        assert correct.status == 204, correct
+        assert "default-src 'self'" in correct.headers["content-security-policy"], correct.headers
+        guess = patch_with(f"{99:064x}")
+        assert guess.status == 429, guess
+        assert "locked out" in guess.json()["detail"] and int(guess.headers["retry-after"]) > 0, guess
 
 
 class TestHealthzNeverWaits:

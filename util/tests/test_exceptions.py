@@ -48,7 +48,7 @@ def test_server_error_handler_answers_json_under_the_api_prefix_and_html_elsewhe
     ("exception", "status", "detail"),
     [
         (RequestDataTooBig("raw"), 413, "Request body too large: at most 2621440 bytes are accepted."),
-        (TooManyFieldsSent("raw"), 400, "Too many query parameters: at most 1000 values are accepted."),
+        (TooManyFieldsSent("raw"), 400, "Too many query parameters: at most 2100 values are accepted."),
         (SuspiciousOperation("raw internals"), 400, "Bad request."),
     ],
 )

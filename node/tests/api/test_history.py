@@ -128,8 +128,7 @@ class TestNodeHistory:
         node = make_node()
         make_history(node, 300)
         for size in (1, 100, 300):
-            # 3 for the page; 5 for the lockout check, the token, its user's other tokens, and the user's and
-            # groups' permissions.
-            with django_assert_num_queries(8):
+            # 3 for the page; 2 for the token with its user, and the user's and groups' permissions.
+            with django_assert_num_queries(5):
                 response = staff_client.get(f"{history_url(node)}?page_size={size}")
             assert response.status_code == 200, body(response)
