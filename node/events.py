@@ -48,6 +48,9 @@ T = TypeVar("T")
 EVENT_NAME = "node"
 # Rows read per query, by the pump and by a stream catching up.
 READ_PAGE = 500
+# Events sent to a stream at a time (some 16 KB): the server waits for a client that does not read
+# before it takes the next part, so a slow stream holds one part of its own, not a page.
+SEND_EVENTS = 64
 # The pump reads the clock at least this often even without a notification (a NOTIFY lost while
 # the listener reconnected is then late by this much, never missed).
 _SAFETY_READ_SECONDS = 5.0
@@ -379,7 +382,7 @@ async def node_event_stream(
             if stream.farewell is not None:
                 yield stream.farewell
                 return
-            entries = log.read(position, limit=READ_PAGE)
+            entries = log.read(position, limit=SEND_EVENTS)
             if entries is None:
                 # Older than the log holds: one page from the database, on the thread of the sync views.
                 entries = encode_events(await sync_to_async(_catch_up_rows)(position))
@@ -389,8 +392,10 @@ async def node_event_stream(
                     position = max(position, log.base)
                     continue
             if entries:
-                position = entries[-1][0]
-                yield b"".join(payload for _, payload in entries)
+                for start in range(0, len(entries), SEND_EVENTS):
+                    part = entries[start : start + SEND_EVENTS]
+                    position = part[-1][0]
+                    yield b"".join(payload for _, payload in part)
                 heartbeat_due = loop.time() + heartbeat_seconds
                 continue
             # An interrupted wait (another stream told to end) goes round again, its heartbeat still due.

@@ -84,6 +84,10 @@ class ServingLimits:
     # which grows it up to net.ipv4.tcp_wmem's maximum (4 MiB by default) before the server sees
     # a client that does not read.
     socket_send_buffer: int = 0
+    # Bytes a connection buffers in the process before a streaming answer waits for its client
+    # (asyncio's default is 64 KiB): thousands of event streams to clients that read slowly would
+    # otherwise hold that much each.
+    write_buffer_high: int = 32_768
     # The Retry-After of the 503 answered at the connection cap.
     retry_after: int = 1
     # After an error answer, the client's remaining bytes are read and dropped for up to this many
@@ -303,6 +307,7 @@ class LimitedProtocol(ASGIProtocol):
         super().connection_made(transport)
         worker = self.worker
         worker.connections.add(self)
+        transport.set_write_buffer_limits(high=self.limits.write_buffer_high)
         if self.limits.socket_send_buffer > 0:
             sock = transport.get_extra_info("socket")
             if sock is not None:

@@ -183,3 +183,24 @@ def test_the_waiters_woken_by_one_change_share_one_read_and_answer_as_a_plain_re
         dict(plain.messages[0]["headers"])[b"X-Registry-Index"]
     }
     assert events.waiting_limiter().open == 0
+
+
+def test_a_stream_sends_its_backlog_in_parts_of_a_few_events(fresh_process: None) -> None:
+    # A client that does not read holds one part in the process, not a page of hundreds of events.
+    for number in range(events.SEND_EVENTS * 3 + 5):
+        node_create(hostname=f"part-{number}.test")
+    app = SingleThreadASGIHandler()
+    total = events.SEND_EVENTS * 3 + 5
+
+    async def scenario() -> Exchange:
+        stream = Exchange(app, "/v6/nodes/events/", "after=0")
+        await stream.until(lambda: stream.body.count(b"\nevent: node\n") >= total)
+        stream.task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stream.task
+        return stream
+
+    stream = asyncio.run(scenario())
+    parts = [message["body"].count(b"\nevent: node\n") for message in stream.messages[1:] if message.get("body")]
+    assert sum(parts) == total, parts
+    assert max(parts) == events.SEND_EVENTS, parts
