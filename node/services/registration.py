@@ -215,6 +215,7 @@ def _register_params(
     time = stamps.time(first)
     state = initial_state(changes, now=time)
     return {
+        # Validated hostnames hold no line break, which splits them apart again in the database.
         "hostnames": "\n".join(hostnames),
         "first_index": stamps.index(first),
         "first_time": time,

@@ -1,15 +1,18 @@
 """node_register and node_create: new nodes, their hostnames and initial states."""
 
 import itertools
+import select
+import time
 from unittest import mock
 
+import psycopg2
 import pytest
 from django.db import connection
 
 from node import selectors
 from node.actors import Actor
 from node.models import Node, NodeChange, RegistryClock
-from node.selectors import known_hostname_keys
+from node.selectors import current_change_index, known_hostname_keys
 from node.services import (
     clock,
     history,
@@ -187,3 +190,34 @@ class TestNodeRegisterOnPostgresql:
             plan = "\n".join(row[0] for row in cursor.fetchall())
         assert "node_hostname_unique_ci" in plan, plan
         assert "Seq Scan on node" not in plan, plan
+
+
+@needs_kept_counts
+@pytest.mark.django_db(transaction=True)
+def test_each_committed_batch_notifies_the_change_listeners_once_with_its_last_index() -> None:
+    """What the change feed's waits and the event stream wake on: one notice per batch, in commit order."""
+    settings = connection.settings_dict
+    listener = psycopg2.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        connect_timeout=5,
+    )
+    listener.autocommit = True
+    try:
+        with listener.cursor() as cursor:
+            cursor.execute("LISTEN node_changes")
+        # A flushed table has no clock row yet: the first advance puts it back at the newest index, none here.
+        before = current_change_index()
+        node_register(hostnames=PLAIN, batch_size=5)
+        deadline = time.monotonic() + 5
+        notices: list[int] = []
+        while len(notices) < 3 and time.monotonic() < deadline:
+            select.select([listener], [], [], 0.2)
+            listener.poll()
+            notices.extend(int(notice.payload) for notice in listener.notifies)
+            listener.notifies.clear()
+    finally:
+        listener.close()
+    assert notices == [before + 5, before + 10, before + 12]
