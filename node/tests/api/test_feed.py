@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from node import feed
 from node.models import Node
 from node.services import node_register, node_update, node_update_many, registration
+from node.services.clock import Stamps
 from util.tokens import create_api_token
 
 TIMEOUT_SECONDS = 30
@@ -78,21 +79,21 @@ def in_thread(work: Callable[[], None]) -> threading.Thread:
 
 @contextmanager
 def registration_held_open() -> Iterator[tuple[threading.Event, threading.Event]]:
-    """Hold a registration batch inside its transaction once its rows are built (stamps taken).
+    """Hold a registration batch inside its transaction once its stamps are taken, before its rows are written.
 
     Yields ``(holding, release)``: the first is set while the batch waits, setting the second lets it commit.
     """
     holding, release = threading.Event(), threading.Event()
-    real = registration._node_rows
+    real = registration._take_stamps
 
-    def held(*args: object, **kwargs: object) -> dict:
-        rows = real(*args, **kwargs)
-        if rows:
+    def held(count: int) -> Stamps:
+        stamps = real(count)
+        if count:
             holding.set()
             release.wait(timeout=TIMEOUT_SECONDS)
-        return rows
+        return stamps
 
-    with mock.patch.object(registration, "_node_rows", held):
+    with mock.patch.object(registration, "_take_stamps", held):
         yield holding, release
 
 

@@ -1,13 +1,27 @@
 """node_register and node_create: new nodes, their hostnames and initial states."""
 
-import pytest
+import itertools
+import select
+import time
+from unittest import mock
 
-from node.models import Node
+import psycopg2
+import pytest
+from django.db import connection
+
+from node import selectors
+from node.actors import Actor
+from node.models import Node, NodeChange, RegistryClock
+from node.selectors import current_change_index, known_hostname_keys
 from node.services import (
+    clock,
+    history,
     node_create,
     node_register,
+    registration,
 )
-from node.tests.helpers import create_node
+from node.services.rules import initial_state, state_of, validate_changes
+from node.tests.helpers import assert_counts_are_exact, create_node, needs_kept_counts
 
 
 @pytest.mark.django_db
@@ -70,3 +84,140 @@ class TestNodeCreate:
         with pytest.raises(ValueError, match="exists already"):
             node_create(hostname="KNOWN.test")
         assert Node.objects.count() == 1
+
+
+STATES = {
+    "paused.test": {"is_paused": True, "pause_reason": "disk"},
+    "gone.test": {"is_active": False},
+    "gone-paused.test": {"is_active": False, "is_paused": True, "pause_reason": "moved"},
+    "blank.test": {"is_paused": True, "pause_reason": "   "},
+    "unpaused.test": {"pause_reason": "not paused, not stored"},
+}
+PLAIN = [f"plain-{n:02d}.test" for n in range(12)]
+
+
+def _clock() -> RegistryClock:
+    return RegistryClock.objects.get(pk=1)
+
+
+@pytest.mark.django_db
+class TestNodeRegisterStamps:
+    """Each registered node takes its own index and time from the clock, in batches that follow each other."""
+
+    def test_indexes_are_consecutive_unique_and_above_the_clock_and_times_later_than_any_before(self) -> None:
+        create_node(hostname="before.test")
+        before = _clock()
+        node_register(hostnames=[*PLAIN, *STATES], states=STATES, batch_size=5)
+        nodes = list(Node.objects.exclude(hostname="before.test").order_by("change_index"))
+        indexes = [node.change_index for node in nodes]
+        assert indexes == list(range(before.change_index + 1, before.change_index + 1 + len(PLAIN) + len(STATES)))
+        times = [clock.to_time_us(node.last_modified) for node in nodes]
+        assert times[0] > before.time_us
+        assert all(later > earlier for earlier, later in itertools.pairwise(times)), times
+        assert all(node.created == node.last_modified for node in nodes)
+        after = _clock()
+        assert (after.change_index, after.time_us) == (indexes[-1], times[-1])
+
+    def test_each_batch_takes_indexes_after_the_batch_before(self) -> None:
+        node_register(hostnames=PLAIN, batch_size=5)
+        index = dict(Node.objects.values_list("hostname", "change_index"))
+        batches = [PLAIN[0:5], PLAIN[5:10], PLAIN[10:]]
+        for earlier, later in itertools.pairwise(batches):
+            assert max(index[name] for name in earlier) < min(index[name] for name in later), index
+
+    def test_initial_states_and_registration_records_follow_the_rules_of_a_single_registration(self) -> None:
+        actor = Actor(name="bulk-test", channel=NodeChange.Channel.CLI)
+        node_register(hostnames=[*PLAIN, *STATES], states=STATES, batch_size=7, actor=actor)
+        nodes = list(Node.objects.all())
+        records = {record.node_id: record for record in NodeChange.objects.all()}
+        assert len(records) == NodeChange.objects.count() == len(nodes) == len(PLAIN) + len(STATES)
+        for node in nodes:
+            expected = initial_state(
+                validate_changes(STATES[node.hostname]) if node.hostname in STATES else {}, now=node.created
+            )
+            assert state_of(node) == expected, node.hostname
+            record = records[node.pk]
+            assert (record.change_index, record.time, record.action) == (
+                node.change_index,
+                node.last_modified,
+                NodeChange.Action.REGISTER,
+            )
+            assert (record.actor, record.channel, record.request_id) == ("bulk-test", "cli", None)
+            assert record.changes == history.registration_changes(node.hostname, expected), node.hostname
+
+    def test_a_batch_that_collides_with_a_node_written_behind_the_clock_is_run_again_and_skips_it(self) -> None:
+        create_node(hostname="B.test")
+        real = registration.known_hostname_keys
+        # The first lookup misses the node, as if it had been inserted after it: the insert then collides.
+        lookups = iter([lambda names: set(), real, real])
+        with mock.patch.object(registration, "known_hostname_keys", lambda names: next(lookups)(names)):
+            result = node_register(hostnames=["a.test", "b.test", "c.test"])
+        assert (result.created, result.existing) == (["a.test", "c.test"], ["b.test"])
+        indexes = sorted(Node.objects.values_list("change_index", flat=True))
+        # The rolled-back attempt left no gap: its advance of the clock was rolled back with it.
+        assert indexes == list(range(indexes[0], indexes[0] + 3))
+        assert _clock().change_index == indexes[-1]
+        assert NodeChange.objects.filter(action=NodeChange.Action.REGISTER).count() == 2
+
+
+@pytest.mark.django_db
+class TestKnownHostnameKeys:
+    def test_known_hostnames_are_found_in_any_case_as_lower_case_keys(self) -> None:
+        create_node(hostname="Known.Test")
+        create_node(hostname="other.test")
+        assert known_hostname_keys(["KNOWN.test", "new.test", "known.TEST"]) == {"known.test"}
+
+    def test_no_hostnames_find_nothing(self) -> None:
+        assert known_hostname_keys([]) == set()
+
+    def test_a_name_with_a_line_break_is_looked_up_whole(self) -> None:
+        create_node(hostname="a.test")
+        assert known_hostname_keys(["a.test\nb.test", "A.test"]) == {"a.test"}
+
+
+@needs_kept_counts
+@pytest.mark.django_db
+class TestNodeRegisterOnPostgresql:
+    def test_the_kept_counts_are_exact_after_a_bulk_registration_with_states(self) -> None:
+        node_register(hostnames=[*PLAIN, *STATES], states=STATES, batch_size=4)
+        assert_counts_are_exact()
+
+    def test_known_hostnames_are_probed_through_the_unique_index_in_a_table_never_analysed(self) -> None:
+        node_register(hostnames=[f"n{n:04d}.test" for n in range(2000)])
+        keys = "\n".join(f"n{n:04d}.test" for n in range(0, 4000, 2))
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + selectors._KNOWN_KEYS_SQL, [keys])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "node_hostname_unique_ci" in plan, plan
+        assert "Seq Scan on node" not in plan, plan
+
+
+@needs_kept_counts
+@pytest.mark.django_db(transaction=True)
+def test_each_committed_batch_notifies_the_change_listeners_once_with_its_last_index() -> None:
+    """What the change feed's waits and the event stream wake on: one notice per batch, in commit order."""
+    settings = connection.settings_dict
+    listener = psycopg2.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        connect_timeout=5,
+    )
+    listener.autocommit = True
+    try:
+        with listener.cursor() as cursor:
+            cursor.execute("LISTEN node_changes")
+        # A flushed table has no clock row yet: the first advance puts it back at the newest index, none here.
+        before = current_change_index()
+        node_register(hostnames=PLAIN, batch_size=5)
+        deadline = time.monotonic() + 5
+        notices: list[int] = []
+        while len(notices) < 3 and time.monotonic() < deadline:
+            select.select([listener], [], [], 0.2)
+            listener.poll()
+            notices.extend(int(notice.payload) for notice in listener.notifies)
+            listener.notifies.clear()
+    finally:
+        listener.close()
+    assert notices == [before + 5, before + 10, before + 12]
