@@ -118,6 +118,7 @@ SERVING_LIMITS = ServingLimits(
     send_timeout=_float("GUNICORN_SEND_TIMEOUT", 30.0),
     socket_send_buffer=_int("GUNICORN_SOCKET_SEND_BUFFER", 0),
     write_buffer_high=_int("GUNICORN_WRITE_BUFFER", 32_768),
+    stream_send_buffer=_int("GUNICORN_STREAM_SEND_BUFFER", 32_768),
     retry_after=_int("GUNICORN_RETRY_AFTER", 1),
     linger=_float("GUNICORN_LINGER", 2.0),
     probe_bind=probe_bind,

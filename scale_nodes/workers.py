@@ -88,6 +88,9 @@ class ServingLimits:
     # (asyncio's default is 64 KiB): thousands of event streams to clients that read slowly would
     # otherwise hold that much each.
     write_buffer_high: int = 32_768
+    # The kernel's send buffer (SO_SNDBUF) of a connection once it answers with no Content-Length
+    # (an event stream); 0 leaves it as it is.
+    stream_send_buffer: int = 32_768
     # The Retry-After of the 503 answered at the connection cap.
     retry_after: int = 1
     # After an error answer, the client's remaining bytes are read and dropped for up to this many
@@ -437,6 +440,8 @@ class LimitedProtocol(ASGIProtocol):
 
     def _send_response_start(self, status: int, headers: list, request: object, close: bool = False) -> None:
         super()._send_response_start(status, headers, request, close)
+        if self.limits.stream_send_buffer > 0 and not any(name.lower() == b"content-length" for name, _ in headers):
+            self._bound_kernel_buffer()
         # gunicorn names only the statuses of its own table and calls the rest (412, 428, 431...)
         # "Unknown"; the application's answers get their standard reason phrase.
         fix = _STATUS_LINE_FIXES.get((request.version, status))
@@ -444,6 +449,16 @@ class LimitedProtocol(ASGIProtocol):
             self._response_buffer = fix[1] + self._response_buffer[len(fix[0]) :]
 
     # -- writing to a client that does not read ----------------------------------------------------
+
+    def _bound_kernel_buffer(self) -> None:
+        # An answer of no announced length (an event stream) may go on for as long as the client
+        # stays. The kernel would take up to its autotuned maximum (megabytes on loopback) for a
+        # client that does not read, so that a change fanned out to thousands of such streams is
+        # copied in full into the kernel at once, holding the event loop for seconds.
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.stream_send_buffer)
 
     def pause_writing(self) -> None:
         super().pause_writing()

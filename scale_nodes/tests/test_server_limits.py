@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -407,6 +408,33 @@ def _streams_open(port: int) -> float:
             if sample.name == "scale_nodes_event_streams_open":
                 return sample.value
     raise AssertionError("no scale_nodes_event_streams_open in /metrics")
+
+
+def _server_send_buffers(port: int) -> list[int]:
+    """The kernel send buffers (``tb`` of ``ss -m``) of the server's established connections on ``port``."""
+    result = subprocess.run(  # noqa: S603 (iproute2's ss, read-only)
+        ["ss", "-tmnH", "state", "established", f"( sport = :{port} )"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
+    return [int(match) for match in re.findall(r"\btb(\d+)", result.stdout)]
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="iproute2's ss is not installed")
+def test_an_event_stream_gets_a_bounded_kernel_send_buffer(database: dict[str, str]) -> None:
+    port = PORT + 9
+    with _serving(_instance(database, port, GUNICORN_STREAM_SEND_BUFFER="32768")):
+        stream = _stream(port)
+        try:
+            deadline = time.monotonic() + 5
+            while not (buffers := _server_send_buffers(port)) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            # Set, the kernel doubles it (socket(7)) and stops autotuning it.
+            assert buffers == [2 * 32_768], buffers
+        finally:
+            stream.abort()
 
 
 class TestSlowReaders:
