@@ -97,7 +97,7 @@ class ServingLimits:
     # seconds before the connection is closed, so that it reads the answer rather than a reset.
     linger: float = 2.0
     # The address ("host:port") of a listener for health probes only, or "" for none. Its
-    # connections have a listen queue of their own, are never refused at the connection cap, and
+    # connections have an accept queue of their own, are never refused at the connection cap, and
     # may ask for nothing but ``probe_paths``: a flood of connections on the service's address
     # never delays a load balancer's probe.
     probe_bind: str = ""
@@ -208,7 +208,7 @@ class PacedAccepts(socket.socket):
     for the next turn, when every process that woke competes for them again.
 
     One a turn is too few for a flood, though: a burst of thousands of connections (clients coming
-    back together) fills the kernel's listen queue, which then drops new connections, a load
+    back together) fills the kernel's accept queue, which then drops new connections, a load
     balancer's probe among them, and a dropped client tries again only a second later. A turn that
     finds at least ``BURST`` connections waiting in the queue (Linux reports its length in the
     listening socket's ``TCP_INFO``) takes up to ``MAX_ACCEPTS_PER_TURN`` of them, and no more than
@@ -221,8 +221,10 @@ class PacedAccepts(socket.socket):
     # Accepts made in this turn, and this turn's share; both kept per socket.
     taken_this_turn = 0
     share = 1
-    # How many more connections the process may take now; set by the worker.
+    # How many more connections the process may take now, and what to tell it of each accept; set by
+    # the worker.
     room: Callable[[], int] = staticmethod(lambda: PacedAccepts.MAX_ACCEPTS_PER_TURN)
+    on_accept: Callable[[], None] = staticmethod(lambda: None)
 
     @classmethod
     def taking(cls, listener: socket.socket) -> PacedAccepts:
@@ -236,7 +238,9 @@ class PacedAccepts(socket.socket):
         elif self.taken_this_turn >= self.share:
             raise BlockingIOError
         self.taken_this_turn += 1
-        return super().accept()
+        accepted = super().accept()
+        self.on_accept()
+        return accepted
 
     def waiting(self) -> int:
         """The connections waiting in the kernel's queue to be accepted (0 where the system does not say)."""
@@ -288,7 +292,8 @@ class LimitedProtocol(ASGIProtocol):
     ``scale_nodes/tests/test_workers.py`` fails if any of them changes its signature.
     """
 
-    # Whether a new connection beyond the process's connection cap is refused (ProbeProtocol: never).
+    # Whether a new connection beyond the process's connection cap is refused, and whether it came
+    # through ``PacedAccepts`` (ProbeProtocol: neither).
     refused_at_cap = True
 
     def __init__(self, worker: AsgiWorker) -> None:
@@ -310,6 +315,8 @@ class LimitedProtocol(ASGIProtocol):
         super().connection_made(transport)
         worker = self.worker
         worker.connections.add(self)
+        if self.refused_at_cap:
+            worker.accepted_unmade = max(0, worker.accepted_unmade - 1)
         transport.set_write_buffer_limits(high=self.limits.write_buffer_high)
         if self.limits.socket_send_buffer > 0:
             sock = transport.get_extra_info("socket")
@@ -579,7 +586,7 @@ class LimitedProtocol(ASGIProtocol):
         idle[self] = None
         keepalive = self._keepalive if self._keepalive > 0 else self.limits.header_timeout
         # Spread by up to a fifth: connections opened together (a client's pool, a flood) would
-        # otherwise all close together and come back together, a burst that overflows the listen
+        # otherwise all close together and come back together, a burst that overflows the accept
         # queue, where a probe's connection is then dropped and retried a second later.
         keepalive *= 1.0 + _IDLE_JITTER * random.random()  # noqa: S311 (spreading timers, not a secret)
         self._set_timer(self.worker.loop.time() + keepalive, self._idle_timed_out)
@@ -689,6 +696,8 @@ class AsgiWorker(GunicornAsgiWorker):
         # Every open connection, for the drain to close what is left at its deadline.
         self.connections: set[LimitedProtocol] = set()
         self.lingering = 0
+        # Sockets accepted through ``PacedAccepts`` whose connection asyncio has not made yet.
+        self.accepted_unmade = 0
         # The listeners of ``ServingLimits.probe_bind`` (set in ``init_process``).
         self.probe_listeners: set[object] = set()
         self.connection_cap = self.worker_connections
@@ -736,6 +745,7 @@ class AsgiWorker(GunicornAsgiWorker):
             else:
                 listener.sock = PacedAccepts.taking(listener.sock)
                 listener.sock.room = self.room
+                listener.sock.on_accept = self._accepted
         if self.recycle_lock_path:
             self._recycle_lock = open(self.recycle_lock_path, "r+b")  # noqa: SIM115 (held until the process exits)
             # Shared while this process starts: no other process begins to recycle meanwhile.
@@ -744,8 +754,16 @@ class AsgiWorker(GunicornAsgiWorker):
         super().init_process()
 
     def room(self) -> int:
-        """How many more connections this process may open before its connection cap."""
-        return self.connection_cap - self.nr_conns
+        """How many more connections this process may open before its connection cap.
+
+        asyncio makes a connection of an accepted socket a loop turn or two later: those accepted and
+        not yet made count too, or a burst taken over several turns would pass the cap (and the
+        open-file limit) before the count of connections caught up.
+        """
+        return self.connection_cap - self.nr_conns - self.accepted_unmade
+
+    def _accepted(self) -> None:
+        self.accepted_unmade += 1
 
     def is_probe_listener(self, listener: object) -> bool:
         """Whether ``listener`` (one of gunicorn's sockets) is the probe listener of ``ServingLimits.probe_bind``."""
