@@ -1438,7 +1438,7 @@ async def measure(args: argparse.Namespace, scale: Scale, database_url: str, log
         "meta": {
             "command": command,
             "started": args.started,
-            "revision": _revision(),
+            "revision": args.revision,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
             "database": "PostgreSQL" if database_url.startswith("postgres") else "SQLite",
             "workers": workers,
@@ -1519,6 +1519,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     scale = _scale(args)
     args.started = dt.datetime.now(dt.UTC).isoformat()
+    # The code the instances load is the code at the start (one started later would load newer code).
+    args.revision = _revision()
     log_dir = Path(tempfile.mkdtemp(prefix="abuse-bench-"))
     database_url = (
         f"sqlite:///{log_dir / 'abuse.sqlite3'}"
