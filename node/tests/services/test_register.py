@@ -5,8 +5,10 @@ import select
 import time
 from unittest import mock
 
+import dj_database_url
 import psycopg2
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 
 from node import selectors
@@ -196,12 +198,17 @@ class TestNodeRegisterOnPostgresql:
 @pytest.mark.django_db(transaction=True)
 def test_each_committed_batch_notifies_the_change_listeners_once_with_its_last_index() -> None:
     """What the change feed's waits and the event stream wake on: one notice per batch, in commit order."""
-    settings = connection.settings_dict
+    database = connection.settings_dict
+    # LISTEN cannot pass a transaction pooler: the listener goes to PostgreSQL directly, by the route
+    # the change feed's own listener takes (LISTEN_DATABASE_URL), to the same database.
+    route = (
+        dj_database_url.parse(django_settings.LISTEN_DATABASE_URL) if django_settings.LISTEN_DATABASE_URL else database
+    )
     listener = psycopg2.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"],
-        port=settings["PORT"] or 5432,
+        dbname=database["NAME"],
+        user=route["USER"],
+        host=route["HOST"],
+        port=route["PORT"] or 5432,
         connect_timeout=5,
     )
     listener.autocommit = True
