@@ -54,7 +54,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench.abuse_load import error_kind, open_socket
-from bench.watch import PYTHON, REPO, Server, _env, manage, newest_index, patch, percentile
+from bench.watch import PYTHON, REPO, Server, _env, manage, newest_index, patch, percentile, recreate_database
 
 PORT = int(os.environ.get("ABUSE_BENCH_PORT", "8860"))
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/scale_nodes_bench_abuse"
@@ -1361,18 +1361,7 @@ def print_targets(rows: list[Verdict]) -> None:
 
 def prepare(database_url: str, *, nodes: int) -> tuple[str, list[int]]:
     """A fresh database with ``nodes`` nodes (``manage.py seed_nodes``); a superuser's token and the nodes' ids."""
-    if database_url.startswith("postgres"):
-        import psycopg2
-
-        name = database_url.rsplit("/", 1)[1]
-        connection = psycopg2.connect(database_url.rsplit("/", 1)[0] + "/postgres")
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        connection.close()
-    else:
-        Path(database_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+    recreate_database(database_url)
     env = _env(database_url, **INSTANCE_ENV)
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "seed_nodes", "--count", str(nodes), "--prefix", "abuse-", "--domain", "bench.test", "--quiet")

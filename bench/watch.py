@@ -85,8 +85,8 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def prepare(database_url: str) -> str:
-    """A fresh database with NODES nodes; the token of a superuser."""
+def recreate_database(database_url: str) -> None:
+    """Drop the database of ``database_url`` and create it empty (a PostgreSQL database, or an SQLite file)."""
     if database_url.startswith("postgres"):
         import psycopg2
 
@@ -99,6 +99,11 @@ def prepare(database_url: str) -> str:
         connection.close()
     else:
         Path(database_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+
+
+def prepare(database_url: str) -> str:
+    """A fresh database with NODES nodes; the token of a superuser."""
+    recreate_database(database_url)
     env = _env(database_url)
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "seed_nodes", "--count", str(NODES), "--prefix", "watch-", "--domain", "bench.test")
