@@ -75,6 +75,18 @@ def request(
         connection.close()
 
 
+def manage(env: dict[str, str], *args: str) -> str:
+    """Run the repository's ``manage.py`` with ``args`` in a fresh process with ``env``; its standard output.
+
+    Fails the test, showing the command's standard error, when the command fails.
+    """
+    result = subprocess.run(  # noqa: S603 (our own manage.py)
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def child_pids(pid: int) -> set[int]:
     """The ids of the live child processes of ``pid`` (gunicorn's workers, for a master)."""
     children = set()

@@ -11,8 +11,6 @@ import os
 import runpy
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +19,7 @@ from unittest import mock
 
 import pytest
 
-from scale_nodes.tests.servers import REPO, GunicornInstance, request
+from scale_nodes.tests.servers import REPO, GunicornInstance, manage, request
 
 PORT = int(os.environ.get("SECURITY_EDGE_PORT", "8731"))
 CONFIG = str(REPO / "scale_nodes" / "gunicorn.conf.py")
@@ -50,14 +48,6 @@ def raw_exchange(data: bytes, *, timeout: float = 10.0) -> tuple[int, dict[str, 
     return int(status_line.split()[1]), headers, body
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(  # noqa: S603 (our own manage.py)
-        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A migrated SQLite file with one node and a superuser's token."""
@@ -67,8 +57,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def _make_database(directory: Path) -> dict[str, str]:
     url = f"sqlite:///{directory / 'edges.sqlite3'}"
     env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "scale_nodes.settings"}
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    _manage(
+    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(
         env,
         "shell",
         "-c",
@@ -76,7 +66,7 @@ def _make_database(directory: Path) -> dict[str, str]:
         "get_user_model().objects.create_user('edge-operator', is_superuser=True); "
         "node_create(hostname='edge-1.test')",
     )
-    token = _manage(env, "create_api_token", "edge-operator", "--expires", "P1D").strip()
+    token = manage(env, "create_api_token", "edge-operator", "--expires", "P1D").strip()
     return {"url": url, "token": token, "node": "1", "directory": str(directory)}
 
 

@@ -17,7 +17,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,18 +25,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from scale_nodes.tests.servers import REPO, GunicornInstance, request
+from scale_nodes.tests.servers import GunicornInstance, manage, request
 
 PORT = int(os.environ.get("SERVER_LIMITS_PORT", "8740"))
 NODES = 1000
-
-
-def _manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(  # noqa: S603 (our own manage.py)
-        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +37,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     directory = tmp_path_factory.mktemp("server-limits")
     url = f"sqlite:///{directory / 'limits.sqlite3'}"
     env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "scale_nodes.settings"}
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    _manage(
+    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(
         env,
         "shell",
         "-c",
@@ -56,7 +47,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "get_user_model().objects.create_user('limits-operator', is_superuser=True); "
         f"[node_create(hostname=f'limits-{{n}}.test') for n in range({NODES})]",
     )
-    token = _manage(env, "create_api_token", "limits-operator", "--expires", "P1D").strip()
+    token = manage(env, "create_api_token", "limits-operator", "--expires", "P1D").strip()
     return {"url": url, "token": token, "directory": str(directory)}
 
 
