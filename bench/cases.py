@@ -13,6 +13,9 @@ from bench.seed import hostname
 # the trigram index (11 at 1M: node-001234x and node-0001234), and one matching every one of them (a
 # search takes at least three characters), which PostgreSQL must read and count in full.
 SEARCH_FEW = "001234"
+# A fragment as operators type it: the naming scheme every host shares, then digits (10 matches at
+# 1M: node-0012340 to node-0012349), which the index looks up alone (``search_index_text``).
+SEARCH_FRAGMENT = "node-001234"
 SEARCH_HALF = "rack"
 PATCH_BODY = json.dumps({"is_paused": True, "pause_reason": "Benchmark maintenance window"})
 # The started case selects the nodes modified in the 30 days before seeding (about 8% of them).
@@ -52,6 +55,7 @@ def cases(*, size: int, seeded_at: dt.datetime, now: dt.datetime) -> list[Case]:
         Case("list hostname=<one>", "list", "GET", f"/v6/nodes/?hostname={hostname(max(1, size // 3)).upper()}"),
         Case("list id=<ten>", "list", "GET", f"/v6/nodes/?{ten_ids}"),
         Case("list search=<few>", "list", "GET", f"/v6/nodes/?search={SEARCH_FEW}"),
+        Case("list search=<fragment>", "list", "GET", f"/v6/nodes/?search={SEARCH_FRAGMENT}"),
         Case("list search=<half>", "list", "GET", f"/v6/nodes/?search={SEARCH_HALF}"),
         Case("detail", "detail", "GET", f"/v6/nodes/{middle}/"),
         Case("PATCH", "patch", "PATCH", f"/v6/nodes/{middle}/"),

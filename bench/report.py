@@ -14,6 +14,7 @@ FILTER_TARGETS = {
     "list hostname=<one>": 0.8,
     "list id=<ten>": 0.8,
     "list search=<few>": 0.3,
+    "list search=<fragment>": 0.3,
 }
 MAIN_CASES = ("list page_size=100", "list page_size=1000", "list is_active=true", "list last page")
 

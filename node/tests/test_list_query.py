@@ -7,7 +7,7 @@ import pytest
 from django.http import QueryDict
 
 from node.filters import NodeFilter
-from node.selectors import COUNTED, FIXED, KEPT, PARAMETERS, NodeListQuery, node_rows
+from node.selectors import COUNTED, FIXED, KEPT, PARAMETERS, NodeListQuery, node_rows, search_index_text
 from util.filters import FilterSetRunner, StrictBooleanFilter
 
 # One value of each filter, for the tests that go through them all.
@@ -116,3 +116,21 @@ def test_a_fixed_filter_compiles_to_sql_without_parameters(db: None, name: str) 
 def test_only_the_state_filters_use_the_kept_counts() -> None:
     kept = {f.name for f in dataclasses.fields(NodeListQuery) if f.metadata["count"] == KEPT}
     assert kept == {"is_active", "is_paused"}
+
+
+@pytest.mark.parametrize(
+    ("text", "looked_up"),
+    [
+        ("gpu-12345", "12345"),
+        ("node-0001234.rack12", "0001234"),
+        ("12-345678", "345678"),
+        ("x123y", "123"),
+        # No run of three digits, or nothing to leave out: the whole text.
+        ("rack12", None),
+        (".dc1.", None),
+        ("example", None),
+        ("001234", None),
+    ],
+)
+def test_a_search_looks_up_its_longest_run_of_three_or_more_digits(text: str, looked_up: str | None) -> None:
+    assert search_index_text(text) == looked_up

@@ -81,9 +81,13 @@ SAME_SHAPE = {
         NARROWING["ids"],
         lambda nodes: {"id": [nodes["delta.dc2.test"].pk, nodes["gamma.dc2.test"].pk, nodes["delta.dc2.test"].pk, 7]},
     ),
-    "search": (NARROWING["search in reasons"], lambda nodes: {"search": "100%"}),
+    "search": (NARROWING["search in reasons"], lambda nodes: {"search": "0% p"}),
     "search for a wildcard": (NARROWING["search everywhere"], lambda nodes: {"search": "a_dc"}),
     "search with a backslash": (NARROWING["search in hostnames"], lambda nodes: {"search": "a\\.d"}),
+    "search with a run of digits": (
+        lambda nodes: {"search": "100% planned"},
+        lambda nodes: {"search": "%_.dc2.t_%000"},
+    ),
     "ids with search": (
         NARROWING["ids with search"],
         lambda nodes: {"id": [n.pk for n in nodes.values()], "search": "00%"},
@@ -158,6 +162,20 @@ class TestNodeListFilters:
         self, api_client: APIClient, fleet: dict[str, Node], text: str, found: list[str]
     ) -> None:
         assert hostnames(get_ok(api_client, urlencode({"search": text}))) == found
+
+    def test_a_search_with_a_run_of_digits_finds_exactly_the_nodes_holding_the_whole_text(
+        self, api_client: APIClient, make_node: Callable[..., Node]
+    ) -> None:
+        # On PostgreSQL the index looks up only the digits (``search_index_text``); the rest of the
+        # text must still select: cpu-12345 and gpu-1234 hold the digits, or part of them, not the text.
+        for hostname in ("gpu-12345.dc1.test", "GPU-123456.dc1.test", "cpu-12345.dc1.test", "gpu-1234.dc1.test"):
+            make_node(hostname)
+        make_node("spare.dc1.test", is_paused=True, pause_reason="Swap with gpu-12345")
+        payload = get_ok(api_client, "search=gPu-12345")
+        assert sorted(hostnames(payload)) == ["GPU-123456.dc1.test", "gpu-12345.dc1.test", "spare.dc1.test"]
+        assert payload["count"] == 3
+        assert hostnames(get_ok(api_client, urlencode({"search": "u-1234_"}))) == []
+        assert get_ok(api_client, "search=99999")["count"] == 0
 
     def test_a_250_character_search_is_accepted(self, api_client: APIClient, fleet: dict[str, Node]) -> None:
         assert get_ok(api_client, "search=" + "a" * 250)["count"] == 0
