@@ -76,11 +76,14 @@ def prepare_database(url: str, nodes: int) -> str:
         ).stdout
 
     manage("migrate", "--noinput", "--verbosity", "0")
+    # A superuser (staff, and every model permission, so node.change_node), with a token of the
+    # service's own kind (util.tokens), created anew each run: only its digest is stored.
     script = (
-        "from django.contrib.auth import get_user_model; from rest_framework.authtoken.models import Token;"
+        "from django.contrib.auth import get_user_model; from util.tokens import create_api_token;"
         "from node.models import Node;"
-        "user, _ = get_user_model().objects.get_or_create(username='topology-bench', defaults={'is_staff': True});"
-        "print(Token.objects.get_or_create(user=user)[0].key, Node.objects.count())"
+        "user, _ = get_user_model().objects.update_or_create(username='topology-bench',"
+        " defaults={'is_staff': True, 'is_superuser': True});"
+        "print(create_api_token(user=user, expires_in=None)[1], Node.objects.count())"
     )
     token, count = manage("shell", "--no-imports", "-c", script).split()
     if int(count) < nodes:
