@@ -21,6 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.cases import PATCH_BODY
+from bench.servers import sync_server
 
 ROOT = Path(__file__).resolve().parent.parent
 # The last revision before the registry clock.
@@ -62,8 +63,6 @@ def _prepare(checkout: Path, *, size: int, server_url: str, suffix: str, workdir
 
 def measure(*, size: int, server_url: str, rounds: int, seconds: int, port: int, env: dict[str, str]) -> dict:
     """Throughput of the code before the clock and of the current code, medians over ``rounds``, and their ratio."""
-    from bench.run import _server
-
     workdir = Path(tempfile.mkdtemp(prefix="bench-concurrent-"))
     checkout = workdir / "before"
     try:
@@ -82,7 +81,7 @@ def measure(*, size: int, server_url: str, rounds: int, seconds: int, port: int,
             for offset, (label, (cases, folder)) in enumerate(prepared.items()):
                 server_env = {**env, "DATABASE_URL": cases["database_url"], "PYTHONPATH": str(folder)}
                 bases[label] = stack.enter_context(
-                    _server(
+                    sync_server(
                         "scale_nodes.wsgi:application", port=port + offset, env=server_env, workers=WORKERS, cwd=folder
                     )
                 )

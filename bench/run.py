@@ -16,58 +16,20 @@ import os
 import platform
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 
 from bench.load import drive, ensure_wrk
 from bench.report import Measurement, write_markdown, write_report
+from bench.servers import sync_server
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("project", "reference", "floor")
-
-
-def _gunicorn(app: str, *, port: int, workers: int = 1, cwd: Path = ROOT) -> list[str]:
-    return [
-        str(Path(sys.executable).parent / "gunicorn"),
-        app,
-        f"--workers={workers}",
-        "--worker-class=sync",
-        f"--bind=127.0.0.1:{port}",
-        "--timeout=300",
-        "--log-level=warning",
-        "--chdir",
-        str(cwd),
-    ]
-
-
-@contextmanager
-def _server(app: str, *, port: int, env: dict[str, str], workers: int = 1, cwd: Path = ROOT):
-    process = subprocess.Popen(_gunicorn(app, port=port, workers=workers, cwd=cwd), env=env, cwd=cwd)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{app} did not start on port {port}") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _fetch(base: str, case: dict, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -145,7 +107,7 @@ def _bench_size(size: int, *, args: argparse.Namespace, workdir: Path, log: list
     }
     with ExitStack() as stack:
         bases = {
-            target: stack.enter_context(_server(app, port=args.port + index, env=server_env))
+            target: stack.enter_context(sync_server(app, port=args.port + index, env=server_env))
             for index, (target, (app, server_env)) in enumerate(servers.items())
         }
         problems = _verify(bases, prepared["cases"], prepared)

@@ -12,6 +12,8 @@ HARNESS = (
     "bench.cases",
     "bench.report",
     "bench.load",
+    "bench.servers",
+    "bench.topology",
     "bench.watch",
     "bench.abuse",
     "bench.abuse_load",
