@@ -13,7 +13,7 @@ from node.actions import NODE_ACTIONS, STATE_FILTERS, state_words
 from node.actors import command_actor
 from node.feed import change_waiter
 from node.models import NODE_FIELDS, Node, NodeChange
-from node.selectors import current_change_index, node_changes, node_history, nodes_with_hostnames
+from node.selectors import RecordedChange, current_change_index, node_events, nodes_with_hostnames
 from node.services import node_update_many
 
 STATES = tuple(STATE_FILTERS)
@@ -91,7 +91,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{total} node{'s' if total != 1 else ''}.")
 
     def _watch(self, *, after: int | None, timeout: float | None) -> None:
-        """Follow the change feed in this process, as ``GET /v6/nodes/events/`` does, and print each change."""
+        """Follow the changes in this process, as ``GET /v6/nodes/events/`` does, and print each one."""
         waiter = change_waiter()
         # Listening before the first read: a change committed after it cannot be missed.
         waiter.ready(timeout=2.0)
@@ -100,26 +100,25 @@ class Command(BaseCommand):
         self.stdout.write("TIME  INDEX  HOSTNAME  STATE  CHANGES")
         try:
             while deadline is None or time.monotonic() < deadline:
-                rows = node_changes(after=position, limit=500)
-                for row in rows:
-                    node = dict(zip(NODE_FIELDS, row[:-1], strict=True))
-                    record = node_history(node["id"]).filter(change_index=row[-1]).first()
-                    self.stdout.write(_watch_line(node=node, index=row[-1], record=record))
-                    position = row[-1]
+                page = node_events(after=position, limit=500)
+                for event in page.events:
+                    node = dict(zip(NODE_FIELDS, event.node, strict=True))
+                    self.stdout.write(_watch_line(node=node, index=event.index, record=event.record))
+                position = page.head
                 self.stdout.flush()
-                if not rows:
+                if not page.more:
                     remaining = 5.0 if deadline is None else max(0.0, deadline - time.monotonic())
                     waiter.wait_beyond(position, timeout=min(5.0, remaining))
         except KeyboardInterrupt:
             pass
 
 
-def _watch_line(*, node: dict, index: int, record: NodeChange | None) -> str:
+def _watch_line(*, node: dict, index: int, record: RecordedChange | None) -> str:
     """One line of ``nodes watch``: when, which change, the node, its state, and what changed by whom."""
     time_text = node["last_modified"].astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     state = ",".join(state_words(SimpleNamespace(**node)))
     if record is None:
-        changed = "changed"
+        changed = "no value changed"
     elif record.action == NodeChange.Action.UPDATE:
         changed = ", ".join(f"{field}: {value['old']!r} -> {value['new']!r}" for field, value in record.changes.items())
         changed += f" (by {record.actor} via {record.channel})"
