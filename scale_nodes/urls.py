@@ -2,9 +2,9 @@
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from util.docs import OfflineRedocView, RedocBundleView
+from util.docs import OfflineRedocView, RedocBundleView, SchemaView
 from util.exceptions import api_not_found, bad_request_handler, server_error_handler
 from util.health import healthz, readyz
 
@@ -19,7 +19,7 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("v6/", include("node.urls")),
     # The OpenAPI contract (YAML, or JSON with ?format=json or Accept: application/json) and its docs.
-    path("v6/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("v6/schema/", SchemaView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file of its own, which the CSP allows.
     path("v6/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path(
