@@ -110,6 +110,9 @@ AXES_LOCKOUT_PARAMETERS = "util.lockout.lockout_parameters"
 AXES_CLIENT_IP_CALLABLE = "util.lockout.client_ip"
 AXES_LOCKOUT_CALLABLE = "util.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
+# In DEBUG (a developer's machine) the loopback addresses are never locked out, nor their failures counted.
+AXES_NEVER_LOCKOUT_WHITELIST = DEBUG
+AXES_IP_WHITELIST = ["127.0.0.1", "::1"] if DEBUG else None
 # The passwords tried are never stored; neither are the other form fields.
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password"]
 
