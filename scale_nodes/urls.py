@@ -1,5 +1,6 @@
 """Root URLs: the v6 API and its OpenAPI docs, the admin, health probes, JSON errors under /v6/."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularSwaggerSplitView
@@ -31,5 +32,5 @@ urlpatterns = [
     re_path(r"^v6(?:/.*)?$", api_not_found),
 ]
 
-handler400 = bad_request_handler((API_PREFIX,))
+handler400 = bad_request_handler(tuple(settings.JSON_ERROR_PATHS))
 handler500 = server_error_handler((API_PREFIX,))

@@ -33,6 +33,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from util.conditional import InvalidPrecondition, PreconditionFailed
+from util.hosts import DISALLOWED_HOST_DETAIL
 from util.metrics import DATABASE_ERRORS, count_database_error
 from util.statement_timeout import current_statement_timeout, is_query_canceled
 from util.values import shown
@@ -45,6 +46,7 @@ NON_FIELD_KEYS = frozenset({"non_field_errors", "__all__"})
 # (psycopg2's OperationalError and InterfaceError are wrapped into these).
 DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
 DATABASE_UNAVAILABLE_DETAIL = "The database is unavailable; retry shortly."
+
 RETRY_AFTER_SECONDS = 5
 
 
@@ -209,10 +211,7 @@ def bad_request_handler(api_prefixes: tuple[str, ...]) -> Callable[[HttpRequest,
 
     def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
         if request.path.startswith(api_prefixes):
-            if isinstance(exception, DisallowedHost):
-                detail = "The Host header names a host this service does not answer to."
-            else:
-                detail = "Bad request."
+            detail = DISALLOWED_HOST_DETAIL if isinstance(exception, DisallowedHost) else "Bad request."
             return JsonResponse({"detail": detail}, status=400)
         return defaults.bad_request(request, exception)
 

@@ -233,7 +233,18 @@ class TestAbsoluteFormTarget:
         assert status == 400, body
         assert headers["content-type"] == "application/json"
         # Sent in chunks (no Content-Length): the detail is read from the raw body.
-        assert b'"The Host header names a host this service does not answer to."' in body, body
+        assert b'"The Host header names a host this service does not answer to;' in body, body
+
+    @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/v6/nodes/", "/v6/nodes/events/"])
+    def test_a_host_not_allowed_is_a_json_400_for_the_api_and_the_probes(
+        self, server: dict[str, str], path: str
+    ) -> None:
+        status, headers, body = raw_exchange(
+            f"GET {path} HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n".encode()
+        )
+        assert status == 400, body
+        assert headers["content-type"] == "application/json"
+        assert b"ALLOWED_HOSTS" in body, body
 
 
 WEBSOCKET_HANDSHAKE = (
