@@ -19,11 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dj_database_url
 import pytest
-from django.conf import settings
 
-from scale_nodes.tests.servers import REPO, GunicornInstance, request
+from scale_nodes.tests.servers import REPO, GunicornInstance, fresh_database_url, request
 from scale_nodes.tests.sse import EventStream
 
 PORT = int(os.environ.get("EVENTS_PORT", "8820"))
@@ -40,41 +38,11 @@ def _manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-@contextlib.contextmanager
-def _database_url(directory: Path) -> Iterator[str]:
-    """A fresh database of the configured kind, removed afterwards."""
-    default = settings.DATABASES["default"]
-    if default["ENGINE"] != "django.db.backends.postgresql":
-        yield f"sqlite:///{directory / 'events.sqlite3'}"
-        return
-    import psycopg2
-
-    name = f"{default['NAME']}_events"
-    config = dj_database_url.parse(os.environ["DATABASE_URL"])
-    admin = {"dbname": "postgres", "user": config["USER"], "host": config["HOST"], "port": config["PORT"] or 5432}
-    if config["PASSWORD"]:
-        admin["password"] = config["PASSWORD"]
-
-    def run(statement: str) -> None:
-        connection = psycopg2.connect(**admin)
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-        connection.close()
-
-    run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    run(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgres://{config['USER']}@{config['HOST']}:{config['PORT'] or 5432}/{name}"
-    finally:
-        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """A migrated database with NODES nodes, an operator's token and a reader's session."""
     directory = tmp_path_factory.mktemp("events")
-    with _database_url(directory) as url:
+    with fresh_database_url(directory, name="events") as url:
         env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "scale_nodes.settings"}
         # The servers' key (scale_nodes.tests.servers): the session below is signed with it.
         env["SECRET_KEY"] = "soak-test-key-" + "x" * 50

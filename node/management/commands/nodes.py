@@ -4,7 +4,7 @@ import datetime as dt
 import time
 from types import SimpleNamespace
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils.text import capfirst
@@ -15,11 +15,12 @@ from node.feed import change_waiter
 from node.models import NODE_FIELDS, Node, NodeChange
 from node.selectors import RecordedChange, current_change_index, node_events, nodes_with_hostnames
 from node.services import node_update_many
+from util.migrations import MigratedDatabaseCommand
 
 STATES = tuple(STATE_FILTERS)
 
 
-class Command(BaseCommand):
+class Command(MigratedDatabaseCommand):
     help = (
         "List nodes, or pause/resume/deactivate/reactivate nodes given by id or hostname "
         "(a value of digits only is an id; hostnames ignore letter case)."
