@@ -16,6 +16,7 @@ from django.db.models.lookups import Contains, In
 
 from node.models import HOSTNAME_MAX_LENGTH, NODE_FIELDS, Node, NodeChange
 from util.sqlcache import rows_with_params, sql_with_params
+from util.values import check_length
 
 # Built once: resolving the eight field names costs more than the rest of the query's setup. The
 # base queryset is never evaluated itself, only cloned.
@@ -128,6 +129,13 @@ SEARCH_MAX_LENGTH = HOSTNAME_MAX_LENGTH
 # (migration 0007) cannot narrow a shorter one, which would read every node (0.4-0.6 s at a million).
 SEARCH_MIN_LENGTH = 3
 SEARCH_TOO_SHORT = "shorter texts cannot use the search index and would scan every node."
+
+
+def search_text(text: str) -> str:
+    """``text`` as every search of nodes takes it (the API's ``search``, the admin's search box, ``manage.py
+    nodes list --search``): ``SEARCH_MIN_LENGTH`` to ``SEARCH_MAX_LENGTH`` characters, else ``ValueError`` saying
+    why. ``NodeListQuery(search=text)`` then finds the nodes whose hostname or pause reason contains it."""
+    return check_length(text, min_length=SEARCH_MIN_LENGTH, max_length=SEARCH_MAX_LENGTH, too_short=SEARCH_TOO_SHORT)
 
 
 def _decided(*, count: str, sql: str) -> dict[str, str]:

@@ -13,7 +13,14 @@ from node.actions import NODE_ACTIONS, STATE_FILTERS, state_words
 from node.actors import command_actor
 from node.feed import change_waiter
 from node.models import NODE_FIELDS, Node, NodeChange
-from node.selectors import RecordedChange, current_change_index, node_events, nodes_with_hostnames
+from node.selectors import (
+    NodeListQuery,
+    RecordedChange,
+    current_change_index,
+    node_events,
+    nodes_with_hostnames,
+    search_text,
+)
 from node.services import node_update_many
 from util.migrations import MigratedDatabaseCommand
 
@@ -30,7 +37,12 @@ class Command(MigratedDatabaseCommand):
         commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
         listing = commands.add_parser("list", help="List nodes in a table, ordered by hostname.")
         listing.add_argument("--state", choices=STATES, help="Only nodes in this state.")
-        listing.add_argument("--search", metavar="TEXT", help="Only hostnames containing TEXT (any letter case).")
+        listing.add_argument(
+            "--search",
+            metavar="TEXT",
+            help="Only nodes whose hostname or pause reason contains TEXT (any letter case; 3 characters or more), "
+            "as the API's search and the admin's search box find them.",
+        )
         listing.add_argument("--limit", type=int, default=100, help="Show at most this many (default 100; 0: all).")
         watch = commands.add_parser(
             "watch", help="Print node changes as they commit (time, hostname, state, what changed), until interrupted."
@@ -66,7 +78,10 @@ class Command(MigratedDatabaseCommand):
         if state:
             nodes = nodes.filter(STATE_FILTERS[state])
         if search:
-            nodes = nodes.filter(hostname__icontains=search)
+            try:
+                nodes = NodeListQuery(search=search_text(search)).filter(nodes)
+            except ValueError as exc:
+                raise CommandError(f"--search: {exc}") from None
         # Served in order by the case-insensitive unique index on hostname.
         nodes = nodes.order_by(Lower("hostname"), "id")
         shown = nodes[:limit] if limit else nodes
