@@ -21,7 +21,7 @@ from django.utils.text import capfirst
 from node.actions import NODE_ACTIONS, NodeAction, state_words
 from node.actors import request_actor
 from node.models import PAUSE_REASON_MAX_LENGTH, Node, NodeChange
-from node.selectors import NodeListQuery, node_history
+from node.selectors import NodeListQuery, node_history, search_text
 from node.services import (
     UPDATABLE_FIELDS,
     node_create,
@@ -210,10 +210,18 @@ class NodeAdmin(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Node], search_term: str
     ) -> tuple[QuerySet[Node], bool]:
-        """The nodes whose hostname or pause reason contains ``search_term``, through ``NodeListQuery``."""
+        """The nodes whose hostname or pause reason contains ``search_term``, as the API's ``search`` finds them.
+
+        The box's surrounding blanks are dropped; a text ``search_text`` refuses shows why, and no node.
+        """
         term = search_term.strip()
         if not term:
             return queryset, False
+        try:
+            term = search_text(term)
+        except ValueError as exc:
+            self.message_user(request, f"Search: {exc}", level=messages.WARNING)
+            return queryset.none(), False
         return NodeListQuery(search=term).filter(queryset), False
 
     def has_delete_permission(self, request: HttpRequest, obj: Node | None = None) -> bool:

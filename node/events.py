@@ -1,16 +1,21 @@
 """Node changes as Server-Sent Events, read once per server process and fanned out from memory.
 
 Each process has one pump thread: it waits for the registry clock to advance (``node.feed``: the
-listening connection on PostgreSQL, a poll of the clock on SQLite), reads the nodes changed since the
-last read (``node.selectors.node_changes``) on its own database connection, encodes each as one
-event and appends it to an ``util.fanout.IndexedLog``. Every stream of the process reads that log:
-a stream costs no database connection and no thread, only its position in the log. A stream
-resuming from a position older than the log still holds first catches up from the database, a page
-at a time, then follows the log.
+listening connection on PostgreSQL, a poll of the clock on SQLite), reads the changes committed
+since the last read (``node.selectors.node_events``: a page of history records and the nodes they
+changed, in two statements) on its own database connection, encodes each as one event and appends
+it to an ``util.fanout.IndexedLog``. Every stream of the process reads that log: a stream costs no
+database connection and no thread, only its position in the log. A stream resuming from a position
+older than the log still holds first catches up from the database, a page at a time, then follows
+the log.
 
 An event is ``id: <change index>``, ``event: node`` and ``data: <the node's JSON>`` (the bytes of a
-list entry); a node changed several times between two reads appears once, in its latest state, at
-its latest index, exactly as in ``GET /v6/nodes/changes/``.
+list entry, the node as it was right after that change). Every committed change is one event, in
+index order: a node changed several times between two reads appears once per change, each with its
+own id (unlike ``GET /v6/nodes/changes/``, which shows each node once, in its latest state). Ids
+are not consecutive: indexes are shared by all nodes, and a write that changed no value (it only
+moved ``last_modified``) is delivered only while it is the node's latest change, as it leaves no
+history record. ``event_data`` is the one place that turns a change into an event's JSON.
 
 What bounds a process's streams and waiting long-polls lives here too: their caps
 (``stream_limiter``, ``waiting_limiter``), the end of every wait when the process begins to stop
@@ -27,14 +32,14 @@ import random
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 
 from node.feed import change_waiter
-from node.selectors import current_change_index, node_changes
+from node.selectors import NodeEvent, NodeEventPage, current_change_index, node_events
 from node.serializers import node_rows_data
 from util import shutdown
 from util.admission import ConcurrencyLimiter, Lease
@@ -62,12 +67,25 @@ HEARTBEAT = b": keep-alive\n\n"
 _renderer = OrjsonRenderer()
 
 
-def encode_events(rows: Sequence[tuple]) -> list[tuple[int, bytes]]:
-    """The events of rows of ``NODE_FIELDS`` values followed by the change index, as ``(index, bytes)``."""
-    data = node_rows_data(row[:-1] for row in rows)
+def event_data(event: NodeEvent, node: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object of ``event``'s ``data:``, given ``node``, its node's fields as a list entry shows them.
+
+    The node as it was right after the change; what an event says beyond the node (its record's
+    action, say) is added here, from ``event.record``.
+    """
+    return node
+
+
+def encode_events(events: Sequence[NodeEvent]) -> list[tuple[int, bytes]]:
+    """The Server-Sent Events of ``events``, as ``(change index, bytes)``."""
+    nodes = node_rows_data(event.node for event in events)
     return [
-        (row[-1], b"id: %d\nevent: %s\ndata: %s\n\n" % (row[-1], EVENT_NAME.encode(), _renderer.render(node)))
-        for row, node in zip(rows, data, strict=True)
+        (
+            event.index,
+            b"id: %d\nevent: %s\ndata: %s\n\n"
+            % (event.index, EVENT_NAME.encode(), _renderer.render(event_data(event, node))),
+        )
+        for event, node in zip(events, nodes, strict=True)
     ]
 
 
@@ -132,12 +150,10 @@ class NodeEventPump:
     @staticmethod
     def _read_into(log: IndexedLog) -> None:
         while True:
-            rows = node_changes(after=log.head, limit=READ_PAGE)
-            if not rows:
-                return
-            events = encode_events(rows)
-            log.append(events, head=events[-1][0])
-            if len(rows) < READ_PAGE:
+            page = node_events(after=log.head, limit=READ_PAGE)
+            if page.head > log.head:
+                log.append(encode_events(page.events), head=page.head)
+            if not page.more:
                 return
 
 
@@ -263,8 +279,8 @@ async def wait_for_change(after: int, *, timeout: float) -> int | None:
     return log.head if log.head > after else None
 
 
-def _catch_up_rows(after: int) -> list[tuple]:
-    return node_changes(after=after, limit=READ_PAGE)
+def _catch_up_page(after: int) -> NodeEventPage:
+    return node_events(after=after, limit=READ_PAGE)
 
 
 def _farewell_stopping() -> bytes:
@@ -385,12 +401,17 @@ async def node_event_stream(
             entries = log.read(position, limit=SEND_EVENTS)
             if entries is None:
                 # Older than the log holds: one page from the database, on the thread of the sync views.
-                entries = encode_events(await sync_to_async(_catch_up_rows)(position))
-                if not entries:
-                    # The database has nothing newer than this position although the log dropped
-                    # entries beyond it: the log is complete from here on.
-                    position = max(position, log.base)
-                    continue
+                page = await sync_to_async(_catch_up_page)(position)
+                entries = encode_events(page.events)
+                for start in range(0, len(entries), SEND_EVENTS):
+                    yield b"".join(payload for _, payload in entries[start : start + SEND_EVENTS])
+                # The page is complete up to its head (ids may skip, and the last change may have
+                # been a write the history does not record); with nothing newer in the database
+                # although the log dropped entries beyond this position, the log is complete from here.
+                position = max(position, page.head if page.head > position else log.base)
+                if entries:
+                    heartbeat_due = loop.time() + heartbeat_seconds
+                continue
             if entries:
                 for start in range(0, len(entries), SEND_EVENTS):
                     part = entries[start : start + SEND_EVENTS]

@@ -26,10 +26,17 @@ _INSTANT_RULES = (
     "A datetime must name its zone (`Z` or `+hh:mm`); a duration (`PT3H0M0S`, `P3D`, `P1M`) means that long "
     "before now. Anything else is a 400."
 )
-_INSTANT_EXAMPLES = [
+# Swagger UI's "Try it out" fills in each parameter's first example: every pairing of a `started` and an
+# `ended` example is a range that a request accepts (`started` before `ended`).
+_STARTED_EXAMPLES = [
     OpenApiExample("datetime", value="2015-01-01T00:00:00Z"),
     OpenApiExample("duration before now", value="PT3H0M0S"),
 ]
+_ENDED_EXAMPLES = [
+    OpenApiExample("now (a duration of zero before now)", value="PT0S"),
+    OpenApiExample("datetime", value="2030-01-01T00:00:00Z"),
+]
+_INSTANT_EXAMPLES = {"started": _STARTED_EXAMPLES, "ended": _ENDED_EXAMPLES}
 
 LIST_FILTERS = [
     OpenApiParameter(
@@ -41,7 +48,7 @@ LIST_FILTERS = [
             "format, (ex: 2015-01-01T00:00:00Z). Supports the ISO-8601 duration format, (ex: PT3H0M0S). "
             f"{_INSTANT_RULES} Must be before `ended`."
         ),
-        examples=_INSTANT_EXAMPLES,
+        examples=_STARTED_EXAMPLES,
     ),
     OpenApiParameter(
         "ended",
@@ -52,7 +59,7 @@ LIST_FILTERS = [
             "ISO-8601 date/time format, (ex: 2015-01-01T00:00:00Z). Supports the ISO-8601 duration format, "
             f"(ex: PT3H0M0S). {_INSTANT_RULES}"
         ),
-        examples=_INSTANT_EXAMPLES,
+        examples=_ENDED_EXAMPLES,
     ),
     OpenApiParameter(
         "is_active",
@@ -375,7 +382,7 @@ HISTORY_FILTERS = [
         _INSTANT,
         OpenApiParameter.QUERY,
         description=f"{text} of the time range, on the record `time` (inclusive). {_INSTANT_RULES}",
-        examples=_INSTANT_EXAMPLES,
+        examples=_INSTANT_EXAMPLES[name],
     )
     for name, text in (("started", "The start"), ("ended", "The end"))
 ]
@@ -445,7 +452,7 @@ CHANGES_PARAMETERS = [
             "after it are returned. 0, the default, returns every node, in change order. An index beyond the newest "
             "is a 400."
         ),
-        examples=[OpenApiExample("from the start", value=0), OpenApiExample("after change 1200", value=1200)],
+        examples=[OpenApiExample("from the start", value=0)],
     ),
     OpenApiParameter(
         "page_size",
@@ -469,8 +476,10 @@ node_changes_schema = extend_schema(
     description=(
         "Follow every change to the nodes, in the order the changes committed, without missing one. Every write "
         "gives each node it changes a new change index, one more than the last; this returns the nodes whose "
-        "latest change comes after `after`, each once in its latest state, oldest change first. Send `index` "
-        "back as `after` to go on; with `wait`, a request that finds nothing new waits for the next commit. "
+        "latest change comes after `after`, each once in its latest state, oldest change first: a node changed "
+        "several times since `after` appears once, at the index of its latest change (the event stream, "
+        "`GET /v6/nodes/events/`, delivers each change instead). Send `index` back as `after` to go on; "
+        "with `wait`, a request that finds nothing new waits for the next commit. "
         "The requests waiting at once are capped per server process and per client (429 or 503 with "
         "`Retry-After`, before the wait); a process that is stopping answers its waiting requests at once, with "
         "what they would get if their `wait` had passed."
@@ -512,8 +521,11 @@ node_events_schema = extend_schema(
     description=(
         "Every node change as it commits, as Server-Sent Events (`text/event-stream`, for `EventSource` or any SSE "
         "client), in change order with no change missed and none repeated. Each event has `id: <change index>`, "
-        "`event: node` and `data:` with the node as in the list, in its state after that change (a node changed "
-        "several times in quick succession may come once, in its latest state). A comment line (`: keep-alive`) "
+        "`event: node` and `data:` with the node as in the list, in its state right after that change: a node "
+        "changed several times comes once per change, each with its own `id`. Ids increase but skip the indexes "
+        "of changes that are not delivered: a write that changed no value (it only moved `last_modified`) comes "
+        "only while it is the node's latest change, and changes whose history was pruned do not come. "
+        "A comment line (`: keep-alive`) "
         "comes at once and then whenever 15 seconds pass without an event. To resume after a disconnect, send the "
         "last `id` received as `Last-Event-ID` (browsers do) or as `after`: every change after it comes first, then "
         "live, as long as it is within the last 10,000 changes (`EVENTS_RETAINED_CHANGES`); from further back the "
@@ -534,10 +546,11 @@ node_events_schema = extend_schema(
             OpenApiParameter.QUERY,
             description=(
                 "A change index (the `id` of the last event received, or `X-Registry-Index` of any answer): the "
-                "stream starts with the changes after it. Ignored when `Last-Event-ID` is sent. Beyond the newest "
-                "index is a 400; more than 10,000 changes behind it (`EVENTS_RETAINED_CHANGES`) a 410."
+                "stream starts with the changes after it, (ex: after=1200). Ignored when `Last-Event-ID` is sent. "
+                "Beyond the newest index is a 400; more than 10,000 changes behind it (`EVENTS_RETAINED_CHANGES`) "
+                "a 410."
             ),
-            examples=[OpenApiExample("after change 1200", value=1200)],
+            # No example: no one index is valid in every registry (Swagger UI would fill it in).
         ),
         OpenApiParameter(
             "Last-Event-ID",

@@ -7,16 +7,17 @@ import datetime as dt
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, connections
-from django.db.models import CharField, Func, Q, QuerySet
+from django.db.models import CharField, FilteredRelation, Func, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower, Upper
 from django.db.models.lookups import Contains, In
 
 from node.models import HOSTNAME_MAX_LENGTH, NODE_FIELDS, Node, NodeChange
 from util.sqlcache import rows_with_params, sql_with_params
+from util.values import check_length
 
 # Built once: resolving the eight field names costs more than the rest of the query's setup. The
 # base queryset is never evaluated itself, only cloned.
@@ -150,6 +151,13 @@ def search_index_text(text: str) -> str | None:
     if len(narrow) < SEARCH_MIN_LENGTH:
         return None
     return narrow if len(narrow) < len(text) else None
+
+
+def search_text(text: str) -> str:
+    """``text`` as every search of nodes takes it (the API's ``search``, the admin's search box, ``manage.py
+    nodes list --search``): ``SEARCH_MIN_LENGTH`` to ``SEARCH_MAX_LENGTH`` characters, else ``ValueError`` saying
+    why. ``NodeListQuery(search=text)`` then finds the nodes whose hostname or pause reason contains it."""
+    return check_length(text, min_length=SEARCH_MIN_LENGTH, max_length=SEARCH_MAX_LENGTH, too_short=SEARCH_TOO_SHORT)
 
 
 def _decided(*, count: str, sql: str) -> dict[str, str]:
@@ -379,3 +387,194 @@ def node_changes(*, after: int, limit: int) -> list[tuple]:
         .order_by("change_index")
         .values_list(*NODE_FIELDS, "change_index")[:limit]
     )
+
+
+# The fields a history record's ``old`` values restore, going back from a node's current row.
+_RESTORED_FIELDS = ("pause_reason", "is_paused", "is_active")
+# ``deprecated`` of a state that only a record older than those read can tell (see ``_fill_deprecated``).
+_UNKNOWN = object()
+
+
+class RecordedChange(NamedTuple):
+    """The history record of one change, as an event carries it: who made it, how, and what it changed."""
+
+    action: str
+    actor: str
+    channel: str
+    changes: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    """One committed change of a node: its change index, the ``NODE_FIELDS`` values right after it, and its record.
+
+    ``record`` is None for a write that changed no value (it advanced ``last_modified`` only, and
+    the history records nothing of it).
+    """
+
+    index: int
+    node: tuple
+    record: RecordedChange | None
+
+
+@dataclass(frozen=True)
+class NodeEventPage:
+    """The changes after a position up to ``head``, in index order; ``more`` when changes beyond ``head`` committed."""
+
+    events: list[NodeEvent]
+    head: int
+    more: bool
+
+
+# One statement, so one snapshot: the registry clock, a page of history records after the position
+# (by the index on their time: times and indexes grow together, and the time of the newest node
+# changed no later than the position bounds them from below), and a page of the nodes changed since,
+# by the unique index on their latest change (those whose latest change recorded nothing).
+_EVENT_PAGE_SQL = """
+SELECT 0, change_index, NULL FROM registry_clock WHERE id = 1
+UNION ALL SELECT * FROM (
+    SELECT 1, change_index, node_id FROM node_change
+    WHERE change_index > %s AND "time" > COALESCE(
+        (SELECT last_modified FROM node WHERE change_index <= %s ORDER BY change_index DESC LIMIT 1), %s
+    )
+    ORDER BY "time" LIMIT %s
+) AS records
+UNION ALL SELECT * FROM (
+    SELECT 2, change_index, id FROM node WHERE change_index > %s ORDER BY change_index LIMIT %s
+) AS nodes
+"""
+_CLOCK, _RECORD, _NODE = 0, 1, 2
+# Earlier than any change: the lower bound of the records' times when no node changed up to the position.
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def node_events(*, after: int, limit: int) -> NodeEventPage:
+    """Every committed change after index ``after``, each with the node as it was right after it, oldest first.
+
+    A page covers the changes up to a head chosen so that none before it is missing: the history
+    records of at most ``limit`` changes, and of at most ``limit`` nodes changed since. Each event
+    is rebuilt from the node's current row and the ``old`` values of its later records, read in one
+    statement per page (two in all; a third when a reactivation hides when a node was deactivated).
+    A write that changed no value leaves no record: it shows as an event only while it is the node's
+    latest change. Records removed by pruning are not delivered.
+    """
+    params = [after, after, connection.ops.adapt_datetimefield_value(_EPOCH), limit, after, limit]
+    with connection.cursor() as cursor:
+        cursor.execute(_EVENT_PAGE_SQL, params)
+        read = cursor.fetchall()
+    newest = next((index for source, index, _ in read if source == _CLOCK), 0) or 0
+    records = sorted((index, node_id) for source, index, node_id in read if source == _RECORD)
+    latest = sorted((index, node_id) for source, index, node_id in read if source == _NODE)
+    # Complete up to the last record read when the page of records is full, and up to the last node
+    # read when the page of nodes is: a change beyond either may hide one not read yet before it.
+    head = newest
+    if len(records) >= limit:
+        head = min(head, records[-1][0])
+    if len(latest) >= limit:
+        head = min(head, latest[-1][0])
+    recorded = {index for index, _ in records}
+    node_ids = {node_id for index, node_id in records if index <= head}
+    node_ids |= {node_id for index, node_id in latest if index <= head and index not in recorded}
+    events = _rebuilt_events(node_ids, after=after, head=head) if node_ids else []
+    return NodeEventPage(events=events, head=max(head, after), more=head < newest)
+
+
+def _rebuilt_events(node_ids: set[int], *, after: int, head: int) -> list[NodeEvent]:
+    """The events of the nodes ``node_ids`` in ``(after, head]``, from their rows and records after ``after``.
+
+    One statement reads each node's current row with its records after ``after``, so both come
+    from the same snapshot.
+    """
+    later = FilteredRelation("history", condition=Q(history__change_index__gt=after))
+    rows = (
+        Node.objects.filter(pk__in=node_ids)
+        .annotate(later=later)
+        .order_by("pk", "later__change_index")
+        .values_list(
+            *NODE_FIELDS,
+            "change_index",
+            "later__change_index",
+            "later__time",
+            "later__action",
+            "later__actor",
+            "later__channel",
+            "later__changes",
+        )
+    )
+    by_node: dict[int, tuple[tuple, int, list[tuple]]] = {}
+    for row in rows:
+        node, index, record = row[: len(NODE_FIELDS)], row[len(NODE_FIELDS)], row[len(NODE_FIELDS) + 1 :]
+        entry = by_node.setdefault(node[0], (node, index, []))
+        if record[0] is not None:
+            entry[2].append(record)
+    built: list[tuple[int, dict[str, Any], RecordedChange | None]] = []
+    for node, index, records in by_node.values():
+        built.extend(_states_after(node, index=index, records=records, after=after, head=head))
+    unknown = {state["id"] for _, state, _ in built if state["deprecated"] is _UNKNOWN}
+    if unknown:
+        deactivated = _deactivation_times(unknown, after=after)
+        for _, state, _ in built:
+            if state["deprecated"] is _UNKNOWN:
+                state["deprecated"] = deactivated.get(state["id"], state["created"])
+    built.sort(key=lambda event: event[0])
+    return [
+        NodeEvent(index=index, node=tuple(state[name] for name in NODE_FIELDS), record=record)
+        for index, state, record in built
+    ]
+
+
+def _states_after(
+    node: tuple, *, index: int, records: list[tuple], after: int, head: int
+) -> list[tuple[int, dict[str, Any], RecordedChange | None]]:
+    """The node's changes in ``(after, head]``: each index, the node's fields right after it, and its record.
+
+    ``node`` is the node's current row, at change ``index``; ``records`` are its records after
+    ``after`` as ``(change_index, time, action, actor, channel, changes)``, oldest first. Going back
+    from the current row, each record's ``old`` values give the state before it. ``deprecated`` is
+    ``_UNKNOWN`` where a reactivation hides when the node was deactivated, before ``after``.
+    """
+    state = dict(zip(NODE_FIELDS, node, strict=True))
+    states: list[tuple[int, dict[str, Any], RecordedChange | None]] = []
+    if after < index <= head and index not in {record[0] for record in records}:
+        states.append((index, dict(state), None))
+    # Each state waiting for the time of the deactivation that a later reactivation undid.
+    waiting: list[dict[str, Any]] = []
+    for record_index, time, action, actor, channel, changes in reversed(records):
+        if record_index > index:
+            continue
+        state["last_modified"] = time
+        if changes.get("is_active", {}).get("new") is False:
+            for waiter in waiting:
+                waiter["deprecated"] = time
+            waiting.clear()
+            state["deprecated"] = time
+        if record_index <= head:
+            after_change = dict(state)
+            states.append((record_index, after_change, RecordedChange(action, actor, channel, changes)))
+            if after_change["deprecated"] is _UNKNOWN:
+                waiting.append(after_change)
+        for name in _RESTORED_FIELDS:
+            if name in changes:
+                state[name] = changes[name]["old"]
+        if "is_active" in changes:
+            state["deprecated"] = _UNKNOWN if changes["is_active"]["old"] is False else None
+    states.reverse()
+    return states
+
+
+def _deactivation_times(node_ids: set[int], *, after: int) -> dict[int, dt.datetime]:
+    """The time of the latest deactivation (or inactive registration) of each of ``node_ids`` up to index ``after``.
+
+    Read only for a node inactive after a change and reactivated later; a node whose deactivation
+    was pruned from the history has none here.
+    """
+    times: dict[int, dt.datetime] = {}
+    older = (
+        NodeChange.objects.filter(node_id__in=node_ids, change_index__lte=after)
+        .order_by("node_id", "-change_index")
+        .values_list("node_id", "time", "changes")
+    )
+    for node_id, time, changes in older.iterator(chunk_size=2000):
+        if node_id not in times and changes.get("is_active", {}).get("new") is False:
+            times[node_id] = time
+    return times

@@ -60,10 +60,11 @@ from util.metrics import WATCH_REFUSALS
 from util.ordering import ORDER_PARAM, OrderParamFilter, OrderTerm
 from util.pagination import StrictPageNumberPagination
 from util.permissions import ModelViewPermission
-from util.query import int_param
+from util.query import KnownQueryParams, int_param
 from util.renderers import OrjsonRenderer
 
 NODE_FILTERS = FilterSetRunner(NodeFilter)
+PAGE_PARAMS = (StrictPageNumberPagination.page_query_param, StrictPageNumberPagination.page_size_query_param)
 REGISTRY_INDEX_HEADER = "X-Registry-Index"
 NO_SUCH_NODE = "No Node matches the given query."
 # Ids are 64-bit: a larger number names no node (and must not reach the database as a parameter).
@@ -85,7 +86,7 @@ def registry_indexed(response: HttpResponse, index: int) -> HttpResponse:
 
 
 @extend_schema_view(get=node_list_schema)
-class NodeListView(generics.ListAPIView):
+class NodeListView(KnownQueryParams, generics.ListAPIView):
     """The cluster's nodes, a page at a time: filter with `started`, `ended`, `is_active`, `is_paused`, `hostname`,
     `id` and `search`, sort with `order`.
 
@@ -100,6 +101,7 @@ class NodeListView(generics.ListAPIView):
     # is what the browsable API and OPTIONS show to users.)
 
     queryset = Node.objects.all()
+    query_params = (*NodeFilter.base_filters, ORDER_PARAM, *PAGE_PARAMS)
     serializer_class = NodeSerializer
     pagination_class = StrictPageNumberPagination
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
@@ -133,7 +135,7 @@ class NodeListView(generics.ListAPIView):
 
 
 @extend_schema_view(get=node_detail_schema, patch=node_update_schema)
-class NodeDetailView(APIView):
+class NodeDetailView(KnownQueryParams, APIView):
     """One node: read it, or pause, resume, deactivate or reactivate it with `PATCH`.
 
     Answers carry the node's `ETag`: `GET` with a matching `If-None-Match` is a 304, and `PATCH` with
@@ -189,7 +191,7 @@ class NodeDetailView(APIView):
 
 
 @extend_schema_view(get=node_history_schema)
-class NodeHistoryView(generics.ListAPIView):
+class NodeHistoryView(KnownQueryParams, generics.ListAPIView):
     """Who changed a node, when and why: its recorded changes, newest first; `started` and `ended` bound their time.
 
     Needs the permission `node.view_nodechange`.
@@ -197,6 +199,7 @@ class NodeHistoryView(generics.ListAPIView):
 
     # The model for schema generation and for the permission (node.view_nodechange); get_queryset narrows it.
     queryset = NodeChange.objects.none()
+    query_params = (*NodeChangeFilter.base_filters, *PAGE_PARAMS)
     # Private whatever PUBLIC_READ_API says: the records name the users and operating-system accounts.
     permission_classes = [ModelViewPermission]
     serializer_class = NodeChangeSerializer
@@ -279,7 +282,7 @@ def _changes_body(page: ChangesPage, *, after: int, page_size: int) -> tuple[dic
 
 
 @extend_schema_view(get=node_changes_schema)
-class NodeChangesView(APIView):
+class NodeChangesView(KnownQueryParams, APIView):
     """The nodes changed after a change index, in the order of their changes; optionally waits for one."""
 
     # Served through ``util.asyncviews.awaiting`` (node.urls): an answer with nothing new and time
@@ -288,6 +291,7 @@ class NodeChangesView(APIView):
     # share one read of it (``shared_changes_page``) instead of each running the view again.
 
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
+    query_params = ("after", "page_size", "wait")
 
     def get(self, request: Request) -> Response:
         query = request.query_params
@@ -389,13 +393,14 @@ def _recheck_stream_credentials(credentials: set[Credential]) -> dict[Credential
 
 
 @extend_schema_view(get=node_events_schema)
-class NodeEventsView(APIView):
+class NodeEventsView(KnownQueryParams, APIView):
     """Every node change as it commits, as Server-Sent Events (`text/event-stream`), in change order."""
 
     # Errors before the stream starts are JSON whatever the client accepts (an EventSource sends
     # Accept: text/event-stream); the stream itself is not rendered by DRF.
     renderer_classes = [OrjsonRenderer]
     content_negotiation_class = FirstRendererNegotiation
+    query_params = ("after",)
 
     def get(self, request: Request) -> StreamingHttpResponse:
         after, newest = self._start(request)

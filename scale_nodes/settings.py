@@ -79,6 +79,9 @@ MIDDLEWARE = [
     "util.metrics.MetricsMiddleware",
     # Next, so every response (errors and static files included) carries the request id and is logged.
     "util.middleware.RequestLogMiddleware",
+    # Before anything reads the Host header: a host ALLOWED_HOSTS refuses is a JSON 400 for the API
+    # and the probes (JSON_ERROR_PATHS), in DEBUG too.
+    "util.middleware.JsonHostCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below): django-csp's middleware,
     # with the policy of an answer that changes nothing built once.
@@ -110,10 +113,15 @@ AXES_LOCKOUT_PARAMETERS = "util.lockout.lockout_parameters"
 AXES_CLIENT_IP_CALLABLE = "util.lockout.client_ip"
 AXES_LOCKOUT_CALLABLE = "util.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
+# In DEBUG (a developer's machine) the loopback addresses are never locked out, nor their failures counted.
+AXES_NEVER_LOCKOUT_WHITELIST = DEBUG
+AXES_IP_WHITELIST = ["127.0.0.1", "::1"] if DEBUG else None
 # The passwords tried are never stored; neither are the other form fields.
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password"]
 
 ROOT_URLCONF = "scale_nodes.urls"
+# The paths whose errors before any view (a refused Host, a malformed request) are JSON, as the API's are.
+JSON_ERROR_PATHS = ("/v6/", "/healthz", "/readyz")
 
 TEMPLATES = [
     {

@@ -1,10 +1,11 @@
 """Root URLs: the v6 API and its OpenAPI docs, the admin, health probes, JSON errors under /v6/."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from util.docs import OfflineRedocView, RedocBundleView
+from util.docs import OfflineRedocView, RedocBundleView, SchemaView
 from util.exceptions import api_not_found, bad_request_handler, server_error_handler
 from util.health import healthz, readyz
 
@@ -19,7 +20,7 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("v6/", include("node.urls")),
     # The OpenAPI contract (YAML, or JSON with ?format=json or Accept: application/json) and its docs.
-    path("v6/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("v6/schema/", SchemaView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file of its own, which the CSP allows.
     path("v6/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path(
@@ -31,5 +32,5 @@ urlpatterns = [
     re_path(r"^v6(?:/.*)?$", api_not_found),
 ]
 
-handler400 = bad_request_handler((API_PREFIX,))
+handler400 = bad_request_handler(tuple(settings.JSON_ERROR_PATHS))
 handler500 = server_error_handler((API_PREFIX,))

@@ -62,6 +62,7 @@ from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_pre
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import SAFE_METHODS
 
+from util.hosts import disallowed_host_response
 from util.logging import current_request_id
 from util.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 from util.middleware import begin_request_log, log_answer
@@ -192,7 +193,8 @@ class SingleThreadASGIHandler(ASGIHandler):
         request, response = self.create_request(scope, body_file)
         if request is not None:
             request.resolver_match = match
-            response = match.func(request, *match.args, **match.kwargs)
+            # Outside the middleware: the Host check it makes first is made here.
+            response = disallowed_host_response(request) or match.func(request, *match.args, **match.kwargs)
         try:
             await self.send_response(response, send)
         finally:

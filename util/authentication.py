@@ -12,6 +12,7 @@ the limit gets 429 for every further wrong token.
 from __future__ import annotations
 
 import binascii
+import math
 from functools import cache
 from hmac import compare_digest
 from typing import Any
@@ -28,7 +29,7 @@ from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
 from rest_framework.authentication import get_authorization_header
-from rest_framework.exceptions import AuthenticationFailed, Throttled
+from rest_framework.exceptions import APIException, AuthenticationFailed, Throttled
 from rest_framework.request import Request
 
 from util.lockout import TOKEN_CREDENTIALS, is_locked_out, lockout_detail, record_failed_token
@@ -97,7 +98,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
             django_request = request._request
             # A locked-out client's failure is not recorded again: the cost of a guess stays one read.
             if is_locked_out(django_request, credentials=TOKEN_CREDENTIALS):
-                raise LockedOut(lockout_detail()) from None
+                raise LockedOut(lockout_detail(django_request)) from None
             record_failed_token(django_request)
             raise
 
@@ -135,8 +136,10 @@ class LockedOut(Throttled):
     default_code = "locked_out"
 
     def __init__(self, detail: str) -> None:
+        # ``detail`` says how long already: Throttled's own "Expected available in ..." would repeat it.
+        APIException.__init__(self, detail=detail)
         cool_off = get_cool_off()
-        super().__init__(wait=cool_off.total_seconds() if cool_off else None, detail=detail)
+        self.wait = math.ceil(cool_off.total_seconds()) if cool_off else None
 
 
 class TokenAuthenticationScheme(OpenApiAuthenticationExtension):

@@ -13,7 +13,9 @@ from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views import View
-from drf_spectacular.views import SpectacularRedocView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from util.query import KnownQueryParams
 
 SIDECAR_BUNDLE = "drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js"
 _VENDOR_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
@@ -44,3 +46,13 @@ class OfflineRedocView(SpectacularRedocView):
 
     def _redoc_standalone(self) -> str:
         return reverse("redoc-bundle")
+
+
+class SchemaView(KnownQueryParams, SpectacularAPIView):
+    """drf-spectacular's OpenAPI document, refusing query parameters it does not read (``format`` picks JSON or YAML).
+
+    The documentation pages stay as drf-spectacular serves them: Swagger UI and Redoc read
+    parameters of their own in the browser.
+    """
+
+    query_params = ("lang", "version")

@@ -27,14 +27,16 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
-from rest_framework.exceptions import APIException, NotFound, ParseError
+from rest_framework.exceptions import APIException, NotAuthenticated, NotFound, ParseError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from util.conditional import InvalidPrecondition, PreconditionFailed
+from util.hosts import DISALLOWED_HOST_DETAIL
 from util.metrics import DATABASE_ERRORS, count_database_error
 from util.statement_timeout import current_statement_timeout, is_query_canceled
+from util.values import shown
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,7 @@ NON_FIELD_KEYS = frozenset({"non_field_errors", "__all__"})
 # (psycopg2's OperationalError and InterfaceError are wrapped into these).
 DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
 DATABASE_UNAVAILABLE_DETAIL = "The database is unavailable; retry shortly."
+
 RETRY_AFTER_SECONDS = 5
 
 
@@ -125,10 +128,37 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, InvalidPrecondition):
         return Response({"detail": str(exc)}, status=400)
     exc = _as_api_exception(exc)
+    if isinstance(exc, NotAuthenticated):
+        detail = unaccepted_scheme_detail(context.get("request"))
+        if detail is not None:
+            exc = NotAuthenticated(detail)
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = error_body(response.data)
     return response
+
+
+def unaccepted_scheme_detail(request: object) -> str | None:
+    """Why a request with an ``Authorization`` header in a scheme no authenticator of the view reads was
+    refused: the scheme sent and the one expected (a ``Bearer`` token is otherwise as good as none).
+
+    None when the request sent no such header. ``request`` is DRF's.
+    """
+    header = getattr(request, "META", {}).get("HTTP_AUTHORIZATION", "")
+    if not header.strip():
+        return None
+    sent = header.split()[0]
+    expected = [
+        scheme
+        for authenticator in getattr(request, "authenticators", ())
+        if (scheme := authenticator.authenticate_header(request))
+    ]
+    if not expected or sent.lower() in {scheme.lower() for scheme in expected}:
+        return None
+    return (
+        f"The Authorization header uses the scheme {shown(sent)}, which this service does not accept: "
+        f"send 'Authorization: {expected[0]} <token>'."
+    )
 
 
 def _log_database_unavailable(exc: BaseException) -> None:
@@ -181,10 +211,7 @@ def bad_request_handler(api_prefixes: tuple[str, ...]) -> Callable[[HttpRequest,
 
     def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
         if request.path.startswith(api_prefixes):
-            if isinstance(exception, DisallowedHost):
-                detail = "The Host header names a host this service does not answer to."
-            else:
-                detail = "Bad request."
+            detail = DISALLOWED_HOST_DETAIL if isinstance(exception, DisallowedHost) else "Bad request."
             return JsonResponse({"detail": detail}, status=400)
         return defaults.bad_request(request, exception)
 

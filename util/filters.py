@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_filters.utils import translate_validation
 
 from util.iso8601 import parse_iso8601_instant
-from util.values import parse_boolean, parse_int_in_range, shown
+from util.values import check_length, parse_boolean, parse_int_in_range, shown
 
 
 def _invalid(exc: ValueError) -> forms.ValidationError:
@@ -70,13 +70,10 @@ class TextField(forms.Field):
     def to_python(self, value: str | None) -> str | None:
         if value is None:
             return None
-        if len(value) < self.min_length and self.too_short:
-            raise _invalid(
-                ValueError(f"expected at least {self.min_length} characters, got {len(value)}: {self.too_short}")
-            )
-        if not self.min_length <= len(value) <= self.max_length:
-            raise _invalid(ValueError(f"expected {self.min_length} to {self.max_length} characters, got {len(value)}."))
-        return value
+        try:
+            return check_length(value, min_length=self.min_length, max_length=self.max_length, too_short=self.too_short)
+        except ValueError as exc:
+            raise _invalid(exc) from None
 
     def validate(self, value: str | None) -> None:
         return None

@@ -10,7 +10,6 @@ database answers and every migration the code knows is applied.
 import logging
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
-from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -18,18 +17,13 @@ from django.views.decorators.http import require_safe
 from util.asgi import answered_on_event_loop
 from util.exceptions import DATABASE_UNAVAILABLE_ERRORS
 from util.metrics import count_database_error
+from util.migrations import not_migrated_detail, unapplied_migrations
 
 logger = logging.getLogger(__name__)
 
 # Once this process has seen every migration applied it stays so (migrations are never rolled back
 # under a running release), so later probes only check that the database answers.
 _migrations_applied = False
-
-
-def _unapplied_migrations(alias: str) -> list[str]:
-    executor = MigrationExecutor(connections[alias])
-    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
 
 
 @answered_on_event_loop
@@ -48,14 +42,19 @@ def readyz(request: HttpRequest, alias: str = DEFAULT_DB_ALIAS) -> JsonResponse:
     try:
         with connections[alias].cursor() as cursor:
             cursor.execute("SELECT 1")
-        pending = [] if _migrations_applied else _unapplied_migrations(alias)
+        pending = [] if _migrations_applied else unapplied_migrations(alias)
     except DatabaseError as exc:
         count_database_error(unavailable=isinstance(exc, DATABASE_UNAVAILABLE_ERRORS))
         logger.warning("not ready: database unavailable: %s", str(exc).strip().splitlines()[0] if str(exc) else exc)
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
     if pending:
         return JsonResponse(
-            {"status": "unavailable", "database": "ok", "unapplied_migrations": pending},
+            {
+                "status": "unavailable",
+                "database": "ok",
+                "detail": not_migrated_detail(pending),
+                "unapplied_migrations": pending,
+            },
             status=503,
         )
     _migrations_applied = True

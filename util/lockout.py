@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
-from axes.helpers import get_cool_off, get_lockout_message
+from axes.helpers import get_cool_off
 from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.throttling import BaseThrottle
@@ -38,8 +38,9 @@ def lockout_parameters(request: HttpRequest, credentials: dict[str, Any] | None)
 
 
 def is_locked_out(request: HttpRequest, *, credentials: dict[str, Any]) -> bool:
-    """Whether the client (by ``credentials`` and address) is locked out now."""
-    return AxesProxyHandler.is_locked(request, credentials)
+    """Whether the client (by ``credentials`` and address) is locked out now; never for an address that
+    ``AXES_IP_WHITELIST`` exempts (loopback, in DEBUG)."""
+    return not AxesProxyHandler.is_allowed(request, credentials)
 
 
 def record_failed_token(request: HttpRequest) -> None:
@@ -47,20 +48,26 @@ def record_failed_token(request: HttpRequest) -> None:
     user_login_failed.send(sender=__name__, credentials=dict(TOKEN_CREDENTIALS), request=request)
 
 
-def lockout_detail() -> str:
-    """What a locked-out client is told, with how long the lockout lasts."""
+def lockout_detail(request: HttpRequest | None = None) -> str:
+    """What a locked-out client is told: how long the lockout lasts, and how an administrator lifts it at once
+    (with the client's address as the service sees it, when ``request`` is given)."""
     cool_off = get_cool_off()
     minutes = f" for {int(cool_off.total_seconds() // 60)} minutes" if cool_off else ""
-    return f"Too many failed logins or tokens from this client: it is locked out{minutes}. {get_lockout_message()}"
+    address = (client_ip(request) if request is not None else None) or "<address>"
+    return (
+        f"Too many failed logins or tokens from this client: it is locked out{minutes}. An administrator can "
+        f"lift the lockout at once with 'manage.py axes_reset_ip {address}' (or 'manage.py axes_reset_username "
+        "<name>' for a user name)."
+    )
 
 
 def lockout_response(request: HttpRequest, original_response: HttpResponse | None, credentials: Any) -> HttpResponse:
     """django-axes's answer to a locked-out login: 429 with ``Retry-After``, JSON under ``/v6/``."""
     cool_off = get_cool_off(request)
     if request.path.startswith("/v6/"):
-        response: HttpResponse = JsonResponse({"detail": lockout_detail()}, status=429)
+        response: HttpResponse = JsonResponse({"detail": lockout_detail(request)}, status=429)
     else:
-        response = HttpResponse(lockout_detail(), status=429, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(lockout_detail(request), status=429, content_type="text/plain; charset=utf-8")
     if cool_off:
         response["Retry-After"] = str(int(cool_off.total_seconds()))
     return response

@@ -17,6 +17,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from util.hosts import disallowed_host_response
 from util.logging import current_request_id, stamp_request_ids
 
 logger = logging.getLogger("request")
@@ -186,3 +187,30 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         # As django-csp does: a nonce asked for after the header is written is an error, not a silent gap.
         request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
         return response
+
+
+class JsonHostCheckMiddleware:
+    """Refuse a ``Host`` that ``ALLOWED_HOSTS`` does not allow with a JSON 400, under ``JSON_ERROR_PATHS``
+    (``util.exceptions.disallowed_host_response``).
+
+    Reading the host here, before any other middleware does, answers the clients of the API and the
+    probes in JSON, in DEBUG too. Other paths are left to Django.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        refused = disallowed_host_response(request)
+        if self.is_async:
+            return self._acall(request, refused)
+        return refused if refused is not None else self.get_response(request)
+
+    async def _acall(self, request: HttpRequest, refused: HttpResponse | None) -> HttpResponse:
+        return refused if refused is not None else await self.get_response(request)

@@ -52,8 +52,12 @@ def parse_ordering(
         field = aliases.get(name, name)
         if field not in allowed:
             accepted = ", ".join([*allowed, *aliases])
+            hint = ""
+            if "," in name:
+                repeated = "&".join(f"{ORDER_PARAM}={part.strip()}" for part in value.split(",") if part.strip())
+                hint = f" To sort by several fields, repeat the parameter ({repeated}) rather than join them by commas."
             raise ValueError(
-                f"unknown field {shown(name)}; allowed fields: {accepted} (prefix a field with - to reverse it)."
+                f"unknown field {shown(name)}; allowed fields: {accepted} (prefix a field with - to reverse it).{hint}"
             )
         if field not in seen:
             seen.add(field)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qsl
 
 from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
 from util.values import parse_int_in_range
 
@@ -46,3 +50,48 @@ def nul_character_error(*, path: str, query_string: bytes) -> dict | None:
             message = "contains a NUL character (%00), which no parameter may contain."
             return {"detail": f"{name}: {message}", "errors": {name: [message]}}
     return None
+
+
+# The cache-busting parameter of browser libraries (jQuery's ``cache: false`` sends ``_=<time>``):
+# accepted by every endpoint that checks its parameters, and ignored.
+CACHE_BUSTER = "_"
+
+
+def unknown_params(names: Iterable[str], *, accepted: Collection[str]) -> ValidationError | None:
+    """The 400 for those ``names`` that are not in ``accepted`` (each named, with the accepted ones and a close
+    match when there is one); None when every name is accepted."""
+    unknown = sorted({name for name in names if name not in accepted})
+    if not unknown:
+        return None
+    listed = ", ".join(sorted(accepted)) or "none"
+    errors = {}
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(accepted), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        errors[name] = [f"unknown query parameter{hint}; this endpoint accepts: {listed}."]
+    return ValidationError(errors)
+
+
+class KnownQueryParams:
+    """A DRF view mixin: a request with a query parameter the view does not read is a 400 that names it.
+
+    A parameter the service ignored would look as if it had been applied (``?paused=true`` listing
+    every node). The view declares what it reads in ``query_params``; ``format`` (the renderer
+    choice, for views with several renderers) and ``CACHE_BUSTER`` are accepted everywhere.
+    Checked after authentication, so a client without access learns nothing more.
+    """
+
+    query_params: Collection[str] = ()
+
+    def accepted_query_params(self) -> frozenset[str]:
+        """Every query parameter this view accepts."""
+        accepted = {*self.query_params, CACHE_BUSTER}
+        if len(getattr(self, "renderer_classes", ())) > 1 and api_settings.URL_FORMAT_OVERRIDE:
+            accepted.add(api_settings.URL_FORMAT_OVERRIDE)
+        return frozenset(accepted)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        error = unknown_params(request.query_params, accepted=self.accepted_query_params())
+        if error is not None:
+            raise error

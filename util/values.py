@@ -42,3 +42,13 @@ def parse_int_in_range(value: str, *, minimum: int, maximum: int | None = None) 
     if number < minimum or (maximum is not None and number > maximum):
         raise ValueError(f"expected {allowed}, got {shown(value)}.")
     return number
+
+
+def check_length(value: str, *, min_length: int, max_length: int, too_short: str = "") -> str:
+    """``value`` when it has ``min_length`` to ``max_length`` characters; else ``ValueError`` saying how many it
+    has (with ``too_short``, why a shorter text is refused)."""
+    if len(value) < min_length and too_short:
+        raise ValueError(f"expected at least {min_length} characters, got {len(value)}: {too_short}")
+    if not min_length <= len(value) <= max_length:
+        raise ValueError(f"expected {min_length} to {max_length} characters, got {len(value)}.")
+    return value

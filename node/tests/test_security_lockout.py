@@ -1,11 +1,16 @@
 """Repeated failed logins and API tokens lock the user name or the client address out, across instances."""
 
+import io
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from unittest import mock
 
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client, RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -88,8 +93,30 @@ class TestApiTokenLockout:
             f"/v6/nodes/{node.pk}/", {"is_paused": True}, format="json"
         )
         assert response.status_code == 429, body(response)
-        assert "locked out" in response.json()["detail"]
+        assert response.json()["detail"] == (
+            "Too many failed logins or tokens from this client: it is locked out for 15 minutes. An administrator "
+            "can lift the lockout at once with 'manage.py axes_reset_ip 10.1.0.1' (or 'manage.py "
+            "axes_reset_username <name>' for a user name)."
+        )
         assert int(response["Retry-After"]) > 0
+
+    def test_the_command_the_message_names_lifts_the_lockout(self, make_node: Callable[..., Node]) -> None:
+        node = make_node()
+        self.lock_out(node, "10.1.0.5")
+        call_command("axes_reset_ip", "10.1.0.5", stdout=io.StringIO())
+        response = self.client(f"{99:064x}", "10.1.0.5").patch(f"/v6/nodes/{node.pk}/", {}, format="json")
+        assert response.status_code == 401, body(response)
+
+    @override_settings(AXES_NEVER_LOCKOUT_WHITELIST=True, AXES_IP_WHITELIST=["127.0.0.1", "::1"])
+    @pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+    def test_with_the_debug_whitelist_loopback_is_never_locked_out(
+        self, make_node: Callable[..., Node], address: str
+    ) -> None:
+        node = make_node()
+        for i in range(2 * LIMIT):
+            bad = self.client(f"{i:064x}", address).patch(f"/v6/nodes/{node.pk}/", {}, format="json")
+            assert bad.status_code == 401, body(bad)
+        assert not AccessAttempt.objects.filter(ip_address=address).exists()
 
     def test_a_correct_token_is_not_locked_out_by_failures_of_others_from_its_address(
         self, make_node: Callable[..., Node]
@@ -148,3 +175,22 @@ class TestClientAddress:
             assert client_ip(self.request("1.2.3.4, 203.0.113.7")) == "203.0.113.7"
         finally:
             api_settings.reload()
+
+
+@pytest.mark.parametrize(("debug", "whitelist"), [("1", "['127.0.0.1', '::1'] True"), ("0", "None False")])
+def test_debug_and_only_debug_exempts_loopback_from_the_lockout(debug: str, whitelist: str) -> None:
+    env = {**os.environ, "DEBUG": debug, "DJANGO_SETTINGS_MODULE": "scale_nodes.settings", "SECRET_KEY": "k" * 50}
+    env.pop("DATABASE_URL", None)
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from scale_nodes import settings as s; print(s.AXES_IP_WHITELIST, s.AXES_NEVER_LOCKOUT_WHITELIST)",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert shown.stdout.strip() == whitelist, shown.stderr

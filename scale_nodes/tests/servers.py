@@ -16,10 +16,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dj_database_url
 from django.conf import settings
+from django.db import connections
 
 REPO = Path(settings.BASE_DIR)
 GUNICORN = REPO / ".venv" / "bin" / "gunicorn"
@@ -85,6 +88,40 @@ def manage(env: dict[str, str], *args: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+@contextlib.contextmanager
+def fresh_database_url(directory: Path, *, name: str) -> Iterator[str]:
+    """The URL of a new, empty database of the configured kind, removed afterwards.
+
+    A SQLite file ``name``.sqlite3 in ``directory``; on PostgreSQL (``DATABASE_URL``) the database
+    ``<test database>_<name>`` next to the test database, made anew and dropped at the end.
+    """
+    # The vendor, not the engine: the service's PostgreSQL engine is a backend of its own (util.postgresql).
+    if connections["default"].vendor != "postgresql":
+        yield f"sqlite:///{directory / f'{name}.sqlite3'}"
+        return
+    import psycopg2
+
+    database = f"{settings.DATABASES['default']['NAME']}_{name}"
+    config = dj_database_url.parse(os.environ["DATABASE_URL"])
+    admin = {"dbname": "postgres", "user": config["USER"], "host": config["HOST"], "port": config["PORT"] or 5432}
+    if config["PASSWORD"]:
+        admin["password"] = config["PASSWORD"]
+
+    def run(statement: str) -> None:
+        connection = psycopg2.connect(**admin)
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+        connection.close()
+
+    run(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    run(f'CREATE DATABASE "{database}"')
+    try:
+        yield f"postgres://{config['USER']}@{config['HOST']}:{config['PORT'] or 5432}/{database}"
+    finally:
+        run(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def child_pids(pid: int) -> set[int]:

@@ -19,11 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dj_database_url
 import pytest
-from django.conf import settings
 
-from scale_nodes.tests.servers import REPO, GunicornInstance, request
+from scale_nodes.tests.servers import REPO, GunicornInstance, fresh_database_url, request
 from scale_nodes.tests.sse import EventStream
 
 PORT = int(os.environ.get("EVENTS_PORT", "8820"))
@@ -40,41 +38,11 @@ def _manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-@contextlib.contextmanager
-def _database_url(directory: Path) -> Iterator[str]:
-    """A fresh database of the configured kind, removed afterwards."""
-    default = settings.DATABASES["default"]
-    if default["ENGINE"] != "django.db.backends.postgresql":
-        yield f"sqlite:///{directory / 'events.sqlite3'}"
-        return
-    import psycopg2
-
-    name = f"{default['NAME']}_events"
-    config = dj_database_url.parse(os.environ["DATABASE_URL"])
-    admin = {"dbname": "postgres", "user": config["USER"], "host": config["HOST"], "port": config["PORT"] or 5432}
-    if config["PASSWORD"]:
-        admin["password"] = config["PASSWORD"]
-
-    def run(statement: str) -> None:
-        connection = psycopg2.connect(**admin)
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-        connection.close()
-
-    run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    run(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgres://{config['USER']}@{config['HOST']}:{config['PORT'] or 5432}/{name}"
-    finally:
-        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """A migrated database with NODES nodes, an operator's token and a reader's session."""
     directory = tmp_path_factory.mktemp("events")
-    with _database_url(directory) as url:
+    with fresh_database_url(directory, name="events") as url:
         env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "scale_nodes.settings"}
         # The servers' key (scale_nodes.tests.servers): the session below is signed with it.
         env["SECRET_KEY"] = "soak-test-key-" + "x" * 50
@@ -181,12 +149,13 @@ class TestEventStream:
         assert stream.response_headers["content-type"].startswith("text/event-stream")
         _assert_ordered_without_repeats(stream)
         assert {event.event for event in stream.events} == {"node"}
-        assert len(stream.events) == len(entries)
-        for event in stream.events:
-            node = event.node()
-            assert node == entries[node["id"]]
+        # Every change, so each node's last event is its list entry.
+        last = {event.node()["id"]: event for event in stream.events}
+        assert set(last) == set(entries)
+        for node_id, event in last.items():
+            assert event.node() == entries[node_id]
             # The same bytes as the list writes (compact, in the fields' order).
-            assert event.data == json.dumps(entries[node["id"]], separators=(",", ":"), ensure_ascii=False)
+            assert event.data == json.dumps(entries[node_id], separators=(",", ":"), ensure_ascii=False)
 
     def test_changes_made_while_connected_arrive_in_order_as_the_patch_answered(self, server: dict[str, str]) -> None:
         async def follow() -> tuple[EventStream, list[dict]]:
@@ -201,6 +170,27 @@ class TestEventStream:
         stream, answers = _run(follow())
         _assert_ordered_without_repeats(stream)
         assert [event.node() for event in stream.events] == answers
+
+    def test_ten_patches_in_a_row_of_one_node_are_ten_events_in_order_each_as_its_patch_answered(
+        self, server: dict[str, str]
+    ) -> None:
+        start = _newest(server)
+
+        async def follow() -> tuple[EventStream, EventStream, list[dict]]:
+            live = await EventStream(server["port"], f"/v6/nodes/events/?after={start}").open()
+            answers = [await asyncio.to_thread(_pause, server, 7, f"quick {n}") for n in range(10)]
+            await live.read_until(lambda s: len(s.events) >= 10, timeout=TIMEOUT)
+            live.close()
+            # The same changes again, replayed to a stream opened after they all committed.
+            replay = await EventStream(server["port"], f"/v6/nodes/events/?after={start}").open()
+            await replay.read_until(lambda s: len(s.events) >= 10, timeout=TIMEOUT)
+            replay.close()
+            return live, replay, answers
+
+        live, replay, answers = _run(follow())
+        for stream in (live, replay):
+            assert [event.node() for event in stream.events] == answers
+            assert [event.id for event in stream.events] == list(range(start + 1, start + 11))
 
     def test_a_dropped_connection_resumed_with_last_event_id_gets_every_change_exactly_once(
         self, server: dict[str, str]

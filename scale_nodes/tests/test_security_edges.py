@@ -233,7 +233,18 @@ class TestAbsoluteFormTarget:
         assert status == 400, body
         assert headers["content-type"] == "application/json"
         # Sent in chunks (no Content-Length): the detail is read from the raw body.
-        assert b'"The Host header names a host this service does not answer to."' in body, body
+        assert b'"The Host header names a host this service does not answer to;' in body, body
+
+    @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/v6/nodes/", "/v6/nodes/events/"])
+    def test_a_host_not_allowed_is_a_json_400_for_the_api_and_the_probes(
+        self, server: dict[str, str], path: str
+    ) -> None:
+        status, headers, body = raw_exchange(
+            f"GET {path} HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n".encode()
+        )
+        assert status == 400, body
+        assert headers["content-type"] == "application/json"
+        assert b"ALLOWED_HOSTS" in body, body
 
 
 WEBSOCKET_HANDSHAKE = (
@@ -349,7 +360,11 @@ class TestTokenLockoutServed:
         assert "default-src 'self'" in correct.headers["content-security-policy"], correct.headers
         guess = patch_with(f"{99:064x}")
         assert guess.status == 429, guess
-        assert "locked out" in guess.json()["detail"] and int(guess.headers["retry-after"]) > 0, guess
+        assert int(guess.headers["retry-after"]) > 0, guess
+        # Said once, with the way to lift it.
+        detail = guess.json()["detail"]
+        assert detail.count("locked out") == 1 and "minutes" in detail and "seconds" not in detail, detail
+        assert "'manage.py axes_reset_ip 127.0.0.1'" in detail, detail
 
 
 class TestHealthzNeverWaits:

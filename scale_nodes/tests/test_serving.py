@@ -105,7 +105,7 @@ class TestHealthProbes:
     def test_readyz_is_503_naming_unapplied_migrations(self) -> None:
         with (
             mock.patch("util.health._migrations_applied", False),
-            mock.patch("util.health._unapplied_migrations", return_value=["node.0002_next"]),
+            mock.patch("util.health.unapplied_migrations", return_value=["node.0002_next"]),
         ):
             response = Client().get("/readyz")
         assert response.status_code == 503, body(response)
@@ -142,7 +142,9 @@ class TestDatabaseUnavailable:
         self, staff_client: APIClient, method: str, path: str, target: str
     ) -> None:
         with mock.patch(target, side_effect=OperationalError("could not connect to server")):
-            response = getattr(staff_client, method)(path, {"is_paused": True}, format="json")
+            # The body of the PATCH; for a GET, a filter only the list reads.
+            data = {"is_paused": True} if method == "patch" or path == "/v6/nodes/" else None
+            response = getattr(staff_client, method)(path, data, format="json")
         assert response.status_code == 503, body(response)
         assert response["Retry-After"] == "5"
         assert response.json() == {"detail": "The database is unavailable; retry shortly."}

@@ -6,6 +6,7 @@ from django.db import InterfaceError, OperationalError
 from django.test import RequestFactory
 
 from util.exceptions import api_exception_handler, bad_request_handler, error_body, server_error_handler
+from util.hosts import DISALLOWED_HOST_DETAIL
 from util.statement_timeout import statement_timeout
 
 
@@ -67,7 +68,7 @@ def test_bad_request_handler_answers_json_under_the_api_prefix_and_html_elsewher
     handler = bad_request_handler(("/v6/",))
     api = handler(RequestFactory().get("/v6/nodes/"), DisallowedHost("evil.example"))
     assert (api.status_code, api["Content-Type"]) == (400, "application/json")
-    assert json.loads(api.content) == {"detail": "The Host header names a host this service does not answer to."}
+    assert json.loads(api.content) == {"detail": DISALLOWED_HOST_DETAIL}
     other = handler(RequestFactory().get("/v6/nodes/"), SuspiciousOperation("internals"))
     assert json.loads(other.content) == {"detail": "Bad request."}
     page = handler(RequestFactory().get("/admin/"), DisallowedHost("evil.example"))

@@ -4,14 +4,15 @@ import datetime as dt
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from util.iso8601 import parse_iso8601_duration
+from util.migrations import MigratedDatabaseCommand
 from util.tokens import create_api_token, revoke_api_tokens
 
 
-class Command(BaseCommand):
+class Command(MigratedDatabaseCommand):
     help = (
         "Create an API token for a user and print it once (only its hash is stored). It expires after "
         "--expires (an ISO-8601 duration, default API_TOKEN_TTL_DAYS days) or never with --expires never; "

@@ -4,7 +4,7 @@ import datetime as dt
 import time
 from types import SimpleNamespace
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils.text import capfirst
@@ -13,13 +13,21 @@ from node.actions import NODE_ACTIONS, STATE_FILTERS, state_words
 from node.actors import command_actor
 from node.feed import change_waiter
 from node.models import NODE_FIELDS, Node, NodeChange
-from node.selectors import current_change_index, node_changes, node_history, nodes_with_hostnames
+from node.selectors import (
+    NodeListQuery,
+    RecordedChange,
+    current_change_index,
+    node_events,
+    nodes_with_hostnames,
+    search_text,
+)
 from node.services import node_update_many
+from util.migrations import MigratedDatabaseCommand
 
 STATES = tuple(STATE_FILTERS)
 
 
-class Command(BaseCommand):
+class Command(MigratedDatabaseCommand):
     help = (
         "List nodes, or pause/resume/deactivate/reactivate nodes given by id or hostname "
         "(a value of digits only is an id; hostnames ignore letter case)."
@@ -29,7 +37,12 @@ class Command(BaseCommand):
         commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
         listing = commands.add_parser("list", help="List nodes in a table, ordered by hostname.")
         listing.add_argument("--state", choices=STATES, help="Only nodes in this state.")
-        listing.add_argument("--search", metavar="TEXT", help="Only hostnames containing TEXT (any letter case).")
+        listing.add_argument(
+            "--search",
+            metavar="TEXT",
+            help="Only nodes whose hostname or pause reason contains TEXT (any letter case; 3 characters or more), "
+            "as the API's search and the admin's search box find them.",
+        )
         listing.add_argument("--limit", type=int, default=100, help="Show at most this many (default 100; 0: all).")
         watch = commands.add_parser(
             "watch", help="Print node changes as they commit (time, hostname, state, what changed), until interrupted."
@@ -65,7 +78,10 @@ class Command(BaseCommand):
         if state:
             nodes = nodes.filter(STATE_FILTERS[state])
         if search:
-            nodes = nodes.filter(hostname__icontains=search)
+            try:
+                nodes = NodeListQuery(search=search_text(search)).filter(nodes)
+            except ValueError as exc:
+                raise CommandError(f"--search: {exc}") from None
         # Served in order by the case-insensitive unique index on hostname.
         nodes = nodes.order_by(Lower("hostname"), "id")
         shown = nodes[:limit] if limit else nodes
@@ -91,7 +107,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{total} node{'s' if total != 1 else ''}.")
 
     def _watch(self, *, after: int | None, timeout: float | None) -> None:
-        """Follow the change feed in this process, as ``GET /v6/nodes/events/`` does, and print each change."""
+        """Follow the changes in this process, as ``GET /v6/nodes/events/`` does, and print each one."""
         waiter = change_waiter()
         # Listening before the first read: a change committed after it cannot be missed.
         waiter.ready(timeout=2.0)
@@ -100,26 +116,25 @@ class Command(BaseCommand):
         self.stdout.write("TIME  INDEX  HOSTNAME  STATE  CHANGES")
         try:
             while deadline is None or time.monotonic() < deadline:
-                rows = node_changes(after=position, limit=500)
-                for row in rows:
-                    node = dict(zip(NODE_FIELDS, row[:-1], strict=True))
-                    record = node_history(node["id"]).filter(change_index=row[-1]).first()
-                    self.stdout.write(_watch_line(node=node, index=row[-1], record=record))
-                    position = row[-1]
+                page = node_events(after=position, limit=500)
+                for event in page.events:
+                    node = dict(zip(NODE_FIELDS, event.node, strict=True))
+                    self.stdout.write(_watch_line(node=node, index=event.index, record=event.record))
+                position = page.head
                 self.stdout.flush()
-                if not rows:
+                if not page.more:
                     remaining = 5.0 if deadline is None else max(0.0, deadline - time.monotonic())
                     waiter.wait_beyond(position, timeout=min(5.0, remaining))
         except KeyboardInterrupt:
             pass
 
 
-def _watch_line(*, node: dict, index: int, record: NodeChange | None) -> str:
+def _watch_line(*, node: dict, index: int, record: RecordedChange | None) -> str:
     """One line of ``nodes watch``: when, which change, the node, its state, and what changed by whom."""
     time_text = node["last_modified"].astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     state = ",".join(state_words(SimpleNamespace(**node)))
     if record is None:
-        changed = "changed"
+        changed = "no value changed"
     elif record.action == NodeChange.Action.UPDATE:
         changed = ", ".join(f"{field}: {value['old']!r} -> {value['new']!r}" for field, value in record.changes.items())
         changed += f" (by {record.actor} via {record.channel})"

@@ -1,13 +1,14 @@
 """``manage.py prune_node_history --older-than P90D``: delete old records of node changes."""
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from node.services import node_history_prune
 from util.iso8601 import parse_iso8601_instant
+from util.migrations import MigratedDatabaseCommand
 
 
-class Command(BaseCommand):
+class Command(MigratedDatabaseCommand):
     help = "Delete node history records older than an ISO-8601 duration (e.g. P90D). History is kept forever otherwise."
 
     def add_arguments(self, parser: CommandParser) -> None:

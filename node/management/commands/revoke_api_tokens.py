@@ -1,12 +1,13 @@
 """``manage.py revoke_api_tokens <username>``: revoke (delete) every API token of a user at once."""
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from util.migrations import MigratedDatabaseCommand
 from util.tokens import revoke_api_tokens
 
 
-class Command(BaseCommand):
+class Command(MigratedDatabaseCommand):
     help = "Revoke every API token of a user; requests with them are answered 401 from now on."
 
     def add_arguments(self, parser: CommandParser) -> None:

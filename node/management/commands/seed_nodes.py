@@ -5,13 +5,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from node.actors import command_actor
 from node.demo import demo_nodes
 from node.models import HOSTNAME_MAX_LENGTH, Node
 from node.services import node_register
 from util.hostnames import validate_hostname
+from util.migrations import MigratedDatabaseCommand
 from util.progress import ProgressBar, wants_progress
 
 # How many already-known hostnames are listed by name at normal verbosity (-v 2 lists all).
@@ -32,7 +33,7 @@ class Hostnames:
             self.bad.append((where, str(exc)))
 
 
-class Command(BaseCommand):
+class Command(MigratedDatabaseCommand):
     help = (
         "Register nodes by hostname: as arguments, one per line from --file (- for standard input), "
         "--count generated ones, or --demo. Hostnames already known (in any letter case) are skipped. "

@@ -3,10 +3,11 @@
 from unittest import mock
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from node.tests.helpers import LIST_URL, body, json_error
+from util.hosts import DISALLOWED_HOST_DETAIL
 
 
 @pytest.mark.django_db
@@ -31,7 +32,16 @@ class TestEveryEndpoint:
     def test_unknown_host_header_is_a_json_400_under_v6(self, api_client: APIClient, host: str) -> None:
         for path in (LIST_URL, "/v6/unknown/"):
             detail = json_error(api_client.get(path, HTTP_HOST=host), 400)
-            assert detail == "The Host header names a host this service does not answer to."
+            assert detail == DISALLOWED_HOST_DETAIL
+
+    @pytest.mark.parametrize("debug", [False, True])
+    @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/v6/nodes/", "/v6/schema/"])
+    def test_unknown_host_header_is_a_json_400_for_the_api_and_the_probes_in_debug_too(
+        self, api_client: APIClient, path: str, debug: bool
+    ) -> None:
+        with override_settings(DEBUG=debug):
+            response = api_client.get(path, HTTP_HOST="evil.example")
+        assert json_error(response, 400) == DISALLOWED_HOST_DETAIL
 
     def test_unknown_host_header_outside_v6_keeps_django_page(self, api_client: APIClient) -> None:
         response = api_client.get("/admin/", HTTP_HOST="evil.example")

@@ -130,13 +130,25 @@ class TestNodesWatch:
         other = node_create(hostname="watched-2.test")
         lines = run("nodes", "watch", "--after", str(start), "--timeout", "0.5").splitlines()
         assert lines[0].split() == ["TIME", "INDEX", "HOSTNAME", "STATE", "CHANGES"]
-        # The first node once, in its latest state and with its latest change; the second as registered.
-        assert len(lines) == 3, lines
-        assert f"  {start + 2}  watched-1.test  active,paused (fan swap)  " in lines[1]
-        assert "is_paused: False -> True" in lines[1]
-        assert lines[1].startswith(node.__class__.objects.get(pk=node.pk).last_modified.strftime("%Y-%m-%dT%H:%M:%S"))
-        assert f"  {start + 3}  watched-2.test  active  register" in lines[2]
-        assert other.hostname in lines[2]
+        # Each change once, with the node as it was right after it.
+        assert len(lines) == 4, lines
+        assert f"  {start + 1}  watched-1.test  active  register" in lines[1]
+        assert f"  {start + 2}  watched-1.test  active,paused (fan swap)  " in lines[2]
+        assert "is_paused: False -> True" in lines[2]
+        assert lines[2].startswith(node.__class__.objects.get(pk=node.pk).last_modified.strftime("%Y-%m-%dT%H:%M:%S"))
+        assert f"  {start + 3}  watched-2.test  active  register" in lines[3]
+        assert other.hostname in lines[3]
+
+    def test_watch_prints_each_of_ten_quick_changes_of_one_node_in_order(self) -> None:
+        node = node_create(hostname="watched-10.test")
+        start = current_change_index()
+        for n in range(10):
+            node_update(node=node, changes={"is_paused": n % 2 == 0, "pause_reason": f"step {n}"})
+        lines = run("nodes", "watch", "--after", str(start), "--timeout", "0.5").splitlines()[1:]
+        indexes = [int(line.split()[1]) for line in lines]
+        assert indexes == list(range(start + 1, start + 11)), lines
+        assert ["(step 0)" in lines[0], "paused" in lines[1].split()[3]] == [True, False], lines
+        assert "(step 8)" in lines[8], lines
 
     def test_watch_prints_changes_that_commit_while_it_waits(self) -> None:
         node = node_create(hostname="watched-3.test")
