@@ -56,8 +56,11 @@ def _list(environ: dict, statements: list[str]) -> bytes:
     with _connection.cursor() as cursor:
         cursor.execute(statements[0])
         count = cursor.fetchone()[0]
-        cursor.execute(statements[1])
-        results = [dict(zip(FIELDS, row, strict=True)) for row in cursor.fetchall()]
+        results = []
+        # A count of 0 has no page to read: the project ran one statement then.
+        if len(statements) > 1:
+            cursor.execute(statements[1])
+            results = [dict(zip(FIELDS, row, strict=True)) for row in cursor.fetchall()]
     query = parse.parse_qs(environ.get("QUERY_STRING", ""))
     page = int(query.get("page", ["1"])[0])
     size = int(query.get("page_size", ["100"])[0])

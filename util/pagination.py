@@ -87,6 +87,9 @@ class CountedPaginator(Paginator):
         """The page ``number``, its rows already read."""
         number = self.validate_number(number)
         offset = (number - 1) * self.per_page
+        if self.count == 0:
+            # The one page of no results (validate_number has read the count): nothing to read.
+            return self._get_page([], number, self)
         rows = page_rows(
             self.object_list, offset=offset, limit=self.per_page, sql_key=self._sql_key, sql_params=self._sql_params
         )

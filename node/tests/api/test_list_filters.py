@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from node.models import Node
@@ -250,13 +251,16 @@ class TestNodeListFilters:
             "id=1&id=2",
             "search=rack",
             "search=xyz&id=1",
+            "search=dc2",
         ],
     )
-    def test_every_filter_takes_two_queries(
-        self, api_client: APIClient, fleet: dict[str, Node], django_assert_num_queries: Callable, query: str
+    def test_every_filter_takes_two_queries_or_one_when_it_selects_no_node(
+        self, api_client: APIClient, fleet: dict[str, Node], query: str
     ) -> None:
-        with django_assert_num_queries(2):
-            get_ok(api_client, query)
+        # The count, then the page; a count of 0 leaves the one empty page nothing to read.
+        with CaptureQueriesContext(connection) as queries:
+            payload = get_ok(api_client, query)
+        assert len(queries) == (2 if payload["count"] else 1), (payload["count"], [q["sql"] for q in queries])
 
     @needs_kept_counts
     @pytest.mark.parametrize("states", STATE_COMBINATIONS, ids=query_string)
@@ -333,12 +337,18 @@ class TestNodeListCompiledSql:
         assert set(hostnames(payload)) == expected(fleet, first)
         compiled = dict(sqlcache._compiled)
         assert compiled and None not in compiled.values(), compiled
-        for _ in range(2):
+        for attempt in range(2):
             payload = get_ok(api_client, query_string(second))
             assert set(hostnames(payload)) == expected(fleet, second), second
             assert payload["count"] == len(payload["results"]), second
-        # The second values ran the SQL the first ones compiled: no key was added or given up.
-        assert sqlcache._compiled == compiled
+            # The second values ran the SQL the first ones compiled: no key was given up or compiled
+            # again. (A first request that selected no node read no page, so the page's SQL may be
+            # compiled by the second, once: its repetition adds nothing.)
+            if attempt == 0:
+                assert sqlcache._compiled.items() >= compiled.items()
+                compiled = dict(sqlcache._compiled)
+            else:
+                assert sqlcache._compiled == compiled
 
     @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite's rows need conversion: never compiled")
     def test_on_postgresql_a_compiled_shape_sees_later_writes(
