@@ -13,7 +13,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
-from rest_framework.renderers import BrowsableAPIRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, TemplateHTMLRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -45,6 +45,7 @@ from node.selectors import (
     node_history,
     node_row_with_index,
     node_rows,
+    node_state_counts,
 )
 from node.serializers import NodeChangeSerializer, NodeSerializer, NodeUpdateSerializer, node_rows_data
 from node.services import NodeChanged, node_update
@@ -446,3 +447,47 @@ class NodeEventsView(APIView):
         # nginx and similar proxies would otherwise hold events back in their buffers.
         response["X-Accel-Buffering"] = "no"
         return registry_indexed(response, newest)
+
+
+# Where the landing page points people: (key, path, title). The paths are fixed by the URL
+# configuration; the JSON answer gives them as absolute URLs.
+SERVICE_LINKS = (
+    ("nodes", "/v6/nodes/", "The nodes, a page at a time: filter, sort, and open one to see or change it"),
+    ("events", "/v6/nodes/events/", "Every change as it happens (Server-Sent Events)"),
+    ("changes", "/v6/nodes/changes/", "Every change since an index (long-poll with wait=)"),
+    ("docs", "/v6/docs/", "Swagger UI: the API reference, with “Try it out”"),
+    ("redoc", "/v6/redoc/", "Redoc: the API reference to read"),
+    ("schema", "/v6/schema/", "The OpenAPI 3 schema (YAML; JSON with ?format=json)"),
+    ("admin", "/admin/", "The admin: pause, resume, deactivate and reactivate nodes, API tokens, users"),
+    ("healthz", "/healthz", "Liveness probe"),
+    ("readyz", "/readyz", "Readiness probe: the database answers and is migrated"),
+    ("metrics", "/metrics", "Prometheus metrics (this host, or a scraper with the metrics token)"),
+)
+
+
+class ServiceIndexView(APIView):
+    """What this service is and where to go from here: the API, its docs, the admin, health and metrics,
+    and how many nodes it holds. HTML for people; JSON for clients that ask for `application/json`."""
+
+    # Open to everyone: it names links; the node counts follow PUBLIC_READ_API, as the list does.
+    permission_classes: list = []
+    renderer_classes = [TemplateHTMLRenderer, OrjsonRenderer]
+    template_name = "node/service_index.html"
+    # A page for people, not an endpoint of the v6 contract.
+    schema = None
+
+    def get(self, request: Request) -> Response:
+        counts = None
+        if settings.PUBLIC_READ_API or (request.user and request.user.is_authenticated):
+            counts = node_state_counts()
+        data = {
+            "service": "Scale node registry",
+            "api": "v6 Node Services",
+            "description": "The node registry of the Scale cluster scheduler: list, inspect, pause and resume, "
+            "deactivate and reactivate the cluster's nodes, and follow their changes.",
+            "nodes": None if counts is None else {"total": sum(counts.values()), **counts},
+            "links": {
+                key: {"href": request.build_absolute_uri(path), "title": title} for key, path, title in SERVICE_LINKS
+            },
+        }
+        return Response(data, template_name=self.template_name)

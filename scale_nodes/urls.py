@@ -1,9 +1,10 @@
-"""Root URLs: the v6 API and its OpenAPI docs, the admin, health probes, JSON errors under /v6/."""
+"""Root URLs: a landing page, the v6 API and its OpenAPI docs, the admin, health probes, JSON errors under /v6/."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from node.views import ServiceIndexView
 from util.docs import OfflineRedocView, RedocBundleView
 from util.exceptions import api_not_found, bad_request_handler, server_error_handler
 from util.health import healthz, readyz
@@ -11,8 +12,12 @@ from util.health import healthz, readyz
 API_PREFIX = "/v6/"
 
 admin.site.site_header = admin.site.site_title = "Scale node registry"
+# The admin's "View site" link: the landing page.
+admin.site.site_url = "/"
 
 urlpatterns = [
+    # The landing page for people (JSON for clients that ask for it), at the root and at the API's root.
+    re_path(r"^(?:v6/?)?$", ServiceIndexView.as_view(), name="service-index"),
     re_path(r"^healthz/?$", healthz, name="healthz"),
     re_path(r"^readyz/?$", readyz, name="readyz"),
     path("admin/", admin.site.urls),
