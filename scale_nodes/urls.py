@@ -3,8 +3,10 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from knox.models import AuthToken
 
 from node.views import ServiceIndexView
+from util.admin import ApiTokenAdmin
 from util.docs import OfflineRedocView, RedocBundleView
 from util.exceptions import api_not_found, bad_request_handler, server_error_handler
 from util.health import healthz, readyz
@@ -14,6 +16,9 @@ API_PREFIX = "/v6/"
 admin.site.site_header = admin.site.site_title = "Scale node registry"
 # The admin's "View site" link: the landing page.
 admin.site.site_url = "/"
+# API tokens listed by user, creation and expiry (knox's own list leads with the 128-character digest).
+admin.site.unregister(AuthToken)
+admin.site.register(AuthToken, ApiTokenAdmin)
 
 urlpatterns = [
     # The landing page for people (JSON for clients that ask for it), at the root and at the API's root.
