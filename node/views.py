@@ -9,6 +9,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import generics, status
@@ -54,7 +55,7 @@ from util import shutdown
 from util.admission import CLIENT, LimitReached
 from util.conditional import PreconditionFailed, if_match_required_tags, is_not_modified, not_modified
 from util.credentials import Credential, recheck_credentials, request_credential
-from util.filters import FilterSetRunner
+from util.filters import FilterFormBackend, FilterSetRunner
 from util.http import EVENT_STREAM, FirstRendererNegotiation, prefers_representation
 from util.lockout import client_ip
 from util.metrics import WATCH_REFUSALS
@@ -104,7 +105,9 @@ class NodeListView(generics.ListAPIView):
     serializer_class = NodeSerializer
     pagination_class = StrictPageNumberPagination
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
-    filter_backends = [OrderParamFilter]
+    # The filters are applied by NodeListQuery; FilterFormBackend shows their form in the browsable API.
+    filter_backends = [OrderParamFilter, FilterFormBackend]
+    filter_form_template = "node/list_filter_form.html"
     ordering_fields = NODE_FIELDS
     ordering_aliases = {"host_name": "hostname"}
     ordering_default = (OrderTerm("last_modified"),)
@@ -157,6 +160,10 @@ class NodeDetailView(APIView):
             return registry_indexed(not_modified(etag), registry_index)
         return registry_indexed(Response(node, headers={"ETag": etag}), registry_index)
 
+    def browsable_links(self) -> list[tuple[str, str]]:
+        """Where a person reading this node in the browsable API goes next: its history."""
+        return [("History", reverse("node-history", kwargs={"pk": self.kwargs["pk"]}))]
+
     def patch(self, request: Request, pk: int) -> Response:
         try:
             body = NodeUpdateSerializer(data=request.data)
@@ -204,6 +211,10 @@ class NodeHistoryView(generics.ListAPIView):
     pagination_class = StrictPageNumberPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = NodeChangeFilter
+
+    def browsable_links(self) -> list[tuple[str, str]]:
+        """Where a person reading this history in the browsable API goes next: the node itself."""
+        return [("Node", reverse("node-detail", kwargs={"pk": self.kwargs["pk"]}))]
 
     def get_queryset(self) -> QuerySet[NodeChange]:
         node_id = self.kwargs["pk"]
