@@ -110,7 +110,7 @@ topology-bench: venv
 topology-diagram:
 	dot -Tpng -Gdpi=110 docs/topology.dot -o docs/topology.png
 
-# The few-second version for CI, on a throw-away database; writes nothing.
+# The short version for CI (about a minute), on a throw-away database; writes nothing.
 bench-smoke: venv
 	$(PY) -m bench.run --smoke
 

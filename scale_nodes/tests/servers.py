@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -275,3 +276,73 @@ class TcpProxy:
         for sock in (source, sink):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def fresh_database_url(directory: Path, *, suffix: str) -> Iterator[str]:
+    """The URL of a new, empty database of the kind the tests run on, dropped afterwards: a SQLite file in
+    ``directory``, or on PostgreSQL (``DATABASE_URL``) a database named after the test database and ``suffix``."""
+    default = settings.DATABASES["default"]
+    if default["ENGINE"] != "django.db.backends.postgresql":
+        yield f"sqlite:///{directory / f'{suffix}.sqlite3'}"
+        return
+    import dj_database_url
+    import psycopg2
+
+    name = f"{default['NAME']}_{suffix}"
+    config = dj_database_url.parse(os.environ["DATABASE_URL"])
+    admin = {"dbname": "postgres", "user": config["USER"], "host": config["HOST"], "port": config["PORT"] or 5432}
+    if config["PASSWORD"]:
+        admin["password"] = config["PASSWORD"]
+
+    def run(statement: str) -> None:
+        connection = psycopg2.connect(**admin)
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+        connection.close()
+
+    run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    run(f'CREATE DATABASE "{name}"')
+    try:
+        password = f":{config['PASSWORD']}" if config["PASSWORD"] else ""
+        yield f"postgres://{config['USER']}{password}@{config['HOST']}:{config['PORT'] or 5432}/{name}"
+    finally:
+        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class DemoServer:
+    """A running demo server (``demo_server``): its base URL and port, and the environment of its commands."""
+
+    url: str
+    port: int
+    env: dict[str, str]
+    instance: GunicornInstance
+
+
+@contextlib.contextmanager
+def demo_server(directory: Path, *, port: int, suffix: str) -> Iterator[DemoServer]:
+    """The service as ``make run`` serves it on 127.0.0.1:``port``, stopped afterwards by its process id.
+
+    A fresh database (``fresh_database_url``) migrated and seeded with ``seed_nodes --demo``; gunicorn's ASGI
+    worker, one process, ``DEBUG=1``. ``env`` is the environment in which a reader's ``manage.py`` commands
+    reach the same database.
+    """
+    with fresh_database_url(directory, suffix=suffix) as url:
+        env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "scale_nodes.settings"}
+        for name in ("DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"):
+            env.pop(name, None)
+        manage({**env, "DEBUG": "1"}, "migrate", "--noinput", "-v", "0")
+        manage({**env, "DEBUG": "1"}, "seed_nodes", "--demo", "--if-empty", "--quiet")
+        instance = GunicornInstance(
+            port=port,
+            database_url=url,
+            log_path=directory / f"demo-server-{port}.log",
+            workers=1,
+            extra_env={"DEBUG": "1", "SECURE_HSTS_SECONDS": "0", "LOG_LEVEL": "WARNING"},
+        ).start()
+        try:
+            yield DemoServer(url=f"http://127.0.0.1:{port}", port=port, env=env, instance=instance)
+        finally:
+            instance.stop()
