@@ -487,6 +487,10 @@ class ServiceIndexView(APIView):
     # A page for people, not an endpoint of the v6 contract.
     schema = None
 
+    def get_view_name(self) -> str:
+        # The browsable API's breadcrumbs start here.
+        return "Home"
+
     def get(self, request: Request) -> Response:
         counts = None
         if settings.PUBLIC_READ_API or (request.user and request.user.is_authenticated):
