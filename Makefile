@@ -31,7 +31,7 @@ run: migrate
 test: venv
 	$(PY) -m pytest
 
-# The suite without the schemathesis contract runs (marker `contract`), in seconds instead of minutes.
+# The suite without the schemathesis contract runs (marker `contract`), about two minutes quicker.
 # The -m given here replaces the one of pytest.ini's addopts, so it repeats the soak and bench exclusions.
 test-fast: venv
 	$(PY) -m pytest -m "not soak and not bench and not contract"
@@ -110,7 +110,7 @@ topology-bench: venv
 topology-diagram:
 	dot -Tpng -Gdpi=110 docs/topology.dot -o docs/topology.png
 
-# The few-second version for CI, on a throw-away database; writes nothing.
+# The short version for CI (about a minute), on a throw-away database; writes nothing.
 bench-smoke: venv
 	$(PY) -m bench.run --smoke
 

@@ -10,12 +10,17 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import PAGE_VAR
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 
 from node.actions import NODE_ACTIONS, NodeAction, state_words
@@ -31,6 +36,7 @@ from node.services import (
     node_update_many,
     node_validate_hostname,
 )
+from util.admin import NO_VALUE, TitledListFilter, readable_time, readable_value, time_cell
 from util.permissions import model_permission
 
 # How many hostnames a confirmation page lists before "... and N more".
@@ -95,15 +101,25 @@ class PauseReasonForm(forms.Form):
     )
 
 
-# How many of a node's newest changes its change page shows.
+# How many of a node's newest changes its change page shows, and its History page shows at a time.
 RECENT_CHANGES = 20
+HISTORY_PAGE_SIZE = 100
+
+
+def readable_changes(record: NodeChange) -> list[str]:
+    """What a history record changed, one ``field: old → new`` line per field by field name (the same order on
+    every database), in ``readable_value``'s words."""
+    return [
+        f"{name}: {readable_value(change['old'])} → {readable_value(change['new'])}"
+        for name, change in sorted(record.changes.items())
+    ]
 
 
 class NoInputForm(forms.Form):
     """The confirmation of an action that needs no input."""
 
 
-class NodeStateListFilter(admin.SimpleListFilter):
+class NodeStateListFilter(TitledListFilter):
     """A yes/no filter of the changelist on one state field, applied by ``NodeListQuery`` as in the API."""
 
     field: str
@@ -122,12 +138,12 @@ class NodeStateListFilter(admin.SimpleListFilter):
 
 
 class IsActiveListFilter(NodeStateListFilter):
-    title = "is active"
+    title = "active"
     field = "is_active"
 
 
 class IsPausedListFilter(NodeStateListFilter):
-    title = "is paused"
+    title = "paused"
     field = "is_paused"
 
 
@@ -136,7 +152,8 @@ class NodeAdmin(admin.ModelAdmin):
     """Operators' view of the nodes: filter, search, sort, pause, resume, deactivate, reactivate, edit."""
 
     form = NodeAdminForm
-    list_display = ("hostname_display", "state", "pause_reason_display", "deprecated", "last_modified")
+    list_display = ("hostname_display", "state", "pause_reason_display", "deprecated_display", "last_modified_display")
+    empty_value_display = NO_VALUE
     list_filter = (IsActiveListFilter, IsPausedListFilter)
     # Searched by ``get_search_results``, as the API's ``search``; declared so the changelist shows the box.
     search_fields = ("hostname", "pause_reason")
@@ -148,11 +165,11 @@ class NodeAdmin(admin.ModelAdmin):
     list_max_show_all = 1000
     # One count per page: the total of the unfiltered table is not worth a second one.
     show_full_result_count = False
-    readonly_fields = ("created", "deprecated", "last_modified", "recent_changes")
+    readonly_fields = ("created_display", "deprecated_display", "last_modified_display", "recent_changes")
     fieldsets = (
         (None, {"fields": ("hostname",)}),
         ("State", {"fields": ("is_active", "is_paused", "pause_reason")}),
-        ("History", {"fields": ("created", "deprecated", "last_modified", "recent_changes")}),
+        ("History", {"fields": ("created_display", "deprecated_display", "last_modified_display", "recent_changes")}),
     )
     actions = ("pause_nodes", "resume_nodes", "deactivate_nodes", "reactivate_nodes")
 
@@ -179,22 +196,34 @@ class NodeAdmin(admin.ModelAdmin):
     def pause_reason_display(self, node: Node) -> str | None:
         return node.pause_reason
 
+    @admin.display(description="created", ordering="created")
+    def created_display(self, node: Node) -> str:
+        return time_cell(node.created)
+
+    @admin.display(description="deprecated", ordering="deprecated")
+    def deprecated_display(self, node: Node) -> str:
+        return time_cell(node.deprecated)
+
+    @admin.display(description="last modified", ordering="last_modified")
+    def last_modified_display(self, node: Node) -> str:
+        return time_cell(node.last_modified)
+
     @admin.display(description=f"last {RECENT_CHANGES} changes")
     def recent_changes(self, node: Node) -> str:
-        """The node's newest recorded changes, read-only (the full list: GET /v6/nodes/{id}/history/)."""
+        """The node's newest recorded changes, read-only (all of them: the History button)."""
         if node.pk is None:
-            return "-"
+            return NO_VALUE
         records = node_history(node.pk)[:RECENT_CHANGES]
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    record.time.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                    readable_time(record.time),
                     record.action,
                     f"{record.actor} ({record.channel})",
-                    "; ".join(f"{name}: {change['old']} -> {change['new']}" for name, change in record.changes.items()),
-                    record.request_id or "",
+                    format_html_join(mark_safe("<br>"), "{}", ((change,) for change in readable_changes(record))),
+                    record.request_id or NO_VALUE,
                 )
                 for record in records
             ),
@@ -202,10 +231,57 @@ class NodeAdmin(admin.ModelAdmin):
         if not rows:
             return "No recorded changes."
         return format_html(
-            "<table><thead><tr><th>time</th><th>action</th><th>by</th><th>changes</th><th>request id</th></tr>"
+            "<table><thead><tr><th>time (UTC)</th><th>action</th><th>by</th><th>changes</th><th>request id</th></tr>"
             "</thead><tbody>{}</tbody></table>",
             rows,
         )
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        """The node's recorded changes (API, admin, bulk actions and commands alike), newest first, 100 a page.
+
+        Django's own view lists the admin's log entries only, which miss every change made elsewhere.
+        The records name users, so they are shown only to holders of node.view_nodechange, as in the API.
+        """
+        node = self.get_object(request, unquote(object_id))
+        if node is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, node):
+            raise PermissionDenied
+        may_read = request.user.has_perm(model_permission(NodeChange, "view"))
+        paginator = Paginator(node_history(node.pk) if may_read else NodeChange.objects.none(), HISTORY_PAGE_SIZE)
+        page = paginator.get_page(request.GET.get(PAGE_VAR, 1))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Change history: {node}",
+            "subtitle": None,
+            "object": node,
+            "opts": self.opts,
+            "module_name": str(capfirst(self.opts.verbose_name_plural)),
+            "may_read": may_read,
+            "records": [
+                {
+                    "time": readable_time(record.time),
+                    "action": record.action,
+                    "actor": record.actor,
+                    "channel": record.channel,
+                    "changes": readable_changes(record),
+                    "request_id": record.request_id or NO_VALUE,
+                }
+                for record in page
+            ],
+            "page": page,
+            "page_range": paginator.get_elided_page_range(page.number),
+            "page_var": PAGE_VAR,
+            "api_url": reverse("node-history", kwargs={"pk": node.pk}),
+            "preserved_filters": self.get_preserved_filters(request),
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/node/node/object_history.html", context)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """The node list without the navigation sidebar: its five columns and the filters then fit 1280 pixels."""
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Node], search_term: str

@@ -9,11 +9,12 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
-from rest_framework.renderers import BrowsableAPIRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, TemplateHTMLRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -45,6 +46,7 @@ from node.selectors import (
     node_history,
     node_row_with_index,
     node_rows,
+    node_state_counts,
 )
 from node.serializers import NodeChangeSerializer, NodeSerializer, NodeUpdateSerializer, node_rows_data
 from node.services import NodeChanged, node_update
@@ -53,7 +55,7 @@ from util import shutdown
 from util.admission import CLIENT, LimitReached
 from util.conditional import PreconditionFailed, if_match_required_tags, is_not_modified, not_modified
 from util.credentials import Credential, recheck_credentials, request_credential
-from util.filters import FilterSetRunner
+from util.filters import FilterFormBackend, FilterSetRunner
 from util.http import EVENT_STREAM, FirstRendererNegotiation, prefers_representation
 from util.lockout import client_ip
 from util.metrics import WATCH_REFUSALS
@@ -105,7 +107,9 @@ class NodeListView(KnownQueryParams, generics.ListAPIView):
     serializer_class = NodeSerializer
     pagination_class = StrictPageNumberPagination
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
-    filter_backends = [OrderParamFilter]
+    # The filters are applied by NodeListQuery; FilterFormBackend shows their form in the browsable API.
+    filter_backends = [OrderParamFilter, FilterFormBackend]
+    filter_form_template = "node/list_filter_form.html"
     ordering_fields = NODE_FIELDS
     ordering_aliases = {"host_name": "hostname"}
     ordering_default = (OrderTerm("last_modified"),)
@@ -158,6 +162,10 @@ class NodeDetailView(KnownQueryParams, APIView):
             return registry_indexed(not_modified(etag), registry_index)
         return registry_indexed(Response(node, headers={"ETag": etag}), registry_index)
 
+    def browsable_links(self) -> list[tuple[str, str]]:
+        """Where a person reading this node in the browsable API goes next: its history."""
+        return [("History", reverse("node-history", kwargs={"pk": self.kwargs["pk"]}))]
+
     def patch(self, request: Request, pk: int) -> Response:
         try:
             body = NodeUpdateSerializer(data=request.data)
@@ -206,6 +214,10 @@ class NodeHistoryView(KnownQueryParams, generics.ListAPIView):
     pagination_class = StrictPageNumberPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = NodeChangeFilter
+
+    def browsable_links(self) -> list[tuple[str, str]]:
+        """Where a person reading this history in the browsable API goes next: the node itself."""
+        return [("Node", reverse("node-detail", kwargs={"pk": self.kwargs["pk"]}))]
 
     def get_queryset(self) -> QuerySet[NodeChange]:
         node_id = self.kwargs["pk"]
@@ -451,3 +463,51 @@ class NodeEventsView(KnownQueryParams, APIView):
         # nginx and similar proxies would otherwise hold events back in their buffers.
         response["X-Accel-Buffering"] = "no"
         return registry_indexed(response, newest)
+
+
+# Where the landing page points people: (key, path, title). The paths are fixed by the URL
+# configuration; the JSON answer gives them as absolute URLs.
+SERVICE_LINKS = (
+    ("nodes", "/v6/nodes/", "The nodes, a page at a time: filter, sort, and open one to see or change it"),
+    ("events", "/v6/nodes/events/", "Every change as it happens (Server-Sent Events)"),
+    ("changes", "/v6/nodes/changes/", "Every change since an index (long-poll with wait=)"),
+    ("docs", "/v6/docs/", "Swagger UI: the API reference, with “Try it out”"),
+    ("redoc", "/v6/redoc/", "Redoc: the API reference to read"),
+    ("schema", "/v6/schema/", "The OpenAPI 3 schema (YAML; JSON with ?format=json)"),
+    ("admin", "/admin/", "The admin: pause, resume, deactivate and reactivate nodes, API tokens, users"),
+    ("healthz", "/healthz", "Liveness probe"),
+    ("readyz", "/readyz", "Readiness probe: the database answers and is migrated"),
+    ("metrics", "/metrics", "Prometheus metrics (this host, or a scraper with the metrics token)"),
+)
+
+
+class ServiceIndexView(APIView):
+    """What this service is and where to go from here: the API, its docs, the admin, health and metrics,
+    and how many nodes it holds. HTML for people; JSON for clients that ask for `application/json`."""
+
+    # Open to everyone: it names links; the node counts follow PUBLIC_READ_API, as the list does.
+    permission_classes: list = []
+    renderer_classes = [TemplateHTMLRenderer, OrjsonRenderer]
+    template_name = "node/service_index.html"
+    # A page for people, not an endpoint of the v6 contract.
+    schema = None
+
+    def get_view_name(self) -> str:
+        # The browsable API's breadcrumbs start here.
+        return "Home"
+
+    def get(self, request: Request) -> Response:
+        counts = None
+        if settings.PUBLIC_READ_API or (request.user and request.user.is_authenticated):
+            counts = node_state_counts()
+        data = {
+            "service": "Scale node registry",
+            "api": "v6 Node Services",
+            "description": "The node registry of the Scale cluster scheduler: list, inspect, pause and resume, "
+            "deactivate and reactivate the cluster's nodes, and follow their changes.",
+            "nodes": None if counts is None else {"total": sum(counts.values()), **counts},
+            "links": {
+                key: {"href": request.build_absolute_uri(path), "title": title} for key, path, title in SERVICE_LINKS
+            },
+        }
+        return Response(data, template_name=self.template_name)

@@ -1,10 +1,13 @@
-"""Root URLs: the v6 API and its OpenAPI docs, the admin, health probes, JSON errors under /v6/."""
+"""Root URLs: a landing page, the v6 API and its OpenAPI docs, the admin, health probes, JSON errors under /v6/."""
 
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularSwaggerSplitView
+from knox.models import AuthToken
 
+from node.views import ServiceIndexView
+from util.admin import ApiTokenAdmin
 from util.docs import OfflineRedocView, RedocBundleView, SchemaView
 from util.exceptions import api_not_found, bad_request_handler, server_error_handler
 from util.health import healthz, readyz
@@ -12,8 +15,15 @@ from util.health import healthz, readyz
 API_PREFIX = "/v6/"
 
 admin.site.site_header = admin.site.site_title = "Scale node registry"
+# The admin's "View site" link: the landing page.
+admin.site.site_url = "/"
+# API tokens listed by user, creation and expiry (knox's own list leads with the 128-character digest).
+admin.site.unregister(AuthToken)
+admin.site.register(AuthToken, ApiTokenAdmin)
 
 urlpatterns = [
+    # The landing page for people (JSON for clients that ask for it), at the root and at the API's root.
+    re_path(r"^(?:v6/?)?$", ServiceIndexView.as_view(), name="service-index"),
     re_path(r"^healthz/?$", healthz, name="healthz"),
     re_path(r"^readyz/?$", readyz, name="readyz"),
     path("admin/", admin.site.urls),

@@ -12,8 +12,12 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django_filters.utils import translate_validation
+from rest_framework.filters import BaseFilterBackend
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from util.iso8601 import parse_iso8601_instant
 from util.values import check_length, parse_boolean, parse_int_in_range, shown
@@ -193,3 +197,18 @@ class FilterSetRunner:
         if not form.is_valid():
             raise translate_validation(form.errors)
         return form.cleaned_data
+
+
+class FilterFormBackend(BaseFilterBackend):
+    """The browsable API's filter form of a view that applies its filters itself: it filters nothing here.
+
+    The form is the view's ``filter_form_template``, given the view and the request's query parameters
+    (``params``), to show the filters in force.
+    """
+
+    def filter_queryset(self, request: Request, queryset: Any, view: APIView) -> Any:
+        return queryset
+
+    def to_html(self, request: Request, queryset: Any, view: APIView) -> str:
+        context = {"params": request.query_params, "view": view}
+        return render_to_string(view.filter_form_template, context, request=request)

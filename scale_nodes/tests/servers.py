@@ -119,7 +119,8 @@ def fresh_database_url(directory: Path, *, name: str) -> Iterator[str]:
     run(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     run(f'CREATE DATABASE "{database}"')
     try:
-        yield f"postgres://{config['USER']}@{config['HOST']}:{config['PORT'] or 5432}/{database}"
+        password = f":{config['PASSWORD']}" if config["PASSWORD"] else ""
+        yield f"postgres://{config['USER']}{password}@{config['HOST']}:{config['PORT'] or 5432}/{database}"
     finally:
         run(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
@@ -312,3 +313,40 @@ class TcpProxy:
         for sock in (source, sink):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+@dataclass
+class DemoServer:
+    """A running demo server (``demo_server``): its base URL and port, and the environment of its commands."""
+
+    url: str
+    port: int
+    env: dict[str, str]
+    instance: GunicornInstance
+
+
+@contextlib.contextmanager
+def demo_server(directory: Path, *, port: int, suffix: str) -> Iterator[DemoServer]:
+    """The service as ``make run`` serves it on 127.0.0.1:``port``, stopped afterwards by its process id.
+
+    A fresh database (``fresh_database_url``) migrated and seeded with ``seed_nodes --demo``; gunicorn's ASGI
+    worker, one process, ``DEBUG=1``. ``env`` is the environment in which a reader's ``manage.py`` commands
+    reach the same database.
+    """
+    with fresh_database_url(directory, name=suffix) as url:
+        env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "scale_nodes.settings"}
+        for name in ("DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"):
+            env.pop(name, None)
+        manage({**env, "DEBUG": "1"}, "migrate", "--noinput", "-v", "0")
+        manage({**env, "DEBUG": "1"}, "seed_nodes", "--demo", "--if-empty", "--quiet")
+        instance = GunicornInstance(
+            port=port,
+            database_url=url,
+            log_path=directory / f"demo-server-{port}.log",
+            workers=1,
+            extra_env={"DEBUG": "1", "SECURE_HSTS_SECONDS": "0", "LOG_LEVEL": "WARNING"},
+        ).start()
+        try:
+            yield DemoServer(url=f"http://127.0.0.1:{port}", port=port, env=env, instance=instance)
+        finally:
+            instance.stop()

@@ -26,13 +26,18 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"true", "1", "yes"}
 
 
-@contextmanager
-def chromium_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    """A page of a fresh headless Chromium profile in ``tmp_path``."""
+def require_chromium() -> None:
+    """Skip the calling test (or fixture) without Chromium; in CI, fail it instead."""
     if not CHROMIUM.exists():
         if _in_ci():
             pytest.fail(f"{CHROMIUM} is missing; CI must run `make chromium` first.")
         pytest.skip(f"{CHROMIUM} is not installed (`make chromium` installs it with apt).")
+
+
+@contextmanager
+def chromium_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """A page of a fresh headless Chromium profile in ``tmp_path``."""
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread, and Django refuses synchronous

@@ -31,7 +31,7 @@ def operator(live_server: object) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/admin/login/", "/v6/docs/", "/v6/redoc/", "/v6/nodes/"])
+@pytest.mark.parametrize("path", ["/", "/v6/", "/admin/login/", "/v6/docs/", "/v6/redoc/", "/v6/nodes/"])
 def test_every_html_page_carries_the_policy(api_client: APIClient, path: str) -> None:
     response = api_client.get(path, HTTP_ACCEPT="text/html")
     assert response.status_code == 200, response.content[:300]

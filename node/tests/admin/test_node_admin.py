@@ -437,5 +437,6 @@ class TestNodeChangeForm:
         node_update(node=node, changes={"is_paused": True, "pause_reason": "Disk replacement"})
         page = body(admin_client.get(change_url(node)))
         assert "Last 20 changes" in page
-        assert "pause_reason: None -&gt; Disk replacement" in page
+        assert "is_paused: false → true<br>pause_reason: — → Disk replacement" in page
         assert "system (system)" in page
+        assert "None" not in page.split("Last 20 changes", 1)[1]

@@ -12,7 +12,7 @@ from util.hosts import DISALLOWED_HOST_DETAIL
 
 @pytest.mark.django_db
 class TestEveryEndpoint:
-    @pytest.mark.parametrize("path", ["/v6/", "/v6/jobs/", "/v6", "/v6/nodes/1/extra/"])
+    @pytest.mark.parametrize("path", ["/v6/jobs/", "/v6/nodes/1/extra/", "/v6//"])
     def test_unknown_urls_under_v6_are_404_json(self, api_client: APIClient, path: str) -> None:
         response = api_client.get(path)
         assert response.status_code == 404, body(response)
