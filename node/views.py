@@ -54,6 +54,7 @@ from util.admission import CLIENT, LimitReached
 from util.asyncviews import Completion
 from util.conditional import PreconditionFailed, if_match_required_tags, is_not_modified, not_modified
 from util.credentials import Credential, recheck_credentials, request_credential
+from util.fanout import take_turn
 from util.filters import FilterSetRunner
 from util.http import EVENT_STREAM, FirstRendererNegotiation, prefers_representation
 from util.lockout import client_ip
@@ -377,6 +378,8 @@ async def _answer_after_wait(
                 seen=head,
                 read=functools.partial(read_changes_answer, after=after, page_size=page_size, render=render),
             )
+            # The waiters woken together are answered a slice per turn of the event loop.
+            await take_turn()
             if answer.has_changes or time.monotonic() >= deadline or shutdown.is_stopping():
                 return Completion(status.HTTP_200_OK, answer.content, {REGISTRY_INDEX_HEADER: str(answer.index)})
     finally:
