@@ -121,6 +121,7 @@ SERVING_LIMITS = ServingLimits(
     stream_send_buffer=_int("GUNICORN_STREAM_SEND_BUFFER", 32_768),
     retry_after=_int("GUNICORN_RETRY_AFTER", 1),
     linger=_float("GUNICORN_LINGER", 2.0),
+    free_memory_kept=_int("GUNICORN_FREE_MEMORY_KEPT", 64 * 1024 * 1024),
     probe_bind=probe_bind,
 )
 
