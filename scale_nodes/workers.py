@@ -88,8 +88,10 @@ class ServingLimits:
     socket_send_buffer: int = 0
     # Bytes a connection buffers in the process before a streaming answer waits for its client
     # (asyncio's default is 64 KiB): thousands of event streams to clients that read slowly would
-    # otherwise hold that much each.
-    write_buffer_high: int = 32_768
+    # otherwise hold that much each. A stream to such a client holds this, the part of events it
+    # is sending (some 16 KB) and that part's copy being written; one that reads keeps up through
+    # the kernel's send buffer (``stream_send_buffer``).
+    write_buffer_high: int = 8_192
     # The kernel's send buffer (SO_SNDBUF) of a connection once it answers with no Content-Length
     # (an event stream); 0 leaves it as it is.
     stream_send_buffer: int = 32_768
