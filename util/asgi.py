@@ -37,7 +37,8 @@ middleware:
 The queries of API requests (those answered by a DRF view) run under the statement timeout
 ``DB_STATEMENT_TIMEOUT_MS`` (``util.statement_timeout``). A request with a body to a DRF view is
 authenticated and its permissions checked (the view's own classes) before its body is read, so a
-client without valid credentials is refused before the server asks for the body (``100 Continue``).
+client without valid credentials, or sending a method the view does not answer, is refused before the
+server asks for the body (``100 Continue``).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.http import HttpResponseBase, JsonResponse
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, MethodNotAllowed
 from rest_framework.permissions import SAFE_METHODS
 
 from util.asyncviews import Later, completed_by_handler, take_later
@@ -348,7 +349,7 @@ class SingleThreadASGIHandler(ASGIHandler):
         return await sync_to_async(self._refusal_before_body, thread_sensitive=True)(scope, match)
 
     def _refusal_before_body(self, scope: dict, match: ResolverMatch) -> HttpResponseBase | None:
-        """The DRF view's refusal of the request before its body is read (401, 403, 429), or None to go on.
+        """The DRF view's refusal of the request before its body is read (401, 403, 405, 429), or None to go on.
 
         The view's own authentication and permission classes decide, as ``APIView.initial`` runs them;
         only the body is missing, which neither reads. The refusal is logged and answered as the
@@ -373,6 +374,11 @@ class SingleThreadASGIHandler(ASGIHandler):
             try:
                 view.perform_authentication(drf_request)
                 view.check_permissions(drf_request)
+                # A method the view does not answer is refused whatever the body says (as DRF's
+                # dispatch refuses it, after the same checks).
+                method = drf_request.method.lower()
+                if method not in view.http_method_names or not hasattr(view, method):
+                    raise MethodNotAllowed(drf_request.method)
             except APIException as exc:
                 response = view.finalize_response(drf_request, view.handle_exception(exc))
                 response.render()
