@@ -43,7 +43,7 @@ from node.selectors import NodeEvent, NodeEventPage, current_change_index, node_
 from node.serializers import node_rows_data
 from util import shutdown
 from util.admission import ConcurrencyLimiter, Lease
-from util.fanout import IndexedLog
+from util.fanout import IndexedLog, take_turn
 from util.metrics import EVENT_STREAMS_OPEN, LONG_POLLS_WAITING
 from util.renderers import OrjsonRenderer
 
@@ -393,6 +393,8 @@ async def node_event_stream(
         heartbeat_due = loop.time() + heartbeat_seconds
         # One generator for the whole stream: each open stream holds its frame for as long as it lasts.
         while True:
+            # Thousands of streams woken by one change send their parts a slice at a time.
+            await take_turn()
             if stream.farewell is None and shutdown.is_stopping():
                 stream.farewell = _farewell_stopping()
             if stream.farewell is not None:

@@ -3,18 +3,18 @@
 import functools
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import NamedTuple
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
-from rest_framework.renderers import BrowsableAPIRenderer, TemplateHTMLRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer, TemplateHTMLRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -53,8 +53,10 @@ from node.services import NodeChanged, node_update
 from node.versions import node_page_version, node_version, node_version_at
 from util import shutdown
 from util.admission import CLIENT, LimitReached
+from util.asyncviews import Completion
 from util.conditional import PreconditionFailed, if_match_required_tags, is_not_modified, not_modified
 from util.credentials import Credential, recheck_credentials, request_credential
+from util.fanout import take_turn
 from util.filters import FilterFormBackend, FilterSetRunner
 from util.http import EVENT_STREAM, FirstRendererNegotiation, prefers_representation
 from util.lockout import client_ip
@@ -293,14 +295,30 @@ def _changes_body(page: ChangesPage, *, after: int, page_size: int) -> tuple[dic
     return body, max(index, page.newest)
 
 
+class ChangesAnswer(NamedTuple):
+    """A change-feed answer as sent: whether it shows any change, its body, and its registry index."""
+
+    has_changes: bool
+    content: bytes
+    index: int
+
+
+def read_changes_answer(*, after: int, page_size: int, render: Callable[[dict], bytes]) -> ChangesAnswer:
+    """``read_changes_page``'s answer, rendered by ``render``."""
+    page = read_changes_page(after=after, page_size=page_size)
+    body, index = _changes_body(page, after=after, page_size=page_size)
+    return ChangesAnswer(bool(page.rows), render(body), index)
+
+
 @extend_schema_view(get=node_changes_schema)
 class NodeChangesView(KnownQueryParams, APIView):
     """The nodes changed after a change index, in the order of their changes; optionally waits for one."""
 
     # Served through ``util.asyncviews.awaiting`` (node.urls): an answer with nothing new and time
     # left to wait carries ``later``, which waits on the event loop, holding no thread and no
-    # database connection, then completes the same response. The requests woken by one change
-    # share one read of it (``shared_changes_page``) instead of each running the view again.
+    # database connection, and then completes the response. The requests woken by one change with
+    # the same question share one read of it and its rendered bytes (``shared_read``) instead of
+    # each running the view again.
 
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
     query_params = ("after", "page_size", "wait")
@@ -316,48 +334,70 @@ class NodeChangesView(KnownQueryParams, APIView):
         body, index = _changes_body(page, after=after, page_size=page_size)
         response = registry_indexed(Response(body), index)
         if not page.rows and wait > 0:
+            rendering, render = _answer_rendering(request, response)
             response.later = functools.partial(
                 _answer_after_wait,
-                response,
                 after=after,
                 page_size=page_size,
+                rendering=rendering,
+                render=render,
                 deadline=time.monotonic() + wait,
                 client=watch_client(request),
             )
         return response
 
 
+def _answer_rendering(request: Request, response: Response) -> tuple[Hashable, Callable[[dict], bytes]]:
+    """How the answer to ``request`` is rendered after its wait: what else than the page its bytes depend on
+    (the same for every JSON request of one media type, unique otherwise), and the renderer."""
+    renderer = request.accepted_renderer
+    if isinstance(renderer, JSONRenderer):
+        media_type = request.accepted_media_type
+        return media_type, functools.partial(renderer.render, accepted_media_type=media_type)
+
+    def render_page(body: dict) -> bytes:
+        # The browsable API renders for its own request and user.
+        response.data = body
+        return response.rendered_content
+
+    return object(), render_page
+
+
 async def _answer_after_wait(
-    response: Response, *, after: int, page_size: int, deadline: float, client: tuple[str, object]
-) -> HttpResponseBase:
-    """``response`` (an empty page) once a change after ``after`` committed, filled as a request made then
-    would be; as it is when ``deadline`` (monotonic) passes or the process begins to stop; a 429/503
-    when the caps on waiting long-polls leave no room."""
+    *,
+    after: int,
+    page_size: int,
+    rendering: Hashable,
+    render: Callable[[dict], bytes],
+    deadline: float,
+    client: tuple[str, object],
+) -> Completion | None:
+    """The answer of a change feed request (an empty page) once a change after ``after`` committed, as a request
+    made then would get it; None (the empty page as it is) when ``deadline`` (monotonic) passes or the process
+    begins to stop; a 429/503 when the caps on waiting long-polls leave no room."""
     if shutdown.is_stopping():
-        return response
+        return None
     try:
         lease = waiting_limiter().acquire(client)
     except LimitReached as refusal:
         code, detail = _limit_refusal(refusal, setting="CHANGES_MAX_WAITING")
-        refused = HttpResponse(
-            OrjsonRenderer().render({"detail": detail}), status=code, content_type="application/json"
-        )
-        refused["Retry-After"] = str(WATCH_RETRY_AFTER_SECONDS)
-        return refused
+        headers = {"Content-Type": "application/json", "Retry-After": str(WATCH_RETRY_AFTER_SECONDS)}
+        return Completion(code, OrjsonRenderer().render({"detail": detail}), headers)
     try:
         while True:
             head = await wait_for_change(after, timeout=max(0.0, deadline - time.monotonic()))
             if head is None:
-                return response
-            # Every request woken by this change with the same after and page size gets the same page.
-            page = await shared_read(
-                ("changes", after, page_size),
+                return None
+            # Every request woken by this change with the same question gets the same bytes.
+            answer = await shared_read(
+                ("changes", after, page_size, rendering),
                 seen=head,
-                read=functools.partial(read_changes_page, after=after, page_size=page_size),
+                read=functools.partial(read_changes_answer, after=after, page_size=page_size, render=render),
             )
-            if page.rows or time.monotonic() >= deadline or shutdown.is_stopping():
-                response.data, index = _changes_body(page, after=after, page_size=page_size)
-                return registry_indexed(response, index)
+            # The waiters woken together are answered a slice per turn of the event loop.
+            await take_turn()
+            if answer.has_changes or time.monotonic() >= deadline or shutdown.is_stopping():
+                return Completion(status.HTTP_200_OK, answer.content, {REGISTRY_INDEX_HEADER: str(answer.index)})
     finally:
         lease.release()
 

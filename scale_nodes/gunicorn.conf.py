@@ -117,10 +117,11 @@ SERVING_LIMITS = ServingLimits(
     max_unsent_bytes=_int("GUNICORN_MAX_UNSENT_BYTES", 1_048_576),
     send_timeout=_float("GUNICORN_SEND_TIMEOUT", 30.0),
     socket_send_buffer=_int("GUNICORN_SOCKET_SEND_BUFFER", 0),
-    write_buffer_high=_int("GUNICORN_WRITE_BUFFER", 32_768),
+    write_buffer_high=_int("GUNICORN_WRITE_BUFFER", 8_192),
     stream_send_buffer=_int("GUNICORN_STREAM_SEND_BUFFER", 32_768),
     retry_after=_int("GUNICORN_RETRY_AFTER", 1),
     linger=_float("GUNICORN_LINGER", 2.0),
+    free_memory_kept=_int("GUNICORN_FREE_MEMORY_KEPT", 64 * 1024 * 1024),
     probe_bind=probe_bind,
 )
 

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import fcntl
 import functools
@@ -86,11 +88,16 @@ class ServingLimits:
     socket_send_buffer: int = 0
     # Bytes a connection buffers in the process before a streaming answer waits for its client
     # (asyncio's default is 64 KiB): thousands of event streams to clients that read slowly would
-    # otherwise hold that much each.
-    write_buffer_high: int = 32_768
+    # otherwise hold that much each. A stream to such a client holds this, the part of events it
+    # is sending (some 16 KB) and that part's copy being written; one that reads keeps up through
+    # the kernel's send buffer (``stream_send_buffer``).
+    write_buffer_high: int = 8_192
     # The kernel's send buffer (SO_SNDBUF) of a connection once it answers with no Content-Length
     # (an event stream); 0 leaves it as it is.
     stream_send_buffer: int = 32_768
+    # Memory the C allocator may hold free (freed by connections that drained or closed) before it
+    # is given back to the system (``FreeMemory``); 0 never gives it back.
+    free_memory_kept: int = 64 * 1024 * 1024
     # The Retry-After of the 503 answered at the connection cap.
     retry_after: int = 1
     # After an error answer, the client's remaining bytes are read and dropped for up to this many
@@ -829,6 +836,7 @@ class AsgiWorker(GunicornAsgiWorker):
     def run(self) -> None:
         """Serve until stopped, then drain (gunicorn's ``run``, the worker's documented entry point)."""
         self.connection_cap = min(self.worker_connections, self.open_file_budget())
+        self.free_memory = FreeMemory(kept=self.limits.free_memory_kept)
         self.loop.set_exception_handler(self._loop_exception)
         try:
             self.loop.run_until_complete(self._serve_limited())
@@ -865,6 +873,8 @@ class AsgiWorker(GunicornAsgiWorker):
             if self.ppid != os.getppid():
                 self.log.info("Parent changed, shutting down: %s", self)
                 break
+            if self.free_memory.due():
+                await asyncio.to_thread(self.free_memory.release)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=1.0)
         await self.drain()
@@ -961,6 +971,67 @@ class AsgiWorker(GunicornAsgiWorker):
             _count_refusal("accept_failed")
             return
         loop.default_exception_handler(context)
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
+    ] + [("keepcost", ctypes.c_size_t)]
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The C library, when it is glibc recent enough to say how much it holds free (2.33: ``mallinfo2``)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_libc = _glibc()
+
+
+class FreeMemory:
+    """Gives the memory the C allocator holds free back to the system, once ``kept`` more bytes were freed since
+    it last did.
+
+    Buffers of thousands of connections (event streams to clients that read slowly, bodies arriving)
+    are freed when the connections drain or close, but glibc keeps freed memory in its heaps for
+    reuse, and pieces still in use between them keep a heap from shrinking: without this a process
+    stays at its peak. ``malloc_trim`` returns the free pages of every heap (they stay counted as
+    free in the heap, so what was freed since is what the last count does not hold). Nothing happens
+    where the C library is not glibc.
+    """
+
+    # A release holds the allocator's locks while it walks the heaps, and so holds back whatever else
+    # allocates meanwhile (the event loop included): at most one in this many seconds.
+    EVERY_SECONDS = 10.0
+
+    def __init__(self, *, kept: int) -> None:
+        self.kept = kept
+        self.floor = 0
+        self.last = -self.EVERY_SECONDS
+
+    def due(self) -> bool:
+        """Whether enough was freed since the last release, and long enough ago, to release again."""
+        if _libc is None or self.kept <= 0 or time.monotonic() - self.last < self.EVERY_SECONDS:
+            return False
+        free = _libc.mallinfo2().fordblks
+        self.floor = min(self.floor, free)
+        if free - self.floor <= self.kept:
+            return False
+        self.floor = free
+        self.last = time.monotonic()
+        return True
+
+    @staticmethod
+    def release() -> None:
+        """Give the free pages back (blocks for as long as the heaps take to walk: off the event loop)."""
+        if _libc is not None:
+            _libc.malloc_trim(0)
 
 
 def freeze_loaded_app() -> None:

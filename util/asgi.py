@@ -17,8 +17,11 @@ A request for a sync view (every view but the few that wait) runs all its sync w
 that thread: Django's sync middleware chain, the view, the rendering and the end-of-request signals,
 as a WSGI worker runs them. Under Django's async chain the same request would move between the
 event loop and the thread twice for every middleware that has ``process_request`` and
-``process_response`` hooks, some twenty moves for this service's chain. Async views (those that
-wait on the event loop) go through Django's async chain as usual.
+``process_response`` hooks, some twenty moves for this service's chain. A response that waits
+(``util.asyncviews``: a long-poll) leaves that step as any other, then only its status and headers
+are kept while its ``later`` waits on the event loop, and the completed answer is sent from there:
+thousands woken at once never go back to the thread. Async views go through Django's async chain as
+usual.
 
 Before any of that, on the event loop, the handler answers what needs neither the thread nor the
 middleware:
@@ -34,7 +37,8 @@ middleware:
 The queries of API requests (those answered by a DRF view) run under the statement timeout
 ``DB_STATEMENT_TIMEOUT_MS`` (``util.statement_timeout``). A request with a body to a DRF view is
 authenticated and its permissions checked (the view's own classes) before its body is read, so a
-client without valid credentials is refused before the server asks for the body (``100 Continue``).
+client without valid credentials, or sending a method the view does not answer, is refused before the
+server asks for the body (``100 Continue``).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from inspect import iscoroutinefunction
 from urllib.parse import urlsplit
 
@@ -59,9 +63,10 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.http import HttpResponseBase, JsonResponse
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, MethodNotAllowed
 from rest_framework.permissions import SAFE_METHODS
 
+from util.asyncviews import Later, completed_by_handler, take_later
 from util.hosts import disallowed_host_response
 from util.logging import current_request_id
 from util.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
@@ -251,27 +256,51 @@ class SingleThreadASGIHandler(ASGIHandler):
         response = await asyncio.create_task(
             self._respond_in_thread(scope, body_file), context=contextvars.copy_context()
         )
+        later = take_later(response)
+        if later is not None:
+            # Finished already (``_respond``): only what is sent is kept while the answer waits.
+            del body_file
+            status, headers, content = response.status_code, _headers(response), response.content
+            del response
+            await self._until_disconnect(self._send_completed(status, headers, content, later, send), receive)
+            return
         if not response.streaming:
             await self.send_response(response, send)
             return
         if response.is_async:
             # Finished already (``_respond``): an endless stream holds on to nothing of the request.
             del body_file
-            await self._send_until_disconnect(response, receive, send)
+            await self._until_disconnect(self._send_async_stream(response, send), receive)
             return
         try:
-            await self._send_until_disconnect(response, receive, send)
+            await self._until_disconnect(self.send_response(response, send), receive)
         finally:
             await sync_to_async(self._finish, thread_sensitive=True)(response, body_file)
 
-    async def _send_until_disconnect(self, response: HttpResponseBase, receive: object, send: object) -> None:
-        """Send a streaming ``response``, stopping when the client disconnects (an endless event stream
-        ends only so), as Django's own handler does.
+    @staticmethod
+    async def _send_completed(
+        status: int, headers: list[tuple[bytes, bytes]], content: bytes, later: Later, send: object
+    ) -> None:
+        """Await ``later`` (``util.asyncviews``), then send the response of ``status``, ``headers`` and ``content``
+        as it completes it."""
+        completion = await later()
+        if completion is not None:
+            status, content = completion.status, completion.content
+            changed = [_header(name, value) for name, value in completion.headers.items()]
+            changed.append((b"Content-Length", str(len(content)).encode("ascii")))
+            names = {name.lower() for name, _ in changed}
+            headers = [header for header in headers if header[0].lower() not in names] + changed
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
 
-        The response is sent from this task, and one more task waits for the disconnect and then
-        cancels this one: a stream costs two tasks where Django's handler takes three.
+    async def _until_disconnect(self, sending: Awaitable[None], receive: object) -> None:
+        """Await ``sending`` (a streaming response being sent, or an answer waiting), stopping when the client
+        disconnects (an endless event stream ends only so), as Django's own handler does.
+
+        ``sending`` runs in this task, and one more task waits for the disconnect and then cancels
+        this one: a stream costs two tasks where Django's handler takes three.
         """
-        sending = asyncio.current_task()
+        this = asyncio.current_task()
         listener = asyncio.create_task(self.listen_for_disconnect(receive))
         stopped = False
 
@@ -279,16 +308,13 @@ class SingleThreadASGIHandler(ASGIHandler):
             nonlocal stopped
             if not stopped and not listener.cancelled():
                 stopped = True
-                sending.cancel()
+                this.cancel()
 
         listener.add_done_callback(stop)
         try:
-            if response.is_async:
-                await self._send_async_stream(response, send)
-            else:
-                await self.send_response(response, send)
+            await sending
         except asyncio.CancelledError:
-            if not stopped or sending.uncancel():
+            if not stopped or this.uncancel():
                 # Cancelled from elsewhere (the server stopping), not by the disconnect.
                 raise
         finally:
@@ -325,7 +351,7 @@ class SingleThreadASGIHandler(ASGIHandler):
         return await sync_to_async(self._refusal_before_body, thread_sensitive=True)(scope, match)
 
     def _refusal_before_body(self, scope: dict, match: ResolverMatch) -> HttpResponseBase | None:
-        """The DRF view's refusal of the request before its body is read (401, 403, 429), or None to go on.
+        """The DRF view's refusal of the request before its body is read (401, 403, 405, 429), or None to go on.
 
         The view's own authentication and permission classes decide, as ``APIView.initial`` runs them;
         only the body is missing, which neither reads. The refusal is logged and answered as the
@@ -350,6 +376,11 @@ class SingleThreadASGIHandler(ASGIHandler):
             try:
                 view.perform_authentication(drf_request)
                 view.check_permissions(drf_request)
+                # A method the view does not answer is refused whatever the body says (as DRF's
+                # dispatch refuses it, after the same checks).
+                method = drf_request.method.lower()
+                if method not in view.http_method_names or not hasattr(view, method):
+                    raise MethodNotAllowed(drf_request.method)
             except APIException as exc:
                 response = view.finalize_response(drf_request, view.handle_exception(exc))
                 response.render()
@@ -376,6 +407,7 @@ class SingleThreadASGIHandler(ASGIHandler):
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, response = self.create_request(scope, body_file)
         if request is not None:
+            completed_by_handler(request)
             response = self._sync_handler.get_response(request)
         response._handler_class = self.__class__
         if not response.streaming or response.is_async:

@@ -2,39 +2,108 @@
 
 Under an ASGI server a waiting request should hold neither a thread nor a database connection. A
 view written as usual (a DRF view, with its authentication, permissions and errors) may return a
-response carrying ``later``: a coroutine function of no arguments. ``awaiting`` then awaits it on
-the event loop and sends the response it returns (the view's own, completed, or another one) in
-its place; without ``later`` the response goes out as the view returned it. The view runs once:
-many requests woken at once then cost the event loop their answers, not a dispatch each on the
-thread of the sync views.
+response carrying ``later``: a coroutine function of no arguments that waits on the event loop and
+returns how to complete the response (a ``Completion``: its status, body and changed headers), or
+None to send it as it is.
+
+Served by ``util.asgi.SingleThreadASGIHandler``, the request runs Django's whole sync chain once,
+on the thread of the sync views, like any other request: the middleware adds its headers to the
+response the view returned. The handler then keeps only what it sends (the status and the headers,
+as the ASGI start message carries them), awaits ``later`` on the event loop and sends the completed
+answer. Many requests woken at once then cost the event loop their answers, not a pass each through
+the middleware on that one thread. Middleware that acts when a request is answered (its log line,
+its metrics) defers that with ``when_answered``.
+
+Served any other way (WSGI, Django's test client or its own ASGI handler), the view itself awaits
+``later`` and returns the completed response: the request holds its thread while it waits.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import NamedTuple
 
-from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponseBase
+from asgiref.sync import async_to_sync
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 LATER_ATTRIBUTE = "later"
+# Set on a request by a handler that awaits ``later`` itself (``completed_by_handler``).
+_COMPLETED_BY_HANDLER = "_completed_by_handler"
 
 
-def awaiting(view: Callable[..., HttpResponseBase]) -> Callable[..., object]:
-    """An async view running the sync ``view``, then awaiting its response's ``later`` for the answer.
+class Completion(NamedTuple):
+    """How a response that waited is answered: its status, its whole body, and the headers that change with them
+    (``Content-Length`` follows the body by itself)."""
+
+    status: int
+    content: bytes
+    headers: Mapping[str, str]
+
+
+Later = Callable[[], Awaitable[Completion | None]]
+
+
+def completed_by_handler(request: HttpRequest) -> None:
+    """Tell the views of ``awaiting`` that the handler serving ``request`` awaits ``later`` itself."""
+    setattr(request, _COMPLETED_BY_HANDLER, True)
+
+
+def take_later(response: HttpResponseBase) -> Later | None:
+    """The ``later`` of ``response``, taken off it (None when it has none)."""
+    return response.__dict__.pop(LATER_ATTRIBUTE, None)
+
+
+def when_answered(response: HttpResponseBase, answered: Callable[[int], None]) -> bool:
+    """If ``response`` waits (it carries ``later``), have ``answered(status)`` called once it is answered, with the
+    status sent (that of ``response`` when ``later`` completes nothing or the client left), and return True;
+    return False for a response answered as it is.
+    """
+    later = response.__dict__.get(LATER_ATTRIBUTE)
+    if later is None:
+        return False
+    status = response.status_code
+
+    async def then_answered() -> Completion | None:
+        completion = None
+        try:
+            completion = await later()
+            return completion
+        finally:
+            answered(status if completion is None else completion.status)
+
+    response.__dict__[LATER_ATTRIBUTE] = then_answered
+    return True
+
+
+def complete(response: HttpResponseBase, completion: Completion | None) -> HttpResponseBase:
+    """``response`` completed as ``completion`` says (as it is for None)."""
+    if completion is None:
+        return response
+    response.status_code = completion.status
+    response.content = completion.content
+    for name, value in completion.headers.items():
+        response[name] = value
+    if isinstance(response, HttpResponse) and response.has_header("Content-Length"):
+        response["Content-Length"] = str(len(completion.content))
+    return response
+
+
+def awaiting(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """The sync ``view``, whose responses carrying ``later`` are completed by the handler, or else right here.
 
     Keeps the attributes of ``view`` (``cls``, ``initkwargs``, ``csrf_exempt`` of a DRF view), so URL
     introspection such as the OpenAPI schema sees the same view.
     """
-    run = sync_to_async(view)
 
     @functools.wraps(view)
-    async def entry(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
-        response = await run(request, *args, **kwargs)
-        # Taken off the response: the coroutine usually holds the response itself.
-        later = response.__dict__.pop(LATER_ATTRIBUTE, None)
+    def entry(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
+        response = view(request, *args, **kwargs)
+        if getattr(request, _COMPLETED_BY_HANDLER, False):
+            return response
+        later = take_later(response)
         if later is None:
             return response
-        return await later()
+        return complete(response, async_to_sync(later)())
 
     return entry

@@ -12,12 +12,16 @@ its coroutines wait, and keeps one timer for all of their deadlines: a waiting c
 own future and one heap entry, and nothing of it stays behind once it is woken (a timer per wait
 would stay in the loop's schedule, cancelled, until the loop sweeps it, and a process holding
 thousands of waits would spend its time creating and collecting them).
+
+What the woken coroutines then do goes a slice per turn of the loop (``take_turn``), so that the
+loop's other work is served in between.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import heapq
 import itertools
 import threading
@@ -199,3 +203,63 @@ class _LoopWaiters:
         for future in expired:
             if not future.done():
                 future.set_result(False)
+
+
+# How many coroutines of one event loop ``take_turn`` lets through per turn of the loop.
+TURN_SIZE = 64
+
+
+class _Turns:
+    """The coroutines of one event loop waiting for their turn (``take_turn``)."""
+
+    __slots__ = ("loop", "passed", "queue", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.passed = 0
+        self.queue: collections.deque[asyncio.Future] = collections.deque()
+        self.scheduled = False
+
+    def schedule(self) -> None:
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.next_turn)
+
+    def next_turn(self) -> None:
+        """A new turn of the loop: let the next ``TURN_SIZE`` waiting coroutines through."""
+        self.scheduled = False
+        self.passed = 0
+        while self.queue and self.passed < TURN_SIZE:
+            future = self.queue.popleft()
+            if not future.done():
+                future.set_result(None)
+                self.passed += 1
+        if self.queue or self.passed:
+            self.schedule()
+        else:
+            _turns.pop(self.loop, None)
+
+
+_turns: dict[asyncio.AbstractEventLoop, _Turns] = {}
+
+
+async def take_turn() -> None:
+    """Return at once, or in a later turn of the running event loop once ``TURN_SIZE`` coroutines went on in this one.
+
+    For the work of the thousands of coroutines one change wakes at once (the answers of long-polls,
+    the parts of event streams): done in slices, one per turn of the loop, with the loop's I/O in
+    between, rather than in one turn during which nothing else is served (a health probe included).
+    Coroutines go on in the order they asked.
+    """
+    loop = asyncio.get_running_loop()
+    turns = _turns.get(loop)
+    if turns is None:
+        turns = _turns[loop] = _Turns(loop)
+    if not turns.queue and turns.passed < TURN_SIZE:
+        turns.passed += 1
+        turns.schedule()
+        return
+    future = loop.create_future()
+    turns.queue.append(future)
+    turns.schedule()
+    await future

@@ -13,6 +13,7 @@ no pattern answered (static files, unknown URLs outside the API) share the route
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import logging
@@ -34,6 +35,8 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.registry import Collector
+
+from util.asyncviews import when_answered
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +141,11 @@ def route_of(request: HttpRequest) -> str:
     return match.view_name or match.route or UNMATCHED_ROUTE
 
 
+def request_labels(request: HttpRequest) -> tuple[str, str]:
+    """The route and method labels of ``request``."""
+    return route_of(request), _method_of(request)
+
+
 def _method_of(request: HttpRequest) -> str:
     method = (request.method or "").upper()
     return method if method in _METHODS else "other"
@@ -190,9 +198,13 @@ class MetricsMiddleware:
         try:
             response = self.get_response(request)
             status = str(response.status_code)
+            if when_answered(response, functools.partial(self._answered, request_labels(request), started)):
+                # Counted once the handler answers it, after its wait (util.asyncviews).
+                status = ""
             return response
         finally:
-            self._end(request, started, status)
+            if status:
+                self._end(request, started, status)
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
         if request.path == METRICS_PATH:
@@ -217,12 +229,18 @@ class MetricsMiddleware:
         HTTP_REQUESTS_IN_FLIGHT.inc()
         return time.perf_counter()
 
+    @classmethod
+    def _end(cls, request: HttpRequest, started: float, status: str) -> None:
+        cls._answered(request_labels(request), started, int(status))
+
     @staticmethod
-    def _end(request: HttpRequest, started: float, status: str) -> None:
+    def _answered(labels: tuple[str, str], started: float, status: int) -> None:
         HTTP_REQUESTS_IN_FLIGHT.dec()
-        labels = {"route": route_of(request), "method": _method_of(request), "status": status}
-        HTTP_REQUESTS.labels(**labels).inc()
-        HTTP_REQUEST_DURATION.labels(**labels).observe(time.perf_counter() - started)
+        route, method = labels
+        HTTP_REQUESTS.labels(route=route, method=method, status=str(status)).inc()
+        HTTP_REQUEST_DURATION.labels(route=route, method=method, status=str(status)).observe(
+            time.perf_counter() - started
+        )
 
     def allowed(self, request: HttpRequest) -> bool:
         """Whether ``request`` may read the metrics: by its bearer token, or by the address it comes from."""

@@ -1,5 +1,6 @@
 """Request middleware: a request id for every request, one log line per request, static files and the CSP header."""
 
+import functools
 import logging
 import re
 import time
@@ -17,6 +18,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from util.asyncviews import when_answered
 from util.hosts import disallowed_host_response
 from util.logging import current_request_id, stamp_request_ids
 
@@ -69,6 +71,11 @@ class RequestLogMiddleware:
         return begin_request_log(request)
 
     def _end(self, request: HttpRequest, response: HttpResponse, started: float) -> HttpResponse:
+        answered = functools.partial(_log_line, request.method, request.path, request.request_id, started)
+        if when_answered(response, answered):
+            # Logged once the handler answers it, after its wait (util.asyncviews).
+            response[REQUEST_ID_HEADER] = request.request_id
+            return response
         return log_answer(request, response, started=started)
 
 
@@ -86,7 +93,6 @@ def begin_request_log(request: HttpRequest) -> tuple[float, object]:
 
 def log_answer(request: HttpRequest, response: HttpResponse, *, started: float) -> HttpResponse:
     """Echo the request's id in ``response`` and log the request's one line (``begin_request_log`` gave both)."""
-    duration_ms = round((time.monotonic() - started) * 1000, 1)
     response[REQUEST_ID_HEADER] = request.request_id
     logger.info(
         "answered",
@@ -94,10 +100,20 @@ def log_answer(request: HttpRequest, response: HttpResponse, *, started: float) 
             "method": request.method,
             "path": request.path,
             "status": response.status_code,
-            "duration_ms": duration_ms,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
         },
     )
     return response
+
+
+def _log_line(method: str, path: str, request_id: str, started: float, status: int) -> None:
+    """``log_answer``'s line for a request answered after its middleware was done (``util.asyncviews``)."""
+    token = current_request_id.set(request_id)
+    try:
+        extra = {"method": method, "path": path, "status": status}
+        logger.info("answered", extra={**extra, "duration_ms": round((time.monotonic() - started) * 1000, 1)})
+    finally:
+        current_request_id.reset(token)
 
 
 class StaticFilesMiddleware(WhiteNoiseMiddleware):

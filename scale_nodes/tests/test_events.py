@@ -526,6 +526,59 @@ async def _gauge_reaches(server: dict, name: str, expected: float) -> float:
     return value
 
 
+def _changes_answered(server: dict) -> float:
+    """How many ``GET /v6/nodes/changes/`` the instance answered 200, by ``/metrics``."""
+    reply = request(server["port"], "GET", "/metrics", headers={"Accept": "text/plain"})
+    labels = ('route="node-changes"', 'method="GET"', 'status="200"')
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in reply.body.decode().splitlines()
+        if line.startswith("scale_nodes_http_requests_total{") and all(label in line for label in labels)
+    )
+
+
+class TestWokenLongPolls:
+    def test_woken_long_polls_get_the_answer_and_headers_of_a_plain_request_and_are_counted_once_answered(
+        self, server: dict
+    ) -> None:
+        after = _newest(server)
+        path = f"/v6/nodes/changes/?after={after}&wait=20"
+        ids = [f"woken-{number}-{time.time()}" for number in range(4)]
+
+        async def wake() -> tuple[list, float, float, float, float, dict]:
+            counted_before = await asyncio.to_thread(_changes_answered, server)
+            waiting = [
+                asyncio.create_task(
+                    asyncio.to_thread(request, server["port"], "GET", path, headers={"X-Request-ID": rid})
+                )
+                for rid in ids
+            ]
+            await _gauge_reaches(server, "scale_nodes_long_polls_waiting", 4)
+            in_flight = await asyncio.to_thread(_gauge, server, "scale_nodes_http_requests_in_flight")
+            counted_waiting = await asyncio.to_thread(_changes_answered, server)
+            await asyncio.to_thread(_pause, server, 12, f"woken {time.time()}")
+            answered = await asyncio.wait_for(asyncio.gather(*waiting), TIMEOUT)
+            counted_after = await asyncio.to_thread(_changes_answered, server)
+            plain = await asyncio.to_thread(request, server["port"], "GET", f"/v6/nodes/changes/?after={after}")
+            return answered, in_flight, counted_before, counted_waiting, counted_after, plain
+
+        answered, in_flight, counted_before, counted_waiting, counted_after, plain = _run(wake())
+        assert plain.status == 200, plain
+        assert plain.json()["results"], plain
+        for reply, rid in zip(answered, ids, strict=True):
+            assert reply.status == 200, reply
+            assert reply.body == plain.body, reply
+            assert reply.headers["content-length"] == str(len(plain.body)), reply.headers
+            assert reply.headers["x-request-id"] == rid, reply.headers
+            # The middleware's headers, as on any answer (security headers, the policy, the index).
+            same = {name: value for name, value in plain.headers.items() if name not in ("date", "x-request-id")}
+            assert {name: reply.headers.get(name) for name in same} == same, (reply.headers, plain.headers)
+        # Counted (and logged) when answered, not when they began to wait.
+        assert in_flight == 4, in_flight
+        assert counted_waiting == counted_before, (counted_before, counted_waiting)
+        assert counted_after == counted_before + 4, (counted_before, counted_after)
+
+
 class TestResumeWindow:
     def test_a_resume_from_before_the_retained_window_is_a_410_telling_to_list_first(
         self, limited_server: dict

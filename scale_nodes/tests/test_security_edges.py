@@ -318,6 +318,26 @@ class TestAuthenticationBeforeTheBody:
         with sock:
             assert received.startswith(b"HTTP/1.1 401 "), received
 
+    def test_a_large_body_for_a_method_the_endpoint_does_not_answer_is_a_405_before_it_is_sent(
+        self, server: dict[str, str]
+    ) -> None:
+        # The list answers GET only: an anonymous POST announcing megabytes is refused at its head.
+        head = (
+            b"POST /v6/nodes/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n"
+        )
+        sock, received = _first_line_after(head)
+        with sock:
+            assert received.startswith(b"HTTP/1.1 405 "), received
+            while b"}" not in received:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert b"allow: get" in head.lower() and b"connection: close" in head.lower(), head
+        assert json.loads(body)["detail"], body
+
     def test_valid_credentials_get_the_100_continue_and_the_body_is_applied(self, server: dict[str, str]) -> None:
         sock, received = _first_line_after(self._head(server, f"Token {server['token']}"))
         with sock:

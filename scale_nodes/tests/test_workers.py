@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from scale_nodes import workers
 from scale_nodes.workers import PacedAccepts
 
 
@@ -410,3 +411,32 @@ def test_processes_take_turns_to_recycle(tmp_path: object) -> None:
     finally:
         for worker in (first, second, starting):
             worker._recycle_lock.close()
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+@pytest.mark.skipif(workers._libc is None, reason="the C library is not glibc (no mallinfo2 or malloc_trim)")
+def test_memory_freed_between_pieces_still_in_use_goes_back_to_the_system_once_enough_was_freed() -> None:
+    free_memory = workers.FreeMemory(kept=8 * 1024 * 1024)
+    if free_memory.due():
+        free_memory.release()
+    assert not free_memory.due()
+    free_memory.last -= free_memory.EVERY_SECONDS
+    # Buffers of 40 KB, as connections hold them; one in fifty stays in use, pinning the heap.
+    buffers = [bytearray(40_000) for _ in range(2_500)]
+    kept = buffers[::50]
+    del buffers
+    assert free_memory.due()
+    before = _rss_bytes()
+    free_memory.release()
+    released = before - _rss_bytes()
+    assert released > 50 * 1024 * 1024, released
+    free_memory.last -= free_memory.EVERY_SECONDS
+    assert not free_memory.due()
+    assert len(kept) == 50

@@ -1,11 +1,13 @@
-"""``util.fanout.IndexedLog``: entries in index order, a bounded memory, and waiters woken from another thread."""
+"""``util.fanout``: the ``IndexedLog`` (entries in index order, a bounded memory, waiters woken from another
+thread), and ``take_turn``."""
 
 import asyncio
+import collections
 import threading
 
 import pytest
 
-from util.fanout import IndexedLog
+from util.fanout import TURN_SIZE, IndexedLog, take_turn
 
 
 def test_reads_are_the_entries_after_a_position_oldest_first() -> None:
@@ -128,3 +130,52 @@ def test_an_interrupt_wakes_every_waiter_early_without_the_head_moving() -> None
     assert woken == [False] * 20
     assert elapsed < 1, elapsed
     assert later is False
+
+
+def test_take_turn_lets_a_slice_of_the_coroutines_through_per_turn_of_the_loop_in_order() -> None:
+    async def run() -> list[tuple[int, int]]:
+        loop = asyncio.get_running_loop()
+        turn = 0
+        ticking = True
+
+        def tick() -> None:
+            nonlocal turn
+            turn += 1
+            if ticking:
+                loop.call_soon(tick)
+
+        loop.call_soon(tick)
+        passed: list[tuple[int, int]] = []
+
+        async def one(number: int) -> None:
+            await take_turn()
+            passed.append((number, turn))
+
+        count = TURN_SIZE * 3 + 5
+        await asyncio.gather(*(one(number) for number in range(count)))
+        ticking = False
+        return passed
+
+    passed = asyncio.run(run())
+    assert [number for number, _ in passed] == list(range(TURN_SIZE * 3 + 5))
+    per_turn = collections.Counter(turn for _, turn in passed)
+    assert len(per_turn) >= 4, per_turn
+    assert max(per_turn.values()) <= TURN_SIZE, per_turn
+
+
+def test_a_coroutine_cancelled_while_waiting_for_its_turn_lets_the_others_through() -> None:
+    async def run() -> list[int]:
+        passed: list[int] = []
+
+        async def one(number: int) -> None:
+            await take_turn()
+            passed.append(number)
+
+        tasks = [asyncio.create_task(one(number)) for number in range(TURN_SIZE * 2)]
+        await asyncio.sleep(0)
+        tasks[TURN_SIZE + 1].cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return passed
+
+    passed = asyncio.run(run())
+    assert passed == [number for number in range(TURN_SIZE * 2) if number != TURN_SIZE + 1]
