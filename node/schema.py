@@ -14,7 +14,15 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 
 from node.models import HOSTNAME_MAX_LENGTH
 from node.selectors import LIST_MAX_VALUES, SEARCH_MAX_LENGTH, SEARCH_MIN_LENGTH
-from node.serializers import NodeChangeSerializer, NodeChangesSerializer, NodeSerializer, NodeUpdateSerializer
+from node.serializers import (
+    HOSTNAMES_MAX_ITEMS,
+    NodeChangeSerializer,
+    NodeChangesSerializer,
+    NodeHostnamesSerializer,
+    NodeRegistrationSerializer,
+    NodeSerializer,
+    NodeUpdateSerializer,
+)
 from util.schema import error_response, validation_error_response
 
 TAGS = ["nodes"]
@@ -364,6 +372,82 @@ node_update_schema = extend_schema(
         ),
         406: _NOT_ACCEPTABLE,
         500: _SERVER_ERROR,
+        503: _UNAVAILABLE,
+    },
+)
+
+_WRITE_UNAUTHORIZED = error_response(
+    "Missing or invalid credentials.",
+    examples={"no credentials": "Authentication credentials were not provided.", "invalid token": "Invalid token."},
+)
+
+
+def _hostnames_refused(what: str) -> OpenApiResponse:
+    """The 400 of a body naming nodes by hostname (registration, heartbeats)."""
+    return validation_error_response(
+        f"The body was refused and nothing was {what}: not a JSON object, a field other than `hostnames`, "
+        f"`hostnames` missing or not an array, no hostname or more than {HOSTNAMES_MAX_ITEMS}, an item that is not a "
+        "string or not a valid hostname, or a hostname given twice (in any letter case). `detail` names it.",
+        examples={
+            "bad hostname": {
+                "detail": "hostnames: Item 1, 'bad_host.example.com' is not a valid hostname: each dot-separated "
+                "label must be 1-63 letters, digits or hyphens, not starting or ending with a hyphen.",
+                "errors": {
+                    "hostnames": [
+                        "Item 1, 'bad_host.example.com' is not a valid hostname: each dot-separated label must be "
+                        "1-63 letters, digits or hyphens, not starting or ending with a hyphen."
+                    ]
+                },
+            },
+            "duplicate": {
+                "detail": "hostnames: Item 1, 'A.example.com', is given more than once (hostnames ignore letter case).",
+                "errors": {
+                    "hostnames": ["Item 1, 'A.example.com', is given more than once (hostnames ignore letter case)."]
+                },
+            },
+        },
+    )
+
+
+node_register_schema = extend_schema(
+    summary="Register Nodes",
+    description=(
+        f"Register nodes by hostname, 1 to {HOSTNAMES_MAX_ITEMS} at a time. Idempotent: a hostname already known, in "
+        "any letter case, is left as it is and answered under `existing`; each new node is registered active and "
+        "unpaused, with its own change index, a history record (channel `api`, the user as actor) and an event. "
+        "Every hostname is checked first: one refused hostname is a 400 naming it, and nothing is registered. "
+        'Needs a user with the permission `node.add_node` ("Can add node"; superusers have it).'
+    ),
+    tags=TAGS,
+    parameters=[X_REQUEST_ID, WWW_AUTHENTICATE],
+    request=NodeHostnamesSerializer,
+    examples=[
+        OpenApiExample(
+            "two nodes", value={"hostnames": ["gpu-17.example.com", "gpu-18.example.com"]}, request_only=True
+        ),
+        OpenApiExample(
+            "one new, one known",
+            value={
+                "created": [{"id": 18, "hostname": "gpu-18.example.com"}],
+                "existing": [{"id": 17, "hostname": "gpu-17.example.com"}],
+            },
+            response_only=True,
+        ),
+    ],
+    responses={
+        200: OpenApiResponse(
+            NodeRegistrationSerializer,
+            description="The nodes created and those known already, each in the order given.",
+        ),
+        400: _hostnames_refused("registered"),
+        401: _WRITE_UNAUTHORIZED,
+        403: error_response(
+            "The user lacks the permission `node.add_node`, or a browser session sent no valid CSRF token.",
+            examples={
+                "no permission": "This needs the permission node.add_node (“Can add node”), which your user "
+                "does not have; an administrator can grant it to you or to one of your groups."
+            },
+        ),
         503: _UNAVAILABLE,
     },
 )

@@ -35,6 +35,7 @@ from node.schema import (
     node_events_schema,
     node_history_schema,
     node_list_schema,
+    node_register_schema,
     node_update_schema,
 )
 from node.selectors import (
@@ -46,8 +47,15 @@ from node.selectors import (
     node_row_with_index,
     node_rows,
 )
-from node.serializers import NodeChangeSerializer, NodeSerializer, NodeUpdateSerializer, node_rows_data
-from node.services import NodeChanged, node_update
+from node.serializers import (
+    NodeChangeSerializer,
+    NodeHostnamesSerializer,
+    NodeRegistrationSerializer,
+    NodeSerializer,
+    NodeUpdateSerializer,
+    node_rows_data,
+)
+from node.services import NodeChanged, node_register_named, node_update
 from node.versions import node_page_version, node_version, node_version_at
 from util import shutdown
 from util.admission import CLIENT, LimitReached
@@ -84,10 +92,10 @@ def registry_indexed(response: HttpResponse, index: int) -> HttpResponse:
     return response
 
 
-@extend_schema_view(get=node_list_schema)
+@extend_schema_view(get=node_list_schema, post=node_register_schema)
 class NodeListView(generics.ListAPIView):
     """The cluster's nodes, a page at a time: filter with `started`, `ended`, `is_active`, `is_paused`, `hostname`,
-    `id` and `search`, sort with `order`.
+    `id` and `search`, sort with `order`. `POST` `{"hostnames": [...]}` registers nodes (permission `node.add_node`).
 
     Each page carries an `ETag`; sending it back in `If-None-Match` answers 304 with no body while
     the page is unchanged.
@@ -130,6 +138,16 @@ class NodeListView(generics.ListAPIView):
         response = self.get_paginated_response(results)
         response["ETag"] = etag
         return registry_indexed(response, registry_index)
+
+    def post(self, request: Request) -> Response:
+        body = NodeHostnamesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        actor = request_actor(request, channel=NodeChange.Channel.API)
+        try:
+            registered = node_register_named(hostnames=body.validated_data["hostnames"], actor=actor)
+        except ValueError as exc:
+            raise ValidationError({"hostnames": [str(exc)]}) from None
+        return Response(NodeRegistrationSerializer(registered).data)
 
 
 @extend_schema_view(get=node_detail_schema, patch=node_update_schema)

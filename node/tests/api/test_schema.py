@@ -173,6 +173,10 @@ def _documented_error_statuses(client: APIClient) -> set[tuple[str, str, int]]:
 # (path, method, status) -> how to reach it, given the clients and an existing node's URL.
 Reach = Callable[[dict[str, APIClient], str], object]
 REACHING: dict[tuple[str, str, int], Reach] = {
+    (LIST, "post", 400): lambda clients, _: clients["registrar"].post(LIST, {"hostnames": []}, format="json"),
+    (LIST, "post", 401): lambda clients, _: clients["anonymous"].post(LIST, {"hostnames": ["a.test"]}, format="json"),
+    (LIST, "post", 403): lambda clients, _: clients["staff"].post(LIST, {"hostnames": ["a.test"]}, format="json"),
+    (LIST, "post", 503): lambda clients, _: _posting_while_down("node.views.node_register_named", clients, LIST),
     (LIST, "get", 400): lambda clients, _: clients["anonymous"].get(LIST, {"page_size": "0"}),
     (LIST, "get", 401): lambda clients, _: clients["bad_token"].get(LIST),
     (LIST, "get", 404): lambda clients, _: clients["anonymous"].get(LIST, {"page": "99"}),
@@ -277,6 +281,13 @@ def _waiting() -> dict[str, str]:
     return {"after": str(current_change_index()), "wait": "1"}
 
 
+def _posting_while_down(target: str, clients: dict[str, APIClient], url: str) -> object:
+    """POST a hostname to ``url`` with the client allowed to, while ``target`` finds the database down."""
+    client = clients["registrar"] if url == LIST else clients["agent"]
+    with mock.patch(target, side_effect=OperationalError("connection refused")):
+        return client.post(url, {"hostnames": ["a.test"]}, format="json")
+
+
 def _failing(
     target: str,
     clients: dict[str, APIClient],
@@ -293,10 +304,23 @@ def _failing(
 
 
 @pytest.fixture
-def clients(api_client: APIClient, staff_client: APIClient, user_client: APIClient) -> dict[str, APIClient]:
+def clients(
+    api_client: APIClient,
+    staff_client: APIClient,
+    user_client: APIClient,
+    registrar_client: APIClient,
+    agent_client: APIClient,
+) -> dict[str, APIClient]:
     bad_token = APIClient(raise_request_exception=False)
     bad_token.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef0123456789abcdef01234567")
-    return {"anonymous": api_client, "staff": staff_client, "user": user_client, "bad_token": bad_token}
+    return {
+        "anonymous": api_client,
+        "staff": staff_client,
+        "user": user_client,
+        "bad_token": bad_token,
+        "registrar": registrar_client,
+        "agent": agent_client,
+    }
 
 
 @pytest.mark.django_db

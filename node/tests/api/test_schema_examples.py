@@ -52,6 +52,12 @@ class Env:
         with override_settings(PUBLIC_READ_API=False):
             return self.clients["anonymous"].get(url)
 
+    def posting_while_down(self, target: str, url: str) -> object:
+        """POST a hostname to ``url`` with the client allowed to, while ``target`` finds the database down."""
+        client = self.clients["registrar"] if url == LIST else self.clients["agent"]
+        with mock.patch(target, side_effect=DOWN):
+            return client.post(url, {"hostnames": ["a.example.com"]}, format="json")
+
     def failing(
         self, target: str, url: str, *, error: Exception, method: str = "get", reader: str = "anonymous"
     ) -> object:
@@ -66,6 +72,22 @@ BROKEN = RuntimeError("unexpected")
 
 # (path, method, status, example summary) -> the request that answers the example.
 PROVOKING: dict[tuple[str, str, int, str], Callable[[Env], object]] = {
+    (LIST, "post", 400, "bad hostname"): lambda env: env.clients["registrar"].post(
+        LIST, {"hostnames": ["good.example.com", "bad_host.example.com"]}, format="json"
+    ),
+    (LIST, "post", 400, "duplicate"): lambda env: env.clients["registrar"].post(
+        LIST, {"hostnames": ["a.example.com", "A.example.com"]}, format="json"
+    ),
+    (LIST, "post", 401, "no credentials"): lambda env: env.clients["anonymous"].post(
+        LIST, {"hostnames": ["a.example.com"]}, format="json"
+    ),
+    (LIST, "post", 401, "invalid token"): lambda env: env.clients["bad_token"].post(
+        LIST, {"hostnames": ["a.example.com"]}, format="json"
+    ),
+    (LIST, "post", 403, "no permission"): lambda env: env.clients["staff"].post(
+        LIST, {"hostnames": ["a.example.com"]}, format="json"
+    ),
+    (LIST, "post", 503, "database down"): lambda env: env.posting_while_down("node.views.node_register_named", LIST),
     (LIST, "get", 400, "page size out of range"): lambda env: env.clients["anonymous"].get(LIST, {"page_size": "0"}),
     (LIST, "get", 400, "datetime without zone"): lambda env: env.clients["anonymous"].get(
         LIST, {"started": "2015-01-01T00:00:00"}
@@ -189,7 +211,14 @@ PROVOKING: dict[tuple[str, str, int, str], Callable[[Env], object]] = {
 
 
 @pytest.fixture
-def env(api_client: APIClient, staff_client: APIClient, user_client: APIClient, make_node: Callable[..., Node]) -> Env:
+def env(
+    api_client: APIClient,
+    staff_client: APIClient,
+    user_client: APIClient,
+    registrar_client: APIClient,
+    agent_client: APIClient,
+    make_node: Callable[..., Node],
+) -> Env:
     bad_token = APIClient(raise_request_exception=False)
     bad_token.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef0123456789abcdef01234567")
     # Nine nodes, as the list examples count, the first with four history records.
@@ -198,7 +227,14 @@ def env(api_client: APIClient, staff_client: APIClient, user_client: APIClient, 
     for changes in ({"is_paused": True, "pause_reason": "disk"}, {"is_paused": False}, {"is_active": False}):
         first = node_update(node=first, changes=changes)
     assert first.history.count() == 4
-    clients = {"anonymous": api_client, "staff": staff_client, "user": user_client, "bad_token": bad_token}
+    clients = {
+        "anonymous": api_client,
+        "staff": staff_client,
+        "user": user_client,
+        "bad_token": bad_token,
+        "registrar": registrar_client,
+        "agent": agent_client,
+    }
     return Env(clients, first)
 
 
