@@ -16,6 +16,7 @@ from node.models import HOSTNAME_MAX_LENGTH
 from node.selectors import LIST_MAX_VALUES, SEARCH_MAX_LENGTH, SEARCH_MIN_LENGTH
 from node.serializers import (
     HOSTNAMES_MAX_ITEMS,
+    HeartbeatResultSerializer,
     NodeChangeSerializer,
     NodeChangesSerializer,
     NodeHostnamesSerializer,
@@ -446,6 +447,42 @@ node_register_schema = extend_schema(
             examples={
                 "no permission": "This needs the permission node.add_node (“Can add node”), which your user "
                 "does not have; an administrator can grant it to you or to one of your groups."
+            },
+        ),
+        503: _UNAVAILABLE,
+    },
+)
+
+node_heartbeats_schema = extend_schema(
+    summary="Node Heartbeats",
+    description=(
+        f"Say that nodes are alive now: 1 to {HOSTNAMES_MAX_ITEMS} hostnames (any letter case), from a node agent "
+        "(its own) or a scheduler (a batch). Sets each node's last-seen time and nothing else: no history record, "
+        "no change index, no event, `last_modified` unchanged, so heartbeats never wake followers of the change "
+        "feed. A node is `online` while its last heartbeat is younger than `NODE_HEARTBEAT_TTL` (30 s by default) "
+        "and `offline` after (see `GET /v6/nodes/liveness/`); send one every TTL/3 with some jitter. Going offline "
+        "and coming back are recorded as changes. Hostnames that name no node are answered under `unknown` and "
+        "are not registered (`POST /v6/nodes/` does that). Needs a user with the permission "
+        '`node.change_nodeliveness` ("Can change node liveness"; superusers have it).'
+    ),
+    tags=TAGS,
+    parameters=[X_REQUEST_ID, WWW_AUTHENTICATE],
+    request=NodeHostnamesSerializer,
+    examples=[
+        OpenApiExample(
+            "a scheduler's batch", value={"hostnames": ["gpu-17.example.com", "gpu-99.example.com"]}, request_only=True
+        ),
+        OpenApiExample("one unknown", value={"seen": 1, "unknown": ["gpu-99.example.com"]}, response_only=True),
+    ],
+    responses={
+        200: OpenApiResponse(HeartbeatResultSerializer, description="How many nodes were seen, and the unknown names."),
+        400: _hostnames_refused("recorded"),
+        401: _WRITE_UNAUTHORIZED,
+        403: error_response(
+            "The user lacks the permission `node.change_nodeliveness`, or a browser session sent no valid CSRF token.",
+            examples={
+                "no permission": "This needs the permission node.change_nodeliveness (“Can change node liveness”), "
+                "which your user does not have; an administrator can grant it to you or to one of your groups."
             },
         ),
         503: _UNAVAILABLE,

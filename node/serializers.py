@@ -200,3 +200,13 @@ class NodeRegistrationSerializer(serializers.Serializer):
 
     created = RegisteredNodeSerializer(many=True, help_text="The nodes registered by this request.")
     existing = RegisteredNodeSerializer(many=True, help_text="The nodes that were registered already.")
+
+
+class HeartbeatResultSerializer(serializers.Serializer):
+    """What a batch of heartbeats did."""
+
+    seen = serializers.IntegerField(help_text="How many registered nodes the heartbeat named (each counted once).")
+    unknown = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The hostnames that name no registered node, in the order given: register them first.",
+    )

@@ -28,11 +28,12 @@ from node.events import (
     waiting_limiter,
 )
 from node.filters import NodeChangeFilter, NodeFilter
-from node.models import NODE_FIELDS, Node, NodeChange
+from node.models import NODE_FIELDS, Node, NodeChange, NodeLiveness
 from node.schema import (
     node_changes_schema,
     node_detail_schema,
     node_events_schema,
+    node_heartbeats_schema,
     node_history_schema,
     node_list_schema,
     node_register_schema,
@@ -55,7 +56,7 @@ from node.serializers import (
     NodeUpdateSerializer,
     node_rows_data,
 )
-from node.services import NodeChanged, node_register_named, node_update
+from node.services import NodeChanged, node_heartbeat, node_register_named, node_update
 from node.versions import node_page_version, node_version, node_version_at
 from util import shutdown
 from util.admission import CLIENT, LimitReached
@@ -148,6 +149,23 @@ class NodeListView(generics.ListAPIView):
         except ValueError as exc:
             raise ValidationError({"hostnames": [str(exc)]}) from None
         return Response(NodeRegistrationSerializer(registered).data)
+
+
+@extend_schema_view(post=node_heartbeats_schema)
+class NodeHeartbeatsView(APIView):
+    """Heartbeats: `POST` `{"hostnames": [...]}` says those nodes are alive now (permission
+    `node.change_nodeliveness`). Sets their last-seen time only: no history record, no change, no event."""
+
+    # The model whose permission a heartbeat needs (node.change_nodeliveness: a POST that changes rows).
+    queryset = NodeLiveness.objects.all()
+    write_permission_action = "change"
+    renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
+
+    def post(self, request: Request) -> Response:
+        body = NodeHostnamesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = node_heartbeat(hostnames=body.validated_data["hostnames"])
+        return Response({"seen": result.seen, "unknown": result.unknown})
 
 
 @extend_schema_view(get=node_detail_schema, patch=node_update_schema)

@@ -4,6 +4,7 @@
 - ``updates``: changes of state, one node (``node_update``) or many (``node_update_many``).
 - ``hostnames``: valid and unique hostnames, and renames.
 - ``registration``: new nodes, one (``node_create``) or in bulk (``node_register``, ``node_register_named``).
+- ``liveness``: heartbeats (``node_heartbeat``), and the transitions online/offline (``node_liveness_reap``).
 - ``history``: the record every write makes of itself, in its own transaction, and pruning.
 
 Functions raise ``ValueError`` for input that breaks a rule, ``NodeChanged`` when a conditional
@@ -12,6 +13,7 @@ write finds the node at another version, and ``Node.DoesNotExist`` for a node th
 
 from node.services.history import node_history_prune
 from node.services.hostnames import node_rename, node_validate_hostname
+from node.services.liveness import HeartbeatResult, Transitions, node_heartbeat, node_liveness_reap
 from node.services.registration import (
     NamedRegistration,
     RegistrationResult,
@@ -25,11 +27,15 @@ from node.services.updates import BulkUpdateResult, NodeChanged, node_preview, n
 __all__ = [
     "UPDATABLE_FIELDS",
     "BulkUpdateResult",
+    "HeartbeatResult",
     "NamedRegistration",
     "NodeChanged",
     "RegistrationResult",
+    "Transitions",
     "node_create",
+    "node_heartbeat",
     "node_history_prune",
+    "node_liveness_reap",
     "node_preview",
     "node_register",
     "node_register_named",

@@ -156,6 +156,7 @@ DETAIL = "/v6/nodes/{id}/"
 HISTORY = "/v6/nodes/{id}/history/"
 CHANGES = "/v6/nodes/changes/"
 EVENTS = "/v6/nodes/events/"
+HEARTBEATS = "/v6/nodes/heartbeats/"
 TEN_MEGABYTES = 10 * 1024 * 1024
 
 
@@ -177,6 +178,14 @@ REACHING: dict[tuple[str, str, int], Reach] = {
     (LIST, "post", 401): lambda clients, _: clients["anonymous"].post(LIST, {"hostnames": ["a.test"]}, format="json"),
     (LIST, "post", 403): lambda clients, _: clients["staff"].post(LIST, {"hostnames": ["a.test"]}, format="json"),
     (LIST, "post", 503): lambda clients, _: _posting_while_down("node.views.node_register_named", clients, LIST),
+    (HEARTBEATS, "post", 400): lambda clients, _: clients["agent"].post(HEARTBEATS, {"hostnames": 1}, format="json"),
+    (HEARTBEATS, "post", 401): lambda clients, _: clients["bad_token"].post(
+        HEARTBEATS, {"hostnames": ["a.test"]}, format="json"
+    ),
+    (HEARTBEATS, "post", 403): lambda clients, _: clients["staff"].post(
+        HEARTBEATS, {"hostnames": ["a.test"]}, format="json"
+    ),
+    (HEARTBEATS, "post", 503): lambda clients, _: _posting_while_down("node.views.node_heartbeat", clients, HEARTBEATS),
     (LIST, "get", 400): lambda clients, _: clients["anonymous"].get(LIST, {"page_size": "0"}),
     (LIST, "get", 401): lambda clients, _: clients["bad_token"].get(LIST),
     (LIST, "get", 404): lambda clients, _: clients["anonymous"].get(LIST, {"page": "99"}),

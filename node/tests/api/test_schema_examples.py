@@ -24,6 +24,7 @@ DETAIL = "/v6/nodes/{id}/"
 HISTORY = "/v6/nodes/{id}/history/"
 CHANGES = "/v6/nodes/changes/"
 EVENTS = "/v6/nodes/events/"
+HEARTBEATS = "/v6/nodes/heartbeats/"
 ETAG = re.compile(r'"[0-9a-f]{32}"')
 
 
@@ -88,6 +89,24 @@ PROVOKING: dict[tuple[str, str, int, str], Callable[[Env], object]] = {
         LIST, {"hostnames": ["a.example.com"]}, format="json"
     ),
     (LIST, "post", 503, "database down"): lambda env: env.posting_while_down("node.views.node_register_named", LIST),
+    (HEARTBEATS, "post", 400, "bad hostname"): lambda env: env.clients["agent"].post(
+        HEARTBEATS, {"hostnames": ["good.example.com", "bad_host.example.com"]}, format="json"
+    ),
+    (HEARTBEATS, "post", 400, "duplicate"): lambda env: env.clients["agent"].post(
+        HEARTBEATS, {"hostnames": ["a.example.com", "A.example.com"]}, format="json"
+    ),
+    (HEARTBEATS, "post", 401, "no credentials"): lambda env: env.clients["anonymous"].post(
+        HEARTBEATS, {"hostnames": ["a.example.com"]}, format="json"
+    ),
+    (HEARTBEATS, "post", 401, "invalid token"): lambda env: env.clients["bad_token"].post(
+        HEARTBEATS, {"hostnames": ["a.example.com"]}, format="json"
+    ),
+    (HEARTBEATS, "post", 403, "no permission"): lambda env: env.clients["staff"].post(
+        HEARTBEATS, {"hostnames": ["a.example.com"]}, format="json"
+    ),
+    (HEARTBEATS, "post", 503, "database down"): lambda env: env.posting_while_down(
+        "node.views.node_heartbeat", HEARTBEATS
+    ),
     (LIST, "get", 400, "page size out of range"): lambda env: env.clients["anonymous"].get(LIST, {"page_size": "0"}),
     (LIST, "get", 400, "datetime without zone"): lambda env: env.clients["anonymous"].get(
         LIST, {"started": "2015-01-01T00:00:00"}
