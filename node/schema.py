@@ -20,6 +20,7 @@ from node.serializers import (
     NodeChangeSerializer,
     NodeChangesSerializer,
     NodeHostnamesSerializer,
+    NodeLivenessSerializer,
     NodeRegistrationSerializer,
     NodeSerializer,
     NodeUpdateSerializer,
@@ -485,6 +486,59 @@ node_heartbeats_schema = extend_schema(
                 "which your user does not have; an administrator can grant it to you or to one of your groups."
             },
         ),
+        503: _UNAVAILABLE,
+    },
+)
+
+_LIVENESS_STATES = (
+    "`never` before the node's first heartbeat, `online` while its last heartbeat is younger than "
+    "`NODE_HEARTBEAT_TTL` (30 s by default), `offline` after; read from the last heartbeat itself, so it is exact "
+    "at the time of the answer."
+)
+LIVENESS_FILTERS = [
+    OpenApiParameter(
+        "state",
+        {"type": "string", "enum": ["online", "offline", "never"]},
+        OpenApiParameter.QUERY,
+        description="Only the nodes in this state. Anything else is a 400.",
+    ),
+    *(parameter for parameter in LIST_FILTERS if parameter.name in ("hostname", "id")),
+]
+
+node_liveness_list_schema = extend_schema(
+    summary="Node Liveness List",
+    description=(
+        "Whether each node is alive, a page at a time, ordered by id: its `state` and when its last heartbeat "
+        f"arrived (`last_seen`). {_LIVENESS_STATES} Going offline and coming back online are also recorded as "
+        "changes of the node (history, change feed, events), once each."
+    ),
+    tags=TAGS,
+    parameters=LIVENESS_FILTERS,
+    responses={
+        200: OpenApiResponse(NodeLivenessSerializer(many=True), description="A page of nodes' liveness."),
+        400: validation_error_response(
+            "A query parameter was refused; `detail` and `errors` name it and what it accepts.",
+            examples={
+                "unknown state": {
+                    "detail": "state: Select a valid choice. asleep is not one of the available choices.",
+                    "errors": {"state": ["Select a valid choice. asleep is not one of the available choices."]},
+                }
+            },
+        ),
+        401: _UNAUTHORIZED_READ,
+        503: _UNAVAILABLE,
+    },
+)
+
+node_liveness_detail_schema = extend_schema(
+    summary="Node Liveness",
+    description=f"Whether one node is alive: its `state` and when its last heartbeat arrived. {_LIVENESS_STATES}",
+    tags=TAGS,
+    parameters=[NODE_ID],
+    responses={
+        200: OpenApiResponse(NodeLivenessSerializer, description="The node's liveness."),
+        401: _UNAUTHORIZED_READ,
+        404: error_response("No node has this id.", examples={"unknown node": "No Node matches the given query."}),
         503: _UNAVAILABLE,
     },
 )

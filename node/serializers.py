@@ -210,3 +210,18 @@ class HeartbeatResultSerializer(serializers.Serializer):
         child=serializers.CharField(),
         help_text="The hostnames that name no registered node, in the order given: register them first.",
     )
+
+
+class NodeLivenessSerializer(serializers.Serializer):
+    """Whether a node is alive: its state from its last heartbeat."""
+
+    id = serializers.IntegerField(help_text="The node's id.")
+    hostname = serializers.CharField(help_text="The node's hostname.")
+    state = serializers.ChoiceField(
+        choices=["online", "offline", "never"],
+        help_text="`never` before the node's first heartbeat, `online` while its last heartbeat is younger than "
+        "`NODE_HEARTBEAT_TTL` (30 s by default), `offline` after.",
+    )
+    last_seen = serializers.DateTimeField(
+        allow_null=True, help_text="When the node's last heartbeat arrived; null before the first."
+    )

@@ -7,6 +7,8 @@ from node.views import (
     NodeHeartbeatsView,
     NodeHistoryView,
     NodeListView,
+    NodeLivenessDetailView,
+    NodeLivenessListView,
 )
 from util.asyncviews import awaiting
 
@@ -17,6 +19,8 @@ urlpatterns = [
     re_path(r"^nodes/changes/?$", awaiting(NodeChangesView.as_view()), name="node-changes"),
     re_path(r"^nodes/events/?$", NodeEventsView.as_view(), name="node-events"),
     re_path(r"^nodes/heartbeats/?$", NodeHeartbeatsView.as_view(), name="node-heartbeats"),
+    re_path(r"^nodes/liveness/?$", NodeLivenessListView.as_view(), name="node-liveness-list"),
     re_path(r"^nodes/(?P<pk>[0-9]+)/?$", NodeDetailView.as_view(), name="node-detail"),
     re_path(r"^nodes/(?P<pk>[0-9]+)/history/?$", NodeHistoryView.as_view(), name="node-history"),
+    re_path(r"^nodes/(?P<pk>[0-9]+)/liveness/?$", NodeLivenessDetailView.as_view(), name="node-liveness"),
 ]

@@ -27,7 +27,7 @@ from node.events import (
     wait_for_change,
     waiting_limiter,
 )
-from node.filters import NodeChangeFilter, NodeFilter
+from node.filters import NodeChangeFilter, NodeFilter, NodeLivenessFilter
 from node.models import NODE_FIELDS, Node, NodeChange, NodeLiveness
 from node.schema import (
     node_changes_schema,
@@ -36,21 +36,26 @@ from node.schema import (
     node_heartbeats_schema,
     node_history_schema,
     node_list_schema,
+    node_liveness_detail_schema,
+    node_liveness_list_schema,
     node_register_schema,
     node_update_schema,
 )
 from node.selectors import (
     NodeListQuery,
     current_change_index,
+    liveness_cutoff,
     node_changes,
     node_exists_with_index,
     node_history,
+    node_liveness_rows,
     node_row_with_index,
     node_rows,
 )
 from node.serializers import (
     NodeChangeSerializer,
     NodeHostnamesSerializer,
+    NodeLivenessSerializer,
     NodeRegistrationSerializer,
     NodeSerializer,
     NodeUpdateSerializer,
@@ -166,6 +171,40 @@ class NodeHeartbeatsView(APIView):
         body.is_valid(raise_exception=True)
         result = node_heartbeat(hostnames=body.validated_data["hostnames"])
         return Response({"seen": result.seen, "unknown": result.unknown})
+
+
+@extend_schema_view(get=node_liveness_list_schema)
+class NodeLivenessListView(generics.ListAPIView):
+    """Whether each node is alive, a page at a time by id: filter with `state` (online, offline, never), `hostname`
+    and `id`."""
+
+    queryset = Node.objects.none()
+    serializer_class = NodeLivenessSerializer
+    pagination_class = StrictPageNumberPagination
+    renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = NodeLivenessFilter
+
+    def get_queryset(self) -> QuerySet:
+        return node_liveness_rows(cutoff=liveness_cutoff())
+
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(page)
+
+
+@extend_schema_view(get=node_liveness_detail_schema)
+class NodeLivenessDetailView(APIView):
+    """Whether one node is alive: its state and last heartbeat."""
+
+    queryset = Node.objects.none()
+    renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
+
+    def get(self, request: Request, pk: str) -> Response:
+        row = node_liveness_rows(cutoff=liveness_cutoff()).filter(pk=node_id_of(pk)).first()
+        if row is None:
+            raise Http404(NO_SUCH_NODE)
+        return Response(row)
 
 
 @extend_schema_view(get=node_detail_schema, patch=node_update_schema)

@@ -157,6 +157,8 @@ HISTORY = "/v6/nodes/{id}/history/"
 CHANGES = "/v6/nodes/changes/"
 EVENTS = "/v6/nodes/events/"
 HEARTBEATS = "/v6/nodes/heartbeats/"
+LIVENESS = "/v6/nodes/liveness/"
+NODE_LIVENESS = "/v6/nodes/{id}/liveness/"
 TEN_MEGABYTES = 10 * 1024 * 1024
 
 
@@ -178,6 +180,16 @@ REACHING: dict[tuple[str, str, int], Reach] = {
     (LIST, "post", 401): lambda clients, _: clients["anonymous"].post(LIST, {"hostnames": ["a.test"]}, format="json"),
     (LIST, "post", 403): lambda clients, _: clients["staff"].post(LIST, {"hostnames": ["a.test"]}, format="json"),
     (LIST, "post", 503): lambda clients, _: _posting_while_down("node.views.node_register_named", clients, LIST),
+    (LIVENESS, "get", 400): lambda clients, _: clients["anonymous"].get(LIVENESS, {"state": "asleep"}),
+    (LIVENESS, "get", 401): lambda clients, _: clients["bad_token"].get(LIVENESS),
+    (LIVENESS, "get", 503): lambda clients, _: _failing(
+        "node.views.node_liveness_rows", clients, LIVENESS, error=OperationalError("connection refused")
+    ),
+    (NODE_LIVENESS, "get", 401): lambda clients, url: clients["bad_token"].get(f"{url}liveness/"),
+    (NODE_LIVENESS, "get", 404): lambda clients, _: clients["anonymous"].get("/v6/nodes/424242/liveness/"),
+    (NODE_LIVENESS, "get", 503): lambda clients, url: _failing(
+        "node.views.node_liveness_rows", clients, f"{url}liveness/", error=OperationalError("connection refused")
+    ),
     (HEARTBEATS, "post", 400): lambda clients, _: clients["agent"].post(HEARTBEATS, {"hostnames": 1}, format="json"),
     (HEARTBEATS, "post", 401): lambda clients, _: clients["bad_token"].post(
         HEARTBEATS, {"hostnames": ["a.test"]}, format="json"

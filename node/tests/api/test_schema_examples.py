@@ -25,6 +25,8 @@ HISTORY = "/v6/nodes/{id}/history/"
 CHANGES = "/v6/nodes/changes/"
 EVENTS = "/v6/nodes/events/"
 HEARTBEATS = "/v6/nodes/heartbeats/"
+LIVENESS = "/v6/nodes/liveness/"
+NODE_LIVENESS = "/v6/nodes/{id}/liveness/"
 ETAG = re.compile(r'"[0-9a-f]{32}"')
 
 
@@ -89,6 +91,20 @@ PROVOKING: dict[tuple[str, str, int, str], Callable[[Env], object]] = {
         LIST, {"hostnames": ["a.example.com"]}, format="json"
     ),
     (LIST, "post", 503, "database down"): lambda env: env.posting_while_down("node.views.node_register_named", LIST),
+    (LIVENESS, "get", 400, "unknown state"): lambda env: env.clients["anonymous"].get(LIVENESS, {"state": "asleep"}),
+    (LIVENESS, "get", 401, "invalid token"): lambda env: env.clients["bad_token"].get(LIVENESS),
+    (LIVENESS, "get", 401, "no credentials"): lambda env: env.anonymous_without_public_reads(LIVENESS),
+    (LIVENESS, "get", 503, "database down"): lambda env: env.failing(
+        "node.views.node_liveness_rows", LIVENESS, error=DOWN
+    ),
+    (NODE_LIVENESS, "get", 401, "invalid token"): lambda env: env.clients["bad_token"].get(f"{env.url}liveness/"),
+    (NODE_LIVENESS, "get", 401, "no credentials"): lambda env: env.anonymous_without_public_reads(
+        f"{env.url}liveness/"
+    ),
+    (NODE_LIVENESS, "get", 404, "unknown node"): lambda env: env.clients["anonymous"].get("/v6/nodes/424242/liveness/"),
+    (NODE_LIVENESS, "get", 503, "database down"): lambda env: env.failing(
+        "node.views.node_liveness_rows", f"{env.url}liveness/", error=DOWN
+    ),
     (HEARTBEATS, "post", 400, "bad hostname"): lambda env: env.clients["agent"].post(
         HEARTBEATS, {"hostnames": ["good.example.com", "bad_host.example.com"]}, format="json"
     ),
