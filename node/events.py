@@ -26,7 +26,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from typing import NamedTuple, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import connections
 
 from node.feed import change_waiter
-from node.selectors import current_change_index, node_changes
+from node.selectors import current_change_index, liveness_transitions_at, node_changes
 from node.serializers import node_rows_data
 from util import shutdown
 from util.admission import ConcurrencyLimiter, Lease
@@ -65,10 +65,22 @@ _renderer = OrjsonRenderer()
 def encode_events(rows: Sequence[tuple]) -> list[tuple[int, bytes]]:
     """The events of rows of ``NODE_FIELDS`` values followed by the change index, as ``(index, bytes)``."""
     data = node_rows_data(row[:-1] for row in rows)
+    transitions = liveness_transitions_at(row[-1] for row in rows)
     return [
-        (row[-1], b"id: %d\nevent: %s\ndata: %s\n\n" % (row[-1], EVENT_NAME.encode(), _renderer.render(node)))
+        (
+            row[-1],
+            b"id: %d\nevent: %s\ndata: %s\n\n"
+            % (row[-1], EVENT_NAME.encode(), _renderer.render(with_liveness_state(node, transitions.get(row[-1])))),
+        )
         for row, node in zip(rows, data, strict=True)
     ]
+
+
+def with_liveness_state(node: dict, changes: Mapping | None) -> dict:
+    """The data of a change's event: the node, plus ``state`` (online, offline) when the change's recorded
+    ``changes`` are a liveness transition (``{"state": {"old", "new"}}``)."""
+    state = (changes or {}).get("state")
+    return node if not isinstance(state, Mapping) else {**node, "state": state["new"]}
 
 
 class NodeEventPump:

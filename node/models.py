@@ -77,7 +77,9 @@ class NodeChange(models.Model):
     Written by ``node.services.history`` in the same transaction as the change itself, so a change
     is never recorded without happening, nor happens without being recorded. ``changes`` maps each
     changed field to ``{"old": ..., "new": ...}``. ``time`` is the node's ``last_modified`` after
-    the change, which strictly advances per node, so a node's records sort in commit order.
+    the change, which strictly advances per node, so a node's records sort in commit order. A liveness
+    transition (``{"state": ...}``, ``node.services.liveness``) changes none of the node's fields: its
+    ``time`` is the registry clock's time of the transition, later than every earlier record's.
     """
 
     class Action(models.TextChoices):

@@ -559,7 +559,8 @@ node_history_schema = extend_schema(
     summary="Node History",
     description=(
         "Who changed a node, when and why: its registration and every change of `is_paused`, `pause_reason` or "
-        "`is_active` (and of its hostname), through the API, the admin or a command, newest first. Each record "
+        "`is_active` (and of its hostname), through the API, the admin or a command, newest first; and each time "
+        'it went offline or came back online (actor and channel `system`, `{"state": {"old", "new"}}`). Each record '
         "is written in the same transaction as the change it describes. The records name users and "
         "operating-system accounts, so they need an authenticated user with the permission `node.view_nodechange` "
         '("Can view node change"; superusers have it), even where node reads are public.'
@@ -688,7 +689,9 @@ node_events_schema = extend_schema(
         "Every node change as it commits, as Server-Sent Events (`text/event-stream`, for `EventSource` or any SSE "
         "client), in change order with no change missed and none repeated. Each event has `id: <change index>`, "
         "`event: node` and `data:` with the node as in the list, in its state after that change (a node changed "
-        "several times in quick succession may come once, in its latest state). A comment line (`: keep-alive`) "
+        "several times in quick succession may come once, in its latest state). The event of a liveness transition (a "
+        "node gone offline, or back online: `GET /v6/nodes/liveness/`) carries `state` too, `offline` or `online`. "
+        "A comment line (`: keep-alive`) "
         "comes at once and then whenever 15 seconds pass without an event. To resume after a disconnect, send the "
         "last `id` received as `Last-Event-ID` (browsers do) or as `after`: every change after it comes first, then "
         "live, as long as it is within the last 10,000 changes (`EVENTS_RETAINED_CHANGES`); from further back the "

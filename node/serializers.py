@@ -85,7 +85,10 @@ class NodeChangeSerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "id": {"help_text": "The unique identifier of the record."},
             "node": {"help_text": "The id of the node that changed."},
-            "time": {"help_text": "When the change was made: the node's last_modified after it."},
+            "time": {
+                "help_text": "When the change was made: the node's last_modified after it (for a liveness "
+                "transition, which leaves last_modified as it is, when it was recorded)."
+            },
             "action": {"help_text": "register (the node was added) or update."},
             "actor": {"help_text": "The user name, or for a shell change the command and the operating-system user."},
             "channel": {"help_text": "Where the change came from: api, admin, cli or system."},

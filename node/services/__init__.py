@@ -13,7 +13,13 @@ write finds the node at another version, and ``Node.DoesNotExist`` for a node th
 
 from node.services.history import node_history_prune
 from node.services.hostnames import node_rename, node_validate_hostname
-from node.services.liveness import HeartbeatResult, Transitions, node_heartbeat, node_liveness_reap
+from node.services.liveness import (
+    HeartbeatResult,
+    Transitions,
+    node_deactivate_offline,
+    node_heartbeat,
+    node_liveness_reap,
+)
 from node.services.registration import (
     NamedRegistration,
     RegistrationResult,
@@ -33,6 +39,7 @@ __all__ = [
     "RegistrationResult",
     "Transitions",
     "node_create",
+    "node_deactivate_offline",
     "node_heartbeat",
     "node_history_prune",
     "node_liveness_reap",

@@ -32,6 +32,7 @@ from node.actors import SYSTEM, Actor
 from node.models import Node, NodeChange, NodeLiveness
 from node.selectors import nodes_with_hostnames
 from node.services import clock, history
+from node.services.updates import node_update_many
 
 logger = logging.getLogger(__name__)
 
@@ -224,3 +225,19 @@ def _record(changed: Iterable[tuple[int, str, str]], *, actor: Actor) -> None:
 def liveness_changes(old: str, new: str) -> history.FieldChanges:
     """A liveness transition's changes, as its history record holds them."""
     return {"state": {"old": old, "new": new}}
+
+
+def node_deactivate_offline(*, offline_for: dt.timedelta, now: dt.datetime | None = None) -> int:
+    """Deactivate the active nodes recorded offline whose last heartbeat is older than ``offline_for``; return how
+    many.
+
+    By ``node_update_many``'s rules, as the system: each gets its change and history record. A node
+    that comes back later stays inactive until someone reactivates it.
+    """
+    cutoff = (now or timezone.now()) - offline_for
+    nodes = Node.objects.filter(is_active=True, liveness__state=OFFLINE, liveness__last_seen__lt=cutoff)
+    if not nodes.exists():
+        return 0
+    result = node_update_many(nodes=nodes, changes={"is_active": False}, actor=SYSTEM)
+    logger.info("%d nodes offline since before %s deactivated", result.changed, cutoff.isoformat())
+    return result.changed
