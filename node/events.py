@@ -63,7 +63,10 @@ _renderer = OrjsonRenderer()
 
 
 def encode_events(rows: Sequence[tuple]) -> list[tuple[int, bytes]]:
-    """The events of rows of ``NODE_FIELDS`` values followed by the change index, as ``(index, bytes)``."""
+    """The events of rows of ``NODE_FIELDS`` values followed by the change index, as ``(index, bytes)``.
+
+    Reads the database (the liveness transitions among the rows): call it off the event loop.
+    """
     data = node_rows_data(row[:-1] for row in rows)
     transitions = liveness_transitions_at(row[-1] for row in rows)
     return [
@@ -275,8 +278,9 @@ async def wait_for_change(after: int, *, timeout: float) -> int | None:
     return log.head if log.head > after else None
 
 
-def _catch_up_rows(after: int) -> list[tuple]:
-    return node_changes(after=after, limit=READ_PAGE)
+def _catch_up_events(after: int) -> list[tuple[int, bytes]]:
+    # Encoding reads the liveness transitions among the rows: on the thread of the sync views too.
+    return encode_events(node_changes(after=after, limit=READ_PAGE))
 
 
 def _farewell_stopping() -> bytes:
@@ -397,7 +401,7 @@ async def node_event_stream(
             entries = log.read(position, limit=SEND_EVENTS)
             if entries is None:
                 # Older than the log holds: one page from the database, on the thread of the sync views.
-                entries = encode_events(await sync_to_async(_catch_up_rows)(position))
+                entries = await sync_to_async(_catch_up_events)(position)
                 if not entries:
                     # The database has nothing newer than this position although the log dropped
                     # entries beyond it: the log is complete from here on.
