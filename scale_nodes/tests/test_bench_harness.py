@@ -15,6 +15,7 @@ HARNESS = (
     "bench.watch",
     "bench.abuse",
     "bench.abuse_load",
+    "bench.heartbeats",
 )
 
 
