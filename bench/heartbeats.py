@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -295,9 +296,15 @@ async def phase_stop_and_return(port: int, token: str, scale: Scale, names: list
     """Hold back ``scale.stopped`` nodes while the others go on; time their offline events, then bring them back."""
     load = HeartbeatLoad(port, token, scale, names)
     runner = asyncio.create_task(load.run())
-    # Every node heard once under this load before the stop.
+    # Every node heard once under this load, and the nodes that went offline since the last phase recorded
+    # back online, before the stop: the change index stands still.
     await asyncio.sleep(scale.period + 1)
     start = await newest_index(port)
+    for _ in range(60):
+        await asyncio.sleep(3)
+        start, previous = await newest_index(port), start
+        if start == previous:
+            break
     streams = [
         await EventStream(port, f"/v6/nodes/events/?after={start}").open(timeout=30) for _ in range(scale.streams)
     ]
@@ -305,11 +312,12 @@ async def phase_stop_and_return(port: int, token: str, scale: Scale, names: list
     load.held = set(stopped)
     held_at = time.monotonic()
     deadline = held_at + scale.period + scale.ttl + 30
+
+    def seen(state: str, count: int) -> Callable[[EventStream], bool]:
+        return lambda s: sum(1 for e in s.events if f'"state":"{state}"' in e.data) >= count
+
     await asyncio.gather(
-        *(
-            s.read_until(lambda s: len(s.events) >= len(stopped), timeout=max(1.0, deadline - time.monotonic()))
-            for s in streams
-        ),
+        *(s.read_until(seen("offline", len(stopped)), timeout=max(1.0, deadline - time.monotonic())) for s in streams),
         return_exceptions=True,
     )
     offline_events = [[(e, e.node()) for e in s.events] for s in streams]
@@ -323,7 +331,7 @@ async def phase_stop_and_return(port: int, token: str, scale: Scale, names: list
     load.held = set()
     back_at = time.monotonic()
     await asyncio.gather(
-        *(s.read_until(lambda s: len(s.events) >= 2 * len(stopped), timeout=scale.period + 60) for s in streams),
+        *(s.read_until(seen("online", len(stopped)), timeout=scale.period + 60) for s in streams),
         return_exceptions=True,
     )
     await asyncio.sleep(3)
