@@ -53,6 +53,7 @@ from node.selectors import (
     node_rows,
 )
 from node.serializers import (
+    HeartbeatResultSerializer,
     NodeChangeSerializer,
     NodeHostnamesSerializer,
     NodeLivenessSerializer,
@@ -170,7 +171,7 @@ class NodeHeartbeatsView(APIView):
         body = NodeHostnamesSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         result = node_heartbeat(hostnames=body.validated_data["hostnames"])
-        return Response({"seen": result.seen, "unknown": result.unknown})
+        return Response(HeartbeatResultSerializer(result).data)
 
 
 @extend_schema_view(get=node_liveness_list_schema)
@@ -188,10 +189,6 @@ class NodeLivenessListView(generics.ListAPIView):
     def get_queryset(self) -> QuerySet:
         return node_liveness_rows(cutoff=liveness_cutoff())
 
-    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(page)
-
 
 @extend_schema_view(get=node_liveness_detail_schema)
 class NodeLivenessDetailView(APIView):
@@ -204,7 +201,7 @@ class NodeLivenessDetailView(APIView):
         row = node_liveness_rows(cutoff=liveness_cutoff()).filter(pk=node_id_of(pk)).first()
         if row is None:
             raise Http404(NO_SUCH_NODE)
-        return Response(row)
+        return Response(NodeLivenessSerializer(row).data)
 
 
 @extend_schema_view(get=node_detail_schema, patch=node_update_schema)

@@ -94,6 +94,7 @@ class TestNodeLivenessDetail:
         assert response.status_code == 200, body(response)
         assert response.json()["state"] == "online"
         assert response.json()["id"] == three_nodes[1].pk
+        assert response.json()["last_seen"].endswith("Z")
 
     def test_a_node_never_seen(self, api_client: APIClient, three_nodes: list[Node]) -> None:
         answer = api_client.get(liveness_url(three_nodes[0])).json()
