@@ -147,7 +147,7 @@ class NodeLiveness(models.Model):
     ``state`` is the state last recorded (``online`` from the first heartbeat; ``offline`` and back
     are recorded transitions, written with their history record), which the reaper compares with
     ``last_seen`` to find the nodes whose state changed. What a reader sees as the state comes from
-    ``last_seen`` itself (``node.selectors.liveness_state_expression``), so it is exact at any time.
+    ``last_seen`` itself (``node.selectors.liveness_state``), so it is exact at any time.
     No index covers ``last_seen``: every heartbeat rewrites it, and an index on it would make each
     of those updates write the index too.
     """
