@@ -67,7 +67,7 @@ UPDATE node_liveness SET state = %(new)s
 WHERE node_id IN (
     SELECT node_id FROM node_liveness
     WHERE state = %(old)s AND {seen}
-    ORDER BY node_id FOR UPDATE SKIP LOCKED
+    ORDER BY node_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 )
 RETURNING node_id
 """
@@ -150,45 +150,57 @@ def transitions_pending(*, cutoff: dt.datetime, offline: bool = True) -> bool:
 
 
 def node_liveness_reap(
-    *, ttl: dt.timedelta, now: dt.datetime | None = None, offline: bool = True, actor: Actor = SYSTEM
+    *,
+    ttl: dt.timedelta,
+    now: dt.datetime | None = None,
+    offline: bool = True,
+    actor: Actor = SYSTEM,
+    chunk_size: int = 1000,
 ) -> Transitions:
     """Record every node that went offline (no heartbeat within ``ttl`` before ``now``) or came back online.
 
     Each transition is written once, whichever processes run this at the same time: in one
     transaction that holds the registry clock, the node's liveness state, a history record by
-    ``actor`` (``{"state": {"old", "new"}}``) and the node's new change index. With ``offline``
+    ``actor`` (``{"state": {"old", "new"}}``) and the node's new change index. Up to ``chunk_size``
+    nodes of each kind per transaction, one after the other until none is left, so that the
+    heartbeats of the nodes being recorded wait for a short transaction only. With ``offline``
     false only nodes coming back are recorded (a process that has not been up for the TTL itself
     cannot tell a silent node from its own absence).
     """
     now = now or timezone.now()
     cutoff = now - ttl
+    done = Transitions()
     if not transitions_pending(cutoff=cutoff, offline=offline):
-        return Transitions()
-    with transaction.atomic():
-        clock.advance(0)
-        done = Transitions(
-            offline=_mark(old=ONLINE, new=OFFLINE, cutoff=cutoff) if offline else [],
-            online=_mark(old=OFFLINE, new=ONLINE, cutoff=cutoff),
-        )
-        changed = sorted([(pk, ONLINE, OFFLINE) for pk in done.offline] + [(pk, OFFLINE, ONLINE) for pk in done.online])
-        if changed:
-            _record(changed, actor=actor)
+        return done
+    while True:
+        with transaction.atomic():
+            clock.advance(0)
+            went = _mark(old=ONLINE, new=OFFLINE, cutoff=cutoff, limit=chunk_size) if offline else []
+            came = _mark(old=OFFLINE, new=ONLINE, cutoff=cutoff, limit=chunk_size)
+            changed = sorted([(pk, ONLINE, OFFLINE) for pk in went] + [(pk, OFFLINE, ONLINE) for pk in came])
+            if changed:
+                _record(changed, actor=actor)
+        done.offline += went
+        done.online += came
+        if len(went) < chunk_size and len(came) < chunk_size:
+            break
     if done:
         logger.info("%d nodes went offline, %d came back online", len(done.offline), len(done.online))
     return done
 
 
-def _mark(*, old: str, new: str, cutoff: dt.datetime) -> list[int]:
-    """Set ``new`` on the nodes in state ``old`` that the cutoff moves out of it; return their ids, sorted."""
+def _mark(*, old: str, new: str, cutoff: dt.datetime, limit: int) -> list[int]:
+    """Set ``new`` on up to ``limit`` nodes in state ``old`` that the cutoff moves out of it (the lowest ids); return
+    their ids, sorted."""
     if connection.vendor == "postgresql":
         sql = _MARK_SQL.format(seen=_STALE if new == OFFLINE else _FRESH)
         with connection.cursor() as cursor:
-            cursor.execute(sql, {"new": new, "old": old, "cutoff": cutoff})
+            cursor.execute(sql, {"new": new, "old": old, "cutoff": cutoff, "limit": limit})
             return sorted(pk for (pk,) in cursor.fetchall())
     # SQLite: the transaction holds the database's one write lock since the clock was taken.
     rows = NodeLiveness.objects.filter(state=old)
     rows = rows.filter(last_seen__lt=cutoff) if new == OFFLINE else rows.filter(last_seen__gte=cutoff)
-    ids = sorted(rows.values_list("node_id", flat=True))
+    ids = list(rows.order_by("node_id").values_list("node_id", flat=True)[:limit])
     NodeLiveness.objects.filter(node_id__in=ids).update(state=new)
     return ids
 

@@ -60,6 +60,15 @@ class TestNodeLivenessReap:
         assert len(node_liveness_reap(ttl=TTL)) == 0
         assert len(transition_records(node)) == 1
 
+    def test_many_transitions_are_recorded_a_chunk_at_a_time_each_once(self, make_node: Callable[..., Node]) -> None:
+        nodes = [make_node(f"n{i}.test") for i in range(7)]
+        silent_since([node.hostname for node in nodes], seconds=60)
+        done = node_liveness_reap(ttl=TTL, chunk_size=3)
+        assert done.offline == [node.pk for node in nodes]
+        indexes = list(NodeChange.objects.filter(changes__has_key="state").values_list("change_index", flat=True))
+        assert len(set(indexes)) == 7
+        assert len(node_liveness_reap(ttl=TTL, chunk_size=3)) == 0
+
     def test_a_node_heard_within_the_ttl_stays_online_with_no_record(self, make_node: Callable[..., Node]) -> None:
         node = make_node("chatty.test")
         silent_since(["chatty.test"], seconds=29)
