@@ -527,7 +527,8 @@ worker per core, each running its liveness reaper) with `NODE_HEARTBEAT_TTL={sca
 in the benchmark's own process: {scale["nodes"]:,} nodes, each heartbeating every {scale["period"]:.0f} s as batches
 of {scale["batch"]:,} from {scale["clients"]} clients (open loop), for {scale["seconds"]:.0f} s. List (`page_size=100`)
 and PATCH throughput from 4 keep-alive clients in {scale["window"]:.0f} s windows before and after the load
-(undisturbed) and during it; medians shown.
+(undisturbed) and during it; medians shown. Other work on the machine moves these figures from run to run:
+compare the ratios, measured side by side, rather than absolute rates.
 
 ![heartbeats acknowledged per second and list throughput during the load](bench/heartbeats.png)
 
@@ -566,14 +567,18 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     hb = results["heartbeats"]
+    # Whole seconds of the load only: the last, partial one would read as a drop.
+    series = hb["heartbeat_series"][: int(results["scale"]["seconds"])]
     figure, axis = plt.subplots(figsize=(7, 3.5))
-    axis.plot(range(len(hb["heartbeat_series"])), hb["heartbeat_series"], color="#4c72b0", label="heartbeats/s")
+    axis.plot(range(len(series)), series, color="#4c72b0", label="heartbeats/s")
+    axis.set_ylim(bottom=0)
     axis.set_xlabel("seconds into the load")
     axis.set_ylabel("heartbeats acknowledged per second")
     other = axis.twinx()
     other.plot([t for t, _ in hb["list_series"]], [r for _, r in hb["list_series"]], "o-", color="#dd8452")
     other.axhline(hb["list_undisturbed"], color="#dd8452", linestyle="--", linewidth=1)
     other.set_ylabel("list req/s (dashed: undisturbed)")
+    other.set_ylim(bottom=0)
     axis.set_title(f"{results['scale']['nodes']:,} nodes heartbeating every {results['scale']['period']:.0f} s")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
