@@ -526,6 +526,7 @@ node_liveness_list_schema = extend_schema(
             },
         ),
         401: _UNAUTHORIZED_READ,
+        404: error_response("`page` is past the last page of the answer."),
         503: _UNAVAILABLE,
     },
 )

@@ -182,6 +182,7 @@ REACHING: dict[tuple[str, str, int], Reach] = {
     (LIST, "post", 503): lambda clients, _: _posting_while_down("node.views.node_register_named", clients, LIST),
     (LIVENESS, "get", 400): lambda clients, _: clients["anonymous"].get(LIVENESS, {"state": "asleep"}),
     (LIVENESS, "get", 401): lambda clients, _: clients["bad_token"].get(LIVENESS),
+    (LIVENESS, "get", 404): lambda clients, _: clients["anonymous"].get(LIVENESS, {"page": "99"}),
     (LIVENESS, "get", 503): lambda clients, _: _failing(
         "node.views.node_liveness_rows", clients, LIVENESS, error=OperationalError("connection refused")
     ),
