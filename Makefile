@@ -114,6 +114,15 @@ topology-diagram:
 bench-smoke: venv
 	$(PY) -m bench.run --smoke
 
+.PHONY: bench-heartbeats
+# The heartbeat benchmark (bench/heartbeats.py), on PostgreSQL (HEARTBEATS_BENCH_DATABASE_URL, a database of its own,
+# recreated): 100,000 nodes heartbeating in batches of 1,000 from 8 clients for 60 s on the served stack at
+# 127.0.0.1:8880 (HEARTBEATS_BENCH_PORT), list and PATCH meanwhile, 1,000 nodes going offline and back, and 1,000,000
+# registrations over POST against seed_nodes. Writes bench/heartbeats.json, bench/heartbeats.png and a section of
+# BENCHMARKS.md; BENCH_HEARTBEATS_ARGS=--smoke runs it small and writes nothing.
+bench-heartbeats: venv
+	$(PY) -m bench.heartbeats $(BENCH_HEARTBEATS_ARGS)
+
 .PHONY: bench-watch
 # The live-watch benchmark (bench/watch.py): 5,000 event streams, 1,000 long-polls, slow clients, and the
 # list on the ASGI worker against sync workers; on PostgreSQL (WATCH_BENCH_DATABASE_URL, its own database),

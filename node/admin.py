@@ -14,7 +14,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -25,8 +25,8 @@ from django.utils.text import capfirst
 
 from node.actions import NODE_ACTIONS, NodeAction, state_words
 from node.actors import request_actor
-from node.models import PAUSE_REASON_MAX_LENGTH, Node, NodeChange
-from node.selectors import NodeListQuery, node_history, search_text
+from node.models import PAUSE_REASON_MAX_LENGTH, Node, NodeChange, NodeLiveness
+from node.selectors import NodeListQuery, liveness_cutoff, liveness_state, node_history, search_text
 from node.services import (
     UPDATABLE_FIELDS,
     node_create,
@@ -43,6 +43,7 @@ from util.permissions import model_permission
 CONFIRMATION_SAMPLE = 20
 
 _STATE_COLOURS = {"active": "#1e7e34", "paused": "#b36b00", "inactive": "#ba2121"}
+_LIVENESS_COLOURS = {"online": "#1e7e34", "offline": "#ba2121", "never": "#666666"}
 
 
 def _form_error(exc: ValueError) -> ValidationError:
@@ -147,14 +148,37 @@ class IsPausedListFilter(NodeStateListFilter):
     field = "is_paused"
 
 
+class LivenessListFilter(admin.SimpleListFilter):
+    """The nodes online, offline or never seen, by their last heartbeat as the API's liveness list reads it."""
+
+    title = "liveness"
+    parameter_name = "liveness"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(state.value, state.label) for state in NodeLiveness.State]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Node]) -> QuerySet[Node]:
+        if self.value() not in NodeLiveness.State.values:
+            return queryset
+        return queryset.filter(liveness_state=self.value())
+
+
 @admin.register(Node)
 class NodeAdmin(admin.ModelAdmin):
     """Operators' view of the nodes: filter, search, sort, pause, resume, deactivate, reactivate, edit."""
 
     form = NodeAdminForm
-    list_display = ("hostname_display", "state", "pause_reason_display", "deprecated_display", "last_modified_display")
+    list_display = (
+        "hostname_display",
+        "state",
+        "pause_reason_display",
+        "deprecated_display",
+        "last_modified_display",
+        "liveness_display",
+        "last_seen",
+    )
     empty_value_display = NO_VALUE
-    list_filter = (IsActiveListFilter, IsPausedListFilter)
+    list_filter = (IsActiveListFilter, IsPausedListFilter, LivenessListFilter)
     # Searched by ``get_search_results``, as the API's ``search``; declared so the changelist shows the box.
     search_fields = ("hostname", "pause_reason")
     search_help_text = "Any part of a hostname or pause reason, in any letter case."
@@ -191,6 +215,23 @@ class NodeAdmin(admin.ModelAdmin):
         words = state_words(node)
         colour = _STATE_COLOURS["inactive" if not node.is_active else words[-1]]
         return format_html('<strong style="color: {}">{}</strong>', colour, ", ".join(words))
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Node]:
+        """The nodes with their liveness (``liveness_state``, ``last_seen_at``), read as the API reads it."""
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(liveness_state=liveness_state(liveness_cutoff()), last_seen_at=F("liveness__last_seen"))
+        )
+
+    @admin.display(description="liveness", ordering="liveness_state")
+    def liveness_display(self, node: Node) -> str:
+        state = getattr(node, "liveness_state", None) or NodeLiveness.State.NEVER
+        return format_html('<span style="color: {}">{}</span>', _LIVENESS_COLOURS[state], state)
+
+    @admin.display(description="last seen", ordering="last_seen_at")
+    def last_seen(self, node: Node) -> Any:
+        return getattr(node, "last_seen_at", None)
 
     @admin.display(description="pause reason", ordering=Lower("pause_reason"))
     def pause_reason_display(self, node: Node) -> str | None:

@@ -31,7 +31,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -71,9 +71,9 @@ def event_data(event: NodeEvent, node: dict[str, Any]) -> dict[str, Any]:
     """The JSON object of ``event``'s ``data:``, given ``node``, its node's fields as a list entry shows them.
 
     The node as it was right after the change; what an event says beyond the node (its record's
-    action, say) is added here, from ``event.record``.
+    action, say) is added here, from ``event.record``: a liveness transition adds the node's new ``state``.
     """
-    return node
+    return with_liveness_state(node, event.record.changes if event.record is not None else None)
 
 
 def encode_events(events: Sequence[NodeEvent]) -> list[tuple[int, bytes]]:
@@ -87,6 +87,13 @@ def encode_events(events: Sequence[NodeEvent]) -> list[tuple[int, bytes]]:
         )
         for event, node in zip(events, nodes, strict=True)
     ]
+
+
+def with_liveness_state(node: dict, changes: Mapping | None) -> dict:
+    """The data of a change's event: the node, plus ``state`` (online, offline) when the change's recorded
+    ``changes`` are a liveness transition (``{"state": {"old", "new"}}``)."""
+    state = (changes or {}).get("state")
+    return node if not isinstance(state, Mapping) else {**node, "state": state["new"]}
 
 
 class NodeEventPump:

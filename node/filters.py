@@ -2,8 +2,10 @@
 
 import django_filters
 from django.db.models import QuerySet
+from django.db.models.functions import Lower
+from django.db.models.lookups import In
 
-from node.models import HOSTNAME_MAX_LENGTH, Node, NodeChange
+from node.models import HOSTNAME_MAX_LENGTH, Node, NodeChange, NodeLiveness
 from node.selectors import LIST_MAX_VALUES, SEARCH_MAX_LENGTH, SEARCH_MIN_LENGTH, SEARCH_TOO_SHORT, NodeListQuery
 from util.filters import (
     Iso8601InstantFilter,
@@ -53,3 +55,24 @@ class NodeChangeFilter(django_filters.FilterSet):
         model = NodeChange
         fields = ["started", "ended"]
         form = TimeRangeForm
+
+
+class NodeLivenessFilter(django_filters.FilterSet):
+    """The liveness list's filters: ``state`` (online, offline or never), ``hostname`` and ``id`` (repeatable, any of
+    them, at most 1000 each; hostnames in any letter case)."""
+
+    state = django_filters.ChoiceFilter(choices=NodeLiveness.State.choices)
+    hostname = RepeatedFilter(
+        parse=text_parser(max_length=HOSTNAME_MAX_LENGTH), max_values=LIST_MAX_VALUES, method="filter_hostname"
+    )
+    id = RepeatedFilter(parse=positive_int_parser, max_values=LIST_MAX_VALUES, method="filter_id")
+
+    class Meta:
+        model = Node
+        fields = ["state", "hostname", "id"]
+
+    def filter_hostname(self, queryset: QuerySet, name: str, value: tuple[str, ...]) -> QuerySet:
+        return queryset.filter(In(Lower("hostname"), sorted({hostname.lower() for hostname in value})))
+
+    def filter_id(self, queryset: QuerySet, name: str, value: tuple[int, ...]) -> QuerySet:
+        return queryset.filter(pk__in=sorted(set(value)))

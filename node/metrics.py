@@ -1,5 +1,6 @@
-"""Metrics of the node table read at scrape time (``/metrics``, see ``util.metrics``): nodes by state, the newest
-change index, history rows.
+"""Metrics of the node table read at scrape time (``/metrics``, see ``util.metrics``): nodes by state, nodes by
+liveness, the newest change index, history rows. (Heartbeats received are counted as they arrive, by
+``node.services.liveness``.)
 
 Each query is cheap at a million nodes: on PostgreSQL the active and inactive counts come from the
 ``node_count`` row (migration 0003) and the history's size from the planner's statistics; only
@@ -18,7 +19,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from node.models import Node, NodeChange
-from node.selectors import current_change_index, kept_node_count
+from node.selectors import current_change_index, kept_node_count, liveness_counts, liveness_cutoff
 from util.exceptions import DATABASE_UNAVAILABLE_ERRORS
 from util.metrics import count_database_error
 
@@ -28,7 +29,8 @@ PAUSED_COUNT_SECONDS = 30.0
 
 
 class NodeCollector(Collector):
-    """``scale_nodes_nodes{state}`` (active, paused, inactive: each node in one) and ``scale_nodes_node_history_rows``.
+    """``scale_nodes_nodes{state}`` (active, paused, inactive: each node in one), ``scale_nodes_node_liveness{state}``
+    (online, offline, never: each node in one) and ``scale_nodes_node_history_rows``.
 
     A node is ``inactive`` when deactivated, else ``paused`` or ``active``, as the admin shows it.
     When the database cannot answer, the scrape leaves these families out (and counts the failure)
@@ -41,6 +43,7 @@ class NodeCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             states = self.node_states()
+            liveness = liveness_counts(cutoff=liveness_cutoff())
             history = self.history_rows()
             index = current_change_index()
         except DatabaseError as exc:
@@ -53,6 +56,15 @@ class NodeCollector(Collector):
         for state, value in states.items():
             nodes.add_metric([state], value)
         yield nodes
+        live = GaugeMetricFamily(
+            "scale_nodes_node_liveness",
+            "Nodes by liveness: online (last heartbeat younger than NODE_HEARTBEAT_TTL), offline, "
+            "never (no heartbeat yet).",
+            labels=["state"],
+        )
+        for state, value in liveness.items():
+            live.add_metric([state], value)
+        yield live
         yield GaugeMetricFamily(
             "scale_nodes_registry_change_index",
             "The newest change index of the registry clock: it grows by one per node written.",

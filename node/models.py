@@ -77,7 +77,9 @@ class NodeChange(models.Model):
     Written by ``node.services.history`` in the same transaction as the change itself, so a change
     is never recorded without happening, nor happens without being recorded. ``changes`` maps each
     changed field to ``{"old": ..., "new": ...}``. ``time`` is the node's ``last_modified`` after
-    the change, which strictly advances per node, so a node's records sort in commit order.
+    the change, which strictly advances per node, so a node's records sort in commit order. A liveness
+    transition (``{"state": ...}``, ``node.services.liveness``) changes none of the node's fields: its
+    ``time`` is the registry clock's time of the transition, later than every earlier record's.
     """
 
     class Action(models.TextChoices):
@@ -105,6 +107,8 @@ class NodeChange(models.Model):
         indexes = [
             models.Index(fields=["node", "time", "id"], name="node_change_node_time_idx"),
             models.Index(fields=["time"], name="node_change_time_idx"),
+            # A change by its index: the record behind an entry of the change feed or an event.
+            models.Index(fields=["change_index"], name="node_change_index_idx"),
         ]
 
     def __str__(self) -> str:
@@ -132,3 +136,34 @@ class RegistryClock(models.Model):
 
     def __str__(self) -> str:
         return f"registry clock at change {self.change_index}"
+
+
+class NodeLiveness(models.Model):
+    """Whether a node is alive: when it last sent a heartbeat, and the state last recorded for it.
+
+    Kept apart from ``Node`` so that heartbeats, many per second, write only here: they change no
+    field of the node, take no change index and wake no follower. ``last_seen`` is the time of the
+    latest heartbeat (set by ``node.services.liveness``); a node without a row has never sent one.
+    ``state`` is the state last recorded (``online`` from the first heartbeat; ``offline`` and back
+    are recorded transitions, written with their history record), which the reaper compares with
+    ``last_seen`` to find the nodes whose state changed. What a reader sees as the state comes from
+    ``last_seen`` itself (``node.selectors.liveness_state``), so it is exact at any time.
+    No index covers ``last_seen``: every heartbeat rewrites it, and an index on it would make each
+    of those updates write the index too.
+    """
+
+    class State(models.TextChoices):
+        NEVER = "never"
+        ONLINE = "online"
+        OFFLINE = "offline"
+
+    node = models.OneToOneField(Node, on_delete=models.CASCADE, primary_key=True, related_name="liveness")
+    last_seen = models.DateTimeField()
+    state = models.CharField(max_length=8, choices=State.choices, default=State.ONLINE)
+
+    class Meta:
+        db_table = "node_liveness"
+        verbose_name_plural = "node liveness"
+
+    def __str__(self) -> str:
+        return f"node {self.node_id} {self.state}, last seen {self.last_seen.isoformat()}"

@@ -14,7 +14,17 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 
 from node.models import HOSTNAME_MAX_LENGTH
 from node.selectors import LIST_MAX_VALUES, SEARCH_MAX_LENGTH, SEARCH_MIN_LENGTH
-from node.serializers import NodeChangeSerializer, NodeChangesSerializer, NodeSerializer, NodeUpdateSerializer
+from node.serializers import (
+    HOSTNAMES_MAX_ITEMS,
+    HeartbeatResultSerializer,
+    NodeChangeSerializer,
+    NodeChangesSerializer,
+    NodeHostnamesSerializer,
+    NodeLivenessSerializer,
+    NodeRegistrationSerializer,
+    NodeSerializer,
+    NodeUpdateSerializer,
+)
 from util.schema import error_response, validation_error_response
 
 TAGS = ["nodes"]
@@ -375,6 +385,172 @@ node_update_schema = extend_schema(
     },
 )
 
+_WRITE_UNAUTHORIZED = error_response(
+    "Missing or invalid credentials.",
+    examples={"no credentials": "Authentication credentials were not provided.", "invalid token": "Invalid token."},
+)
+
+
+def _hostnames_refused(what: str) -> OpenApiResponse:
+    """The 400 of a body naming nodes by hostname (registration, heartbeats)."""
+    return validation_error_response(
+        f"The body was refused and nothing was {what}: not a JSON object, a field other than `hostnames`, "
+        f"`hostnames` missing or not an array, no hostname or more than {HOSTNAMES_MAX_ITEMS}, an item that is not a "
+        "string or not a valid hostname, or a hostname given twice (in any letter case). `detail` names it.",
+        examples={
+            "bad hostname": {
+                "detail": "hostnames: Item 1, 'bad_host.example.com' is not a valid hostname: each dot-separated "
+                "label must be 1-63 letters, digits or hyphens, not starting or ending with a hyphen.",
+                "errors": {
+                    "hostnames": [
+                        "Item 1, 'bad_host.example.com' is not a valid hostname: each dot-separated label must be "
+                        "1-63 letters, digits or hyphens, not starting or ending with a hyphen."
+                    ]
+                },
+            },
+            "duplicate": {
+                "detail": "hostnames: Item 1, 'A.example.com', is given more than once (hostnames ignore letter case).",
+                "errors": {
+                    "hostnames": ["Item 1, 'A.example.com', is given more than once (hostnames ignore letter case)."]
+                },
+            },
+        },
+    )
+
+
+node_register_schema = extend_schema(
+    summary="Register Nodes",
+    description=(
+        f"Register nodes by hostname, 1 to {HOSTNAMES_MAX_ITEMS} at a time. Idempotent: a hostname already known, in "
+        "any letter case, is left as it is and answered under `existing`; each new node is registered active and "
+        "unpaused, with its own change index, a history record (channel `api`, the user as actor) and an event. "
+        "Every hostname is checked first: one refused hostname is a 400 naming it, and nothing is registered. "
+        'Needs a user with the permission `node.add_node` ("Can add node"; superusers have it).'
+    ),
+    tags=TAGS,
+    parameters=[X_REQUEST_ID, WWW_AUTHENTICATE],
+    request=NodeHostnamesSerializer,
+    examples=[
+        OpenApiExample(
+            "two nodes", value={"hostnames": ["gpu-17.example.com", "gpu-18.example.com"]}, request_only=True
+        ),
+        OpenApiExample(
+            "one new, one known",
+            value={
+                "created": [{"id": 18, "hostname": "gpu-18.example.com"}],
+                "existing": [{"id": 17, "hostname": "gpu-17.example.com"}],
+            },
+            response_only=True,
+        ),
+    ],
+    responses={
+        200: OpenApiResponse(
+            NodeRegistrationSerializer,
+            description="The nodes created and those known already, each in the order given.",
+        ),
+        400: _hostnames_refused("registered"),
+        401: _WRITE_UNAUTHORIZED,
+        403: error_response(
+            "The user lacks the permission `node.add_node`, or a browser session sent no valid CSRF token.",
+            examples={
+                "no permission": "This needs the permission node.add_node (“Can add node”), which your user "
+                "does not have; an administrator can grant it to you or to one of your groups."
+            },
+        ),
+        503: _UNAVAILABLE,
+    },
+)
+
+node_heartbeats_schema = extend_schema(
+    summary="Node Heartbeats",
+    description=(
+        f"Say that nodes are alive now: 1 to {HOSTNAMES_MAX_ITEMS} hostnames (any letter case), from a node agent "
+        "(its own) or a scheduler (a batch). Sets each node's last-seen time and nothing else: no history record, "
+        "no change index, no event, `last_modified` unchanged, so heartbeats never wake followers of the change "
+        "feed. A node is `online` while its last heartbeat is younger than `NODE_HEARTBEAT_TTL` (30 s by default) "
+        "and `offline` after (see `GET /v6/nodes/liveness/`); send one every TTL/3 with some jitter. Going offline "
+        "and coming back are recorded as changes. Hostnames that name no node are answered under `unknown` and "
+        "are not registered (`POST /v6/nodes/` does that). Needs a user with the permission "
+        '`node.change_nodeliveness` ("Can change node liveness"; superusers have it).'
+    ),
+    tags=TAGS,
+    parameters=[X_REQUEST_ID, WWW_AUTHENTICATE],
+    request=NodeHostnamesSerializer,
+    examples=[
+        OpenApiExample(
+            "a scheduler's batch", value={"hostnames": ["gpu-17.example.com", "gpu-99.example.com"]}, request_only=True
+        ),
+        OpenApiExample("one unknown", value={"seen": 1, "unknown": ["gpu-99.example.com"]}, response_only=True),
+    ],
+    responses={
+        200: OpenApiResponse(HeartbeatResultSerializer, description="How many nodes were seen, and the unknown names."),
+        400: _hostnames_refused("recorded"),
+        401: _WRITE_UNAUTHORIZED,
+        403: error_response(
+            "The user lacks the permission `node.change_nodeliveness`, or a browser session sent no valid CSRF token.",
+            examples={
+                "no permission": "This needs the permission node.change_nodeliveness (“Can change node liveness”), "
+                "which your user does not have; an administrator can grant it to you or to one of your groups."
+            },
+        ),
+        503: _UNAVAILABLE,
+    },
+)
+
+_LIVENESS_STATES = (
+    "`never` before the node's first heartbeat, `online` while its last heartbeat is younger than "
+    "`NODE_HEARTBEAT_TTL` (30 s by default), `offline` after; read from the last heartbeat itself, so it is exact "
+    "at the time of the answer."
+)
+LIVENESS_FILTERS = [
+    OpenApiParameter(
+        "state",
+        {"type": "string", "enum": ["online", "offline", "never"]},
+        OpenApiParameter.QUERY,
+        description="Only the nodes in this state. Anything else is a 400.",
+    ),
+    *(parameter for parameter in LIST_FILTERS if parameter.name in ("hostname", "id")),
+]
+
+node_liveness_list_schema = extend_schema(
+    summary="Node Liveness List",
+    description=(
+        "Whether each node is alive, a page at a time, ordered by id: its `state` and when its last heartbeat "
+        f"arrived (`last_seen`). {_LIVENESS_STATES} Going offline and coming back online are also recorded as "
+        "changes of the node (history, change feed, events), once each."
+    ),
+    tags=TAGS,
+    parameters=LIVENESS_FILTERS,
+    responses={
+        200: OpenApiResponse(NodeLivenessSerializer(many=True), description="A page of nodes' liveness."),
+        400: validation_error_response(
+            "A query parameter was refused; `detail` and `errors` name it and what it accepts.",
+            examples={
+                "unknown state": {
+                    "detail": "state: Select a valid choice. asleep is not one of the available choices.",
+                    "errors": {"state": ["Select a valid choice. asleep is not one of the available choices."]},
+                }
+            },
+        ),
+        401: _UNAUTHORIZED_READ,
+        404: error_response("`page` is past the last page of the answer."),
+        503: _UNAVAILABLE,
+    },
+)
+
+node_liveness_detail_schema = extend_schema(
+    summary="Node Liveness",
+    description=f"Whether one node is alive: its `state` and when its last heartbeat arrived. {_LIVENESS_STATES}",
+    tags=TAGS,
+    parameters=[NODE_ID],
+    responses={
+        200: OpenApiResponse(NodeLivenessSerializer, description="The node's liveness."),
+        401: _UNAUTHORIZED_READ,
+        404: error_response("No node has this id.", examples={"unknown node": "No Node matches the given query."}),
+        503: _UNAVAILABLE,
+    },
+)
+
 
 HISTORY_FILTERS = [
     OpenApiParameter(
@@ -391,7 +567,8 @@ node_history_schema = extend_schema(
     summary="Node History",
     description=(
         "Who changed a node, when and why: its registration and every change of `is_paused`, `pause_reason` or "
-        "`is_active` (and of its hostname), through the API, the admin or a command, newest first. Each record "
+        "`is_active` (and of its hostname), through the API, the admin or a command, newest first; and each time "
+        'it went offline or came back online (actor and channel `system`, `{"state": {"old", "new"}}`). Each record '
         "is written in the same transaction as the change it describes. The records name users and "
         "operating-system accounts, so they need an authenticated user with the permission `node.view_nodechange` "
         '("Can view node change"; superusers have it), even where node reads are public.'
@@ -525,6 +702,8 @@ node_events_schema = extend_schema(
         "changed several times comes once per change, each with its own `id`. Ids increase but skip the indexes "
         "of changes that are not delivered: a write that changed no value (it only moved `last_modified`) comes "
         "only while it is the node's latest change, and changes whose history was pruned do not come. "
+        "The event of a liveness transition (a node gone offline, or back online: `GET /v6/nodes/liveness/`) "
+        "carries `state` too, `offline` or `online`. "
         "A comment line (`: keep-alive`) "
         "comes at once and then whenever 15 seconds pass without an event. To resume after a disconnect, send the "
         "last `id` received as `Last-Event-ID` (browsers do) or as `after`: every change after it comes first, then "

@@ -9,13 +9,15 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.db import connection, connections
-from django.db.models import CharField, Count, FilteredRelation, Func, Q, QuerySet
+from django.db.models import Case, CharField, Count, F, FilteredRelation, Func, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower, Upper
 from django.db.models.lookups import Contains, In
+from django.utils import timezone
 
-from node.models import HOSTNAME_MAX_LENGTH, NODE_FIELDS, Node, NodeChange
+from node.models import HOSTNAME_MAX_LENGTH, NODE_FIELDS, Node, NodeChange, NodeLiveness
 from util.sqlcache import rows_with_params, sql_with_params
 from util.values import check_length
 
@@ -597,3 +599,59 @@ def _deactivation_times(node_ids: set[int], *, after: int) -> dict[int, dt.datet
         if node_id not in times and changes.get("is_active", {}).get("new") is False:
             times[node_id] = time
     return times
+
+
+# A node's liveness as the API shows it, in this order.
+LIVENESS_FIELDS = ("id", "hostname", "state", "last_seen")
+
+
+def liveness_cutoff(now: dt.datetime | None = None) -> dt.datetime:
+    """The oldest heartbeat that still makes a node online at ``now`` (default: now): ``NODE_HEARTBEAT_TTL`` before."""
+    return (now or timezone.now()) - dt.timedelta(seconds=settings.NODE_HEARTBEAT_TTL)
+
+
+def liveness_state(cutoff: dt.datetime) -> Case:
+    """The state of a node (an expression over ``Node``): ``never`` without a heartbeat, ``online`` while its last
+    one is at ``cutoff`` or later, ``offline`` before."""
+    return Case(
+        When(liveness__last_seen__isnull=True, then=Value(NodeLiveness.State.NEVER.value)),
+        When(liveness__last_seen__gte=cutoff, then=Value(NodeLiveness.State.ONLINE.value)),
+        default=Value(NodeLiveness.State.OFFLINE.value),
+        output_field=CharField(),
+    )
+
+
+def node_liveness_rows(*, cutoff: dt.datetime) -> QuerySet:
+    """Every node's ``LIVENESS_FIELDS`` as dicts, by id; ``state`` as ``liveness_state(cutoff)`` says.
+
+    The state is read from the last heartbeat itself, so it is exact whenever it is read, whether or not
+    the transition has been recorded yet.
+    """
+    return (
+        Node.objects.annotate(last_seen=F("liveness__last_seen"), state=liveness_state(cutoff))
+        .values(*LIVENESS_FIELDS)
+        .order_by("id")
+    )
+
+
+def liveness_counts(*, cutoff: dt.datetime) -> dict[str, int]:
+    """How many nodes are online, offline and have never sent a heartbeat, at ``cutoff``."""
+    seen = NodeLiveness.objects.aggregate(
+        online=Count("pk", filter=Q(last_seen__gte=cutoff)), offline=Count("pk", filter=Q(last_seen__lt=cutoff))
+    )
+    never = Node.objects.count() - seen["online"] - seen["offline"]
+    return {"online": seen["online"], "offline": seen["offline"], "never": max(never, 0)}
+
+
+def liveness_transitions_at(indexes: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """The changes of the liveness transitions (``{"state": {"old", "new"}}``) among the changes ``indexes``, by index.
+
+    Served by the index on the records' change index; changes of other kinds are not in the answer.
+    """
+    indexes = sorted(set(indexes))
+    if not indexes:
+        return {}
+    records = NodeChange.objects.filter(
+        change_index__in=indexes, channel=NodeChange.Channel.SYSTEM, changes__has_key="state"
+    ).values_list("change_index", "changes")
+    return dict(records)

@@ -1,13 +1,15 @@
-"""The node's JSON shape, and validation of the PATCH body."""
+"""The node's JSON shape, and validation of the PATCH body and of the bodies naming nodes by hostname."""
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from node.models import NODE_FIELDS, Node, NodeChange
+from node.models import HOSTNAME_MAX_LENGTH, NODE_FIELDS, Node, NodeChange
 from node.services.rules import NODE_CHANGES
+from util.hostnames import validate_hostname
 from util.serializers import ClosedObjectSerializer
 
 # What each field means, in the words of the v6 Node Services reference; the OpenAPI schema shows them.
@@ -83,7 +85,10 @@ class NodeChangeSerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "id": {"help_text": "The unique identifier of the record."},
             "node": {"help_text": "The id of the node that changed."},
-            "time": {"help_text": "When the change was made: the node's last_modified after it."},
+            "time": {
+                "help_text": "When the change was made: the node's last_modified after it (for a liveness "
+                "transition, which leaves last_modified as it is, when it was recorded)."
+            },
             "action": {"help_text": "register (the node was added) or update."},
             "actor": {"help_text": "The user name, or for a shell change the command and the operating-system user."},
             "channel": {"help_text": "Where the change came from: api, admin, cli or system."},
@@ -118,3 +123,108 @@ class NodeUpdateSerializer(ClosedObjectSerializer):
     """The PATCH body: a JSON object with at least one of the changeable fields, and nothing else."""
 
     body = NODE_CHANGES
+
+
+# At most this many hostnames in one registration or heartbeat body.
+HOSTNAMES_MAX_ITEMS = 1000
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": HOSTNAME_MAX_LENGTH},
+        "minItems": 1,
+        "maxItems": HOSTNAMES_MAX_ITEMS,
+        "uniqueItems": True,
+    }
+)
+class HostnameListField(serializers.Field):
+    """A JSON array of 1 to ``HOSTNAMES_MAX_ITEMS`` distinct RFC 1123 hostnames (distinct ignoring letter case).
+
+    Every item is checked before anything is written, and a refused item is named in the message.
+    """
+
+    def to_internal_value(self, data: object) -> list[str]:
+        if not isinstance(data, list):
+            raise serializers.ValidationError("Expected a JSON array of hostnames (strings).")
+        if not data:
+            raise serializers.ValidationError("Give at least one hostname.")
+        if len(data) > HOSTNAMES_MAX_ITEMS:
+            raise serializers.ValidationError(
+                f"At most {HOSTNAMES_MAX_ITEMS} hostnames at a time, got {len(data)}; send them in batches."
+            )
+        seen: set[str] = set()
+        for position, hostname in enumerate(data):
+            if not isinstance(hostname, str):
+                raise serializers.ValidationError(f"Item {position} is not a string: {json.dumps(hostname)[:60]}.")
+            try:
+                validate_hostname(hostname, max_length=HOSTNAME_MAX_LENGTH)
+            except ValueError as exc:
+                named = str(exc) if repr(hostname[:60]) in str(exc) else f"{hostname[:60]!r}: {exc}"
+                raise serializers.ValidationError(f"Item {position}, {named}") from None
+            key = hostname.lower()
+            if key in seen:
+                raise serializers.ValidationError(
+                    f"Item {position}, {hostname[:60]!r}, is given more than once (hostnames ignore letter case)."
+                )
+            seen.add(key)
+        return data
+
+    def to_representation(self, value: list[str]) -> list[str]:
+        return value
+
+
+class NodeHostnamesSerializer(serializers.Serializer):
+    """A body naming nodes by hostname: `{"hostnames": [...]}`, 1 to 1,000 distinct hostnames, nothing else."""
+
+    hostnames = HostnameListField(
+        help_text="Hostnames (RFC 1123, at most 250 characters), distinct in any letter case."
+    )
+
+    def to_internal_value(self, data: object) -> dict[str, Any]:
+        if isinstance(data, Mapping):
+            unknown = sorted(str(name)[:40] for name in set(data) - {"hostnames"})
+            if unknown:
+                raise serializers.ValidationError(
+                    {"non_field_errors": [f"Unknown field(s): {', '.join(unknown[:10])}. Only hostnames is accepted."]}
+                )
+        return super().to_internal_value(data)
+
+
+class RegisteredNodeSerializer(serializers.Serializer):
+    """A node named in a registration's answer."""
+
+    id = serializers.IntegerField(help_text="The node's id.")
+    hostname = serializers.CharField(help_text="The node's hostname as stored (for a known node, its first spelling).")
+
+
+class NodeRegistrationSerializer(serializers.Serializer):
+    """What a registration did: the nodes it created and those already known, each in the order given."""
+
+    created = RegisteredNodeSerializer(many=True, help_text="The nodes registered by this request.")
+    existing = RegisteredNodeSerializer(many=True, help_text="The nodes that were registered already.")
+
+
+class HeartbeatResultSerializer(serializers.Serializer):
+    """What a batch of heartbeats did."""
+
+    seen = serializers.IntegerField(help_text="How many registered nodes the heartbeat named (each counted once).")
+    unknown = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The hostnames that name no registered node, in the order given: register them first.",
+    )
+
+
+class NodeLivenessSerializer(serializers.Serializer):
+    """Whether a node is alive: its state from its last heartbeat."""
+
+    id = serializers.IntegerField(help_text="The node's id.")
+    hostname = serializers.CharField(help_text="The node's hostname.")
+    state = serializers.ChoiceField(
+        choices=["online", "offline", "never"],
+        help_text="`never` before the node's first heartbeat, `online` while its last heartbeat is younger than "
+        "`NODE_HEARTBEAT_TTL` (30 s by default), `offline` after.",
+    )
+    last_seen = serializers.DateTimeField(
+        allow_null=True, help_text="When the node's last heartbeat arrived; null before the first."
+    )

@@ -28,28 +28,43 @@ from node.events import (
     wait_for_change,
     waiting_limiter,
 )
-from node.filters import NodeChangeFilter, NodeFilter
-from node.models import NODE_FIELDS, Node, NodeChange
+from node.filters import NodeChangeFilter, NodeFilter, NodeLivenessFilter
+from node.models import NODE_FIELDS, Node, NodeChange, NodeLiveness
 from node.schema import (
     node_changes_schema,
     node_detail_schema,
     node_events_schema,
+    node_heartbeats_schema,
     node_history_schema,
     node_list_schema,
+    node_liveness_detail_schema,
+    node_liveness_list_schema,
+    node_register_schema,
     node_update_schema,
 )
 from node.selectors import (
     NodeListQuery,
     current_change_index,
+    liveness_cutoff,
     node_changes,
     node_exists_with_index,
     node_history,
+    node_liveness_rows,
     node_row_with_index,
     node_rows,
     node_state_counts,
 )
-from node.serializers import NodeChangeSerializer, NodeSerializer, NodeUpdateSerializer, node_rows_data
-from node.services import NodeChanged, node_update
+from node.serializers import (
+    HeartbeatResultSerializer,
+    NodeChangeSerializer,
+    NodeHostnamesSerializer,
+    NodeLivenessSerializer,
+    NodeRegistrationSerializer,
+    NodeSerializer,
+    NodeUpdateSerializer,
+    node_rows_data,
+)
+from node.services import NodeChanged, node_heartbeat, node_register_named, node_update
 from node.versions import node_page_version, node_version, node_version_at
 from util import shutdown
 from util.admission import CLIENT, LimitReached
@@ -89,10 +104,10 @@ def registry_indexed(response: HttpResponse, index: int) -> HttpResponse:
     return response
 
 
-@extend_schema_view(get=node_list_schema)
+@extend_schema_view(get=node_list_schema, post=node_register_schema)
 class NodeListView(KnownQueryParams, generics.ListAPIView):
     """The cluster's nodes, a page at a time: filter with `started`, `ended`, `is_active`, `is_paused`, `hostname`,
-    `id` and `search`, sort with `order`.
+    `id` and `search`, sort with `order`. `POST` `{"hostnames": [...]}` registers nodes (permission `node.add_node`).
 
     Each page carries an `ETag`; sending it back in `If-None-Match` answers 304 with no body while
     the page is unchanged.
@@ -138,6 +153,63 @@ class NodeListView(KnownQueryParams, generics.ListAPIView):
         response = self.get_paginated_response(results)
         response["ETag"] = etag
         return registry_indexed(response, registry_index)
+
+    def post(self, request: Request) -> Response:
+        body = NodeHostnamesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        actor = request_actor(request, channel=NodeChange.Channel.API)
+        try:
+            registered = node_register_named(hostnames=body.validated_data["hostnames"], actor=actor)
+        except ValueError as exc:
+            raise ValidationError({"hostnames": [str(exc)]}) from None
+        return Response(NodeRegistrationSerializer(registered).data)
+
+
+@extend_schema_view(post=node_heartbeats_schema)
+class NodeHeartbeatsView(APIView):
+    """Heartbeats: `POST` `{"hostnames": [...]}` says those nodes are alive now (permission
+    `node.change_nodeliveness`). Sets their last-seen time only: no history record, no change, no event."""
+
+    # The model whose permission a heartbeat needs (node.change_nodeliveness: a POST that changes rows).
+    queryset = NodeLiveness.objects.all()
+    write_permission_action = "change"
+    renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
+
+    def post(self, request: Request) -> Response:
+        body = NodeHostnamesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = node_heartbeat(hostnames=body.validated_data["hostnames"])
+        return Response(HeartbeatResultSerializer(result).data)
+
+
+@extend_schema_view(get=node_liveness_list_schema)
+class NodeLivenessListView(generics.ListAPIView):
+    """Whether each node is alive, a page at a time by id: filter with `state` (online, offline, never), `hostname`
+    and `id`."""
+
+    queryset = Node.objects.none()
+    serializer_class = NodeLivenessSerializer
+    pagination_class = StrictPageNumberPagination
+    renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = NodeLivenessFilter
+
+    def get_queryset(self) -> QuerySet:
+        return node_liveness_rows(cutoff=liveness_cutoff())
+
+
+@extend_schema_view(get=node_liveness_detail_schema)
+class NodeLivenessDetailView(APIView):
+    """Whether one node is alive: its state and last heartbeat."""
+
+    queryset = Node.objects.none()
+    renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
+
+    def get(self, request: Request, pk: str) -> Response:
+        row = node_liveness_rows(cutoff=liveness_cutoff()).filter(pk=node_id_of(pk)).first()
+        if row is None:
+            raise Http404(NO_SUCH_NODE)
+        return Response(NodeLivenessSerializer(row).data)
 
 
 @extend_schema_view(get=node_detail_schema, patch=node_update_schema)

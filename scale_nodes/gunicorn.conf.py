@@ -180,9 +180,12 @@ def post_fork(server, worker) -> None:
 
 
 def post_worker_init(worker) -> None:
+    from node import reaper
     from scale_nodes.workers import freeze_loaded_app
 
     freeze_loaded_app()
+    # Each worker records the nodes that went offline or came back (node.reaper); the database decides who does.
+    reaper.start()
 
 
 def child_exit(server, worker) -> None:

@@ -56,6 +56,15 @@ WATCH_MAX_PER_CLIENT = env_int("WATCH_MAX_PER_CLIENT", 100)
 EVENTS_RETAINED_CHANGES = env_int("EVENTS_RETAINED_CHANGES", 10_000)
 EVENTS_RECHECK_SECONDS = env_int("EVENTS_RECHECK_SECONDS", 30)
 
+# Node liveness: a node is online while its last heartbeat is younger than NODE_HEARTBEAT_TTL seconds,
+# offline after. Every server process looks for nodes that went offline or came back every
+# NODE_REAP_SECONDS (0: never; `manage.py nodes reap` then does it) and records each transition once;
+# a process marks nodes offline only once it has been up for the TTL itself. A node offline for
+# NODE_OFFLINE_DEACTIVATE_SECONDS is deactivated by the system (0, the default: never).
+NODE_HEARTBEAT_TTL = env_int("NODE_HEARTBEAT_TTL", 30)
+NODE_REAP_SECONDS = env_int("NODE_REAP_SECONDS", 2)
+NODE_OFFLINE_DEACTIVATE_SECONDS = env_int("NODE_OFFLINE_DEACTIVATE_SECONDS", 0)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

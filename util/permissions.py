@@ -74,6 +74,9 @@ def _is_authenticated(request: Request) -> bool:
 class ModelPermissionWritesPublicReads(BasePermission):
     """Writes need the model permission of the write (``PATCH``: ``<app>.change_<model>``) of the view's model.
 
+    A view whose writes are all one kind of write whatever the method names it in
+    ``write_permission_action`` (a ``POST`` that changes rows: ``"change"``).
+
     Reads are public unless ``PUBLIC_READ_API`` is off; then they need any authenticated user. The
     setting is read on every request, so it can be changed per test or per deployment. An
     authenticated user without the permission gets a 403 naming it; an anonymous client a 401.
@@ -90,7 +93,7 @@ class ModelPermissionWritesPublicReads(BasePermission):
             return settings.PUBLIC_READ_API or _is_authenticated(request)
         if not _is_authenticated(request):
             return False
-        action = WRITE_ACTIONS.get(request.method, "change")
+        action = getattr(view, "write_permission_action", None) or WRITE_ACTIONS.get(request.method, "change")
         needed = model_permission(_view_model(view), action)
         if request.user.has_perm(needed):
             return True

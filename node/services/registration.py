@@ -19,7 +19,7 @@ from django.db import IntegrityError, connection, transaction
 
 from node.actors import SYSTEM, Actor
 from node.models import HOSTNAME_MAX_LENGTH, Node, NodeChange
-from node.selectors import known_hostname_keys
+from node.selectors import known_hostname_keys, nodes_with_hostnames
 from node.services import clock, history
 from node.services.clock import Stamps
 from node.services.hostnames import node_validate_hostname, taken_message
@@ -155,6 +155,42 @@ def node_register(
             progress(start + len(batch))
     logger.info("%d nodes registered by %s, %d already known", len(result.created), actor, len(result.existing))
     return result
+
+
+@dataclass(frozen=True)
+class RegisteredNode:
+    """A node named in a registration's answer: its id and its hostname as stored."""
+
+    id: int
+    hostname: str
+
+
+@dataclass
+class NamedRegistration:
+    """What ``node_register_named`` did: the nodes it created and those already known, each in the order given."""
+
+    created: list[RegisteredNode] = field(default_factory=list)
+    existing: list[RegisteredNode] = field(default_factory=list)
+
+
+def node_register_named(*, hostnames: Sequence[str], actor: Actor) -> NamedRegistration:
+    """Register ``hostnames`` in one transaction, as ``node_register`` does, and name every node by id.
+
+    For a client that registers a batch (the API): the answer tells, in the order given, which nodes
+    are new and which were known already (in any letter case; named then by their stored hostname).
+    Raises ``ValueError`` for a bad hostname; nothing is registered then.
+    """
+    result = node_register(hostnames=hostnames, actor=actor, batch_size=max(len(hostnames), 1))
+    created = {hostname.lower() for hostname in result.created}
+    stored = {
+        key: RegisteredNode(id=pk, hostname=hostname)
+        for key, pk, hostname in nodes_with_hostnames(hostnames).values_list("hostname_key", "pk", "hostname")
+    }
+    named = NamedRegistration()
+    for hostname in hostnames:
+        key = hostname.lower()
+        (named.created if key in created else named.existing).append(stored[key])
+    return named
 
 
 def _with_retries(insert: Callable[[], set[str]]) -> set[str]:

@@ -37,6 +37,18 @@ def staff_client(db: None) -> APIClient:
 
 
 @pytest.fixture
+def registrar_client(db: None) -> APIClient:
+    """A client authenticated by token as a staff user who may add nodes (``node.add_node``) and nothing else."""
+    return _token_client(username="registrar", is_staff=True, permissions=("add_node",))
+
+
+@pytest.fixture
+def agent_client(db: None) -> APIClient:
+    """A client authenticated by token as a node agent: a staff user who may only send heartbeats."""
+    return _token_client(username="agent", is_staff=True, permissions=("change_nodeliveness",))
+
+
+@pytest.fixture
 def user_client(db: None) -> APIClient:
     """A client authenticated by token as a user who is not staff."""
     return _token_client(username="viewer", is_staff=False)

@@ -17,6 +17,7 @@ HARNESS = (
     "bench.watch",
     "bench.abuse",
     "bench.abuse_load",
+    "bench.heartbeats",
 )
 
 

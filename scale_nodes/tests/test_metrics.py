@@ -7,6 +7,7 @@ and the server; ``make ops-tools`` installs it) and are skipped without it.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -24,9 +25,11 @@ import pytest
 from django.conf import settings
 from django.db import OperationalError, connection
 from django.test import Client, override_settings
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from node.models import RegistryClock
+from node.services import node_heartbeat
 from node.tests.helpers import create_node
 from scale_nodes.tests.servers import GunicornInstance, request
 
@@ -111,6 +114,19 @@ class TestRequestMetrics:
         assert states == {"active": 3, "paused": 2, "inactive": 2}, states
         assert value(text, "scale_nodes_registry_change_index") == RegistryClock.objects.get().change_index == 7
         assert ("scale_nodes_node_history_rows", ()) in samples(text)
+
+    def test_nodes_are_counted_by_liveness_and_heartbeats_received_are_counted(self) -> None:
+        for hostname in ("up-1.test", "up-2.test", "down.test", "never.test"):
+            create_node(hostname=hostname)
+        node_heartbeat(hostnames=["down.test"], now=timezone.now() - dt.timedelta(hours=1))
+        before = value(scrape(), "scale_nodes_heartbeats_received_total")
+        node_heartbeat(hostnames=["up-1.test", "up-2.test", "nobody.test"])
+        text = scrape()
+        states = {
+            state: value(text, "scale_nodes_node_liveness", state=state) for state in ("online", "offline", "never")
+        }
+        assert states == {"online": 2, "offline": 1, "never": 1}, states
+        assert value(text, "scale_nodes_heartbeats_received_total") - before == 2
 
 
 @pytest.mark.django_db

@@ -1,9 +1,12 @@
-"""``manage.py nodes``: list nodes, watch their changes, and pause, resume, deactivate or reactivate them."""
+"""``manage.py nodes``: list nodes, watch their changes, and pause, resume, deactivate or reactivate them; send
+heartbeats, show liveness and record the nodes that went offline or came back."""
 
 import datetime as dt
 import time
+from collections.abc import Sequence
 from types import SimpleNamespace
 
+from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
@@ -12,16 +15,19 @@ from django.utils.text import capfirst
 from node.actions import NODE_ACTIONS, STATE_FILTERS, state_words
 from node.actors import command_actor
 from node.feed import change_waiter
-from node.models import NODE_FIELDS, Node, NodeChange
+from node.models import HOSTNAME_MAX_LENGTH, NODE_FIELDS, Node, NodeChange, NodeLiveness
 from node.selectors import (
     NodeListQuery,
     RecordedChange,
     current_change_index,
+    liveness_cutoff,
     node_events,
+    node_liveness_rows,
     nodes_with_hostnames,
     search_text,
 )
-from node.services import node_update_many
+from node.services import node_deactivate_offline, node_heartbeat, node_liveness_reap, node_update_many
+from util.hostnames import validate_hostname
 from util.migrations import MigratedDatabaseCommand
 
 STATES = tuple(STATE_FILTERS)
@@ -49,6 +55,18 @@ class Command(MigratedDatabaseCommand):
         )
         watch.add_argument("--after", type=int, help="Start with the changes after this change index (default: now).")
         watch.add_argument("--timeout", type=float, help="Stop after this many seconds (default: never).")
+        heartbeat = commands.add_parser("heartbeat", help="Send a heartbeat for nodes by hostname: they are seen now.")
+        heartbeat.add_argument("hostnames", nargs="+", metavar="HOST", help="Hostname (any letter case).")
+        liveness = commands.add_parser(
+            "liveness", help="List nodes with their liveness (state, last heartbeat), ordered by id."
+        )
+        liveness.add_argument("--state", choices=NodeLiveness.State.values, help="Only nodes in this state.")
+        liveness.add_argument("--limit", type=int, default=100, help="Show at most this many (default 100; 0: all).")
+        commands.add_parser(
+            "reap",
+            help="Record now the nodes that went offline (no heartbeat for NODE_HEARTBEAT_TTL) or came back online, "
+            "once each; the server processes do this by themselves every NODE_REAP_SECONDS.",
+        )
         for action in NODE_ACTIONS.values():
             sub = commands.add_parser(action.name, help=f"{action.name.capitalize()} nodes by id or hostname.")
             sub.add_argument("nodes", nargs="+", metavar="NODE", help="Node id or hostname.")
@@ -61,6 +79,15 @@ class Command(MigratedDatabaseCommand):
             return
         if options["command"] == "list":
             self._list(state=options["state"], search=options["search"], limit=options["limit"])
+            return
+        if options["command"] == "heartbeat":
+            self._heartbeat(options["hostnames"])
+            return
+        if options["command"] == "liveness":
+            self._liveness(state=options["state"], limit=options["limit"])
+            return
+        if options["command"] == "reap":
+            self._reap()
             return
         action = NODE_ACTIONS[options["command"]]
         nodes = _resolve(options["nodes"])
@@ -105,6 +132,47 @@ class Command(MigratedDatabaseCommand):
             self.stdout.write(f"{len(rows)} of {total} nodes shown; --limit 0 shows all.")
         else:
             self.stdout.write(f"{total} node{'s' if total != 1 else ''}.")
+
+    def _heartbeat(self, hostnames: Sequence[str]) -> None:
+        for hostname in hostnames:
+            try:
+                validate_hostname(hostname, max_length=HOSTNAME_MAX_LENGTH)
+            except ValueError as exc:
+                raise CommandError(f"{capfirst(str(exc))} Nothing was recorded.") from None
+        result = node_heartbeat(hostnames=hostnames)
+        self.stdout.write(f"{result.seen} node{'s' if result.seen != 1 else ''} seen.")
+        if result.unknown:
+            raise CommandError(
+                f"Unknown hostname{'s' if len(result.unknown) != 1 else ''}: {', '.join(result.unknown)}."
+            )
+
+    def _liveness(self, *, state: str | None, limit: int) -> None:
+        if limit < 0:
+            raise CommandError("--limit must be >= 0.")
+        rows = node_liveness_rows(cutoff=liveness_cutoff())
+        if state:
+            rows = rows.filter(state=state)
+        shown = list(rows[:limit] if limit else rows)
+        table = [
+            (str(row["id"]), row["hostname"], row["state"], row["last_seen"].isoformat() if row["last_seen"] else "")
+            for row in shown
+        ]
+        header = ("ID", "HOSTNAME", "STATE", "LAST SEEN")
+        widths = [max(len(row[column]) for row in [header, *table]) for column in range(len(header))]
+        for row in [header, *table]:
+            self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        total = rows.count() if limit and len(shown) == limit else len(shown)
+        if total > len(shown):
+            self.stdout.write(f"{len(shown)} of {total} nodes shown; --limit 0 shows all.")
+        else:
+            self.stdout.write(f"{total} node{'s' if total != 1 else ''}.")
+
+    def _reap(self) -> None:
+        done = node_liveness_reap(ttl=dt.timedelta(seconds=settings.NODE_HEARTBEAT_TTL))
+        self.stdout.write(f"{len(done.offline)} went offline, {len(done.online)} came back online.")
+        if settings.NODE_OFFLINE_DEACTIVATE_SECONDS > 0:
+            offline_for = dt.timedelta(seconds=settings.NODE_OFFLINE_DEACTIVATE_SECONDS)
+            self.stdout.write(f"{node_deactivate_offline(offline_for=offline_for)} deactivated after {offline_for}.")
 
     def _watch(self, *, after: int | None, timeout: float | None) -> None:
         """Follow the changes in this process, as ``GET /v6/nodes/events/`` does, and print each one."""

@@ -10,13 +10,13 @@ from collections.abc import Callable
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from node.admin import CONFIRMATION_SAMPLE
 from node.models import Node
-from node.services import node_update
+from node.services import node_heartbeat, node_update
 from node.tests.helpers import T0, body, records, registration
 
 CHANGELIST = reverse("admin:node_node_changelist")
@@ -440,3 +440,37 @@ class TestNodeChangeForm:
         assert "is_paused: false → true<br>pause_reason: — → Disk replacement" in page
         assert "system (system)" in page
         assert "None" not in page.split("Last 20 changes", 1)[1]
+
+
+class TestNodeChangelistLiveness:
+    def test_each_node_shows_its_liveness_and_last_seen(self, operator: Client, make_node: Callable[..., Node]) -> None:
+        make_node("up.test")
+        make_node("never.test")
+        make_node("down.test")
+        node_heartbeat(hostnames=["up.test"], now=T0 + dt.timedelta(days=3650))
+        node_heartbeat(hostnames=["down.test"], now=T0)
+        with override_settings(NODE_HEARTBEAT_TTL=30):
+            response = operator.get(CHANGELIST)
+        assert response.status_code == 200, body(response)
+        shown = {node.hostname: (node.liveness_state, node.last_seen_at) for node in response.context["cl"].result_list}
+        assert shown == {
+            "up.test": ("online", T0 + dt.timedelta(days=3650)),
+            "never.test": ("never", None),
+            "down.test": ("offline", T0),
+        }
+        for text in (">online<", ">offline<", ">never<"):
+            assert text in body(response)
+
+    @pytest.mark.parametrize(
+        ("state", "expected"), [("online", ["up.test"]), ("offline", ["down.test"]), ("never", ["never.test"])]
+    )
+    def test_filter_by_liveness(
+        self, operator: Client, make_node: Callable[..., Node], state: str, expected: list[str]
+    ) -> None:
+        for hostname in ("up.test", "never.test", "down.test"):
+            make_node(hostname)
+        node_heartbeat(hostnames=["up.test"])
+        node_heartbeat(hostnames=["down.test"], now=T0)
+        response = operator.get(CHANGELIST, {"liveness": state})
+        assert response.status_code == 200, body(response)
+        assert listed(response) == expected

@@ -156,6 +156,9 @@ DETAIL = "/v6/nodes/{id}/"
 HISTORY = "/v6/nodes/{id}/history/"
 CHANGES = "/v6/nodes/changes/"
 EVENTS = "/v6/nodes/events/"
+HEARTBEATS = "/v6/nodes/heartbeats/"
+LIVENESS = "/v6/nodes/liveness/"
+NODE_LIVENESS = "/v6/nodes/{id}/liveness/"
 TEN_MEGABYTES = 10 * 1024 * 1024
 
 
@@ -173,6 +176,29 @@ def _documented_error_statuses(client: APIClient) -> set[tuple[str, str, int]]:
 # (path, method, status) -> how to reach it, given the clients and an existing node's URL.
 Reach = Callable[[dict[str, APIClient], str], object]
 REACHING: dict[tuple[str, str, int], Reach] = {
+    (LIST, "post", 400): lambda clients, _: clients["registrar"].post(LIST, {"hostnames": []}, format="json"),
+    (LIST, "post", 401): lambda clients, _: clients["anonymous"].post(LIST, {"hostnames": ["a.test"]}, format="json"),
+    (LIST, "post", 403): lambda clients, _: clients["staff"].post(LIST, {"hostnames": ["a.test"]}, format="json"),
+    (LIST, "post", 503): lambda clients, _: _posting_while_down("node.views.node_register_named", clients, LIST),
+    (LIVENESS, "get", 400): lambda clients, _: clients["anonymous"].get(LIVENESS, {"state": "asleep"}),
+    (LIVENESS, "get", 401): lambda clients, _: clients["bad_token"].get(LIVENESS),
+    (LIVENESS, "get", 404): lambda clients, _: clients["anonymous"].get(LIVENESS, {"page": "99"}),
+    (LIVENESS, "get", 503): lambda clients, _: _failing(
+        "node.views.node_liveness_rows", clients, LIVENESS, error=OperationalError("connection refused")
+    ),
+    (NODE_LIVENESS, "get", 401): lambda clients, url: clients["bad_token"].get(f"{url}liveness/"),
+    (NODE_LIVENESS, "get", 404): lambda clients, _: clients["anonymous"].get("/v6/nodes/424242/liveness/"),
+    (NODE_LIVENESS, "get", 503): lambda clients, url: _failing(
+        "node.views.node_liveness_rows", clients, f"{url}liveness/", error=OperationalError("connection refused")
+    ),
+    (HEARTBEATS, "post", 400): lambda clients, _: clients["agent"].post(HEARTBEATS, {"hostnames": 1}, format="json"),
+    (HEARTBEATS, "post", 401): lambda clients, _: clients["bad_token"].post(
+        HEARTBEATS, {"hostnames": ["a.test"]}, format="json"
+    ),
+    (HEARTBEATS, "post", 403): lambda clients, _: clients["staff"].post(
+        HEARTBEATS, {"hostnames": ["a.test"]}, format="json"
+    ),
+    (HEARTBEATS, "post", 503): lambda clients, _: _posting_while_down("node.views.node_heartbeat", clients, HEARTBEATS),
     (LIST, "get", 400): lambda clients, _: clients["anonymous"].get(LIST, {"page_size": "0"}),
     (LIST, "get", 401): lambda clients, _: clients["bad_token"].get(LIST),
     (LIST, "get", 404): lambda clients, _: clients["anonymous"].get(LIST, {"page": "99"}),
@@ -277,6 +303,13 @@ def _waiting() -> dict[str, str]:
     return {"after": str(current_change_index()), "wait": "1"}
 
 
+def _posting_while_down(target: str, clients: dict[str, APIClient], url: str) -> object:
+    """POST a hostname to ``url`` with the client allowed to, while ``target`` finds the database down."""
+    client = clients["registrar"] if url == LIST else clients["agent"]
+    with mock.patch(target, side_effect=OperationalError("connection refused")):
+        return client.post(url, {"hostnames": ["a.test"]}, format="json")
+
+
 def _failing(
     target: str,
     clients: dict[str, APIClient],
@@ -293,10 +326,23 @@ def _failing(
 
 
 @pytest.fixture
-def clients(api_client: APIClient, staff_client: APIClient, user_client: APIClient) -> dict[str, APIClient]:
+def clients(
+    api_client: APIClient,
+    staff_client: APIClient,
+    user_client: APIClient,
+    registrar_client: APIClient,
+    agent_client: APIClient,
+) -> dict[str, APIClient]:
     bad_token = APIClient(raise_request_exception=False)
     bad_token.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef0123456789abcdef01234567")
-    return {"anonymous": api_client, "staff": staff_client, "user": user_client, "bad_token": bad_token}
+    return {
+        "anonymous": api_client,
+        "staff": staff_client,
+        "user": user_client,
+        "bad_token": bad_token,
+        "registrar": registrar_client,
+        "agent": agent_client,
+    }
 
 
 @pytest.mark.django_db

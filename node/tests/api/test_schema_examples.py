@@ -24,6 +24,9 @@ DETAIL = "/v6/nodes/{id}/"
 HISTORY = "/v6/nodes/{id}/history/"
 CHANGES = "/v6/nodes/changes/"
 EVENTS = "/v6/nodes/events/"
+HEARTBEATS = "/v6/nodes/heartbeats/"
+LIVENESS = "/v6/nodes/liveness/"
+NODE_LIVENESS = "/v6/nodes/{id}/liveness/"
 ETAG = re.compile(r'"[0-9a-f]{32}"')
 
 
@@ -52,6 +55,12 @@ class Env:
         with override_settings(PUBLIC_READ_API=False):
             return self.clients["anonymous"].get(url)
 
+    def posting_while_down(self, target: str, url: str) -> object:
+        """POST a hostname to ``url`` with the client allowed to, while ``target`` finds the database down."""
+        client = self.clients["registrar"] if url == LIST else self.clients["agent"]
+        with mock.patch(target, side_effect=DOWN):
+            return client.post(url, {"hostnames": ["a.example.com"]}, format="json")
+
     def failing(
         self, target: str, url: str, *, error: Exception, method: str = "get", reader: str = "anonymous"
     ) -> object:
@@ -66,6 +75,54 @@ BROKEN = RuntimeError("unexpected")
 
 # (path, method, status, example summary) -> the request that answers the example.
 PROVOKING: dict[tuple[str, str, int, str], Callable[[Env], object]] = {
+    (LIST, "post", 400, "bad hostname"): lambda env: env.clients["registrar"].post(
+        LIST, {"hostnames": ["good.example.com", "bad_host.example.com"]}, format="json"
+    ),
+    (LIST, "post", 400, "duplicate"): lambda env: env.clients["registrar"].post(
+        LIST, {"hostnames": ["a.example.com", "A.example.com"]}, format="json"
+    ),
+    (LIST, "post", 401, "no credentials"): lambda env: env.clients["anonymous"].post(
+        LIST, {"hostnames": ["a.example.com"]}, format="json"
+    ),
+    (LIST, "post", 401, "invalid token"): lambda env: env.clients["bad_token"].post(
+        LIST, {"hostnames": ["a.example.com"]}, format="json"
+    ),
+    (LIST, "post", 403, "no permission"): lambda env: env.clients["staff"].post(
+        LIST, {"hostnames": ["a.example.com"]}, format="json"
+    ),
+    (LIST, "post", 503, "database down"): lambda env: env.posting_while_down("node.views.node_register_named", LIST),
+    (LIVENESS, "get", 400, "unknown state"): lambda env: env.clients["anonymous"].get(LIVENESS, {"state": "asleep"}),
+    (LIVENESS, "get", 401, "invalid token"): lambda env: env.clients["bad_token"].get(LIVENESS),
+    (LIVENESS, "get", 401, "no credentials"): lambda env: env.anonymous_without_public_reads(LIVENESS),
+    (LIVENESS, "get", 503, "database down"): lambda env: env.failing(
+        "node.views.node_liveness_rows", LIVENESS, error=DOWN
+    ),
+    (NODE_LIVENESS, "get", 401, "invalid token"): lambda env: env.clients["bad_token"].get(f"{env.url}liveness/"),
+    (NODE_LIVENESS, "get", 401, "no credentials"): lambda env: env.anonymous_without_public_reads(
+        f"{env.url}liveness/"
+    ),
+    (NODE_LIVENESS, "get", 404, "unknown node"): lambda env: env.clients["anonymous"].get("/v6/nodes/424242/liveness/"),
+    (NODE_LIVENESS, "get", 503, "database down"): lambda env: env.failing(
+        "node.views.node_liveness_rows", f"{env.url}liveness/", error=DOWN
+    ),
+    (HEARTBEATS, "post", 400, "bad hostname"): lambda env: env.clients["agent"].post(
+        HEARTBEATS, {"hostnames": ["good.example.com", "bad_host.example.com"]}, format="json"
+    ),
+    (HEARTBEATS, "post", 400, "duplicate"): lambda env: env.clients["agent"].post(
+        HEARTBEATS, {"hostnames": ["a.example.com", "A.example.com"]}, format="json"
+    ),
+    (HEARTBEATS, "post", 401, "no credentials"): lambda env: env.clients["anonymous"].post(
+        HEARTBEATS, {"hostnames": ["a.example.com"]}, format="json"
+    ),
+    (HEARTBEATS, "post", 401, "invalid token"): lambda env: env.clients["bad_token"].post(
+        HEARTBEATS, {"hostnames": ["a.example.com"]}, format="json"
+    ),
+    (HEARTBEATS, "post", 403, "no permission"): lambda env: env.clients["staff"].post(
+        HEARTBEATS, {"hostnames": ["a.example.com"]}, format="json"
+    ),
+    (HEARTBEATS, "post", 503, "database down"): lambda env: env.posting_while_down(
+        "node.views.node_heartbeat", HEARTBEATS
+    ),
     (LIST, "get", 400, "page size out of range"): lambda env: env.clients["anonymous"].get(LIST, {"page_size": "0"}),
     (LIST, "get", 400, "datetime without zone"): lambda env: env.clients["anonymous"].get(
         LIST, {"started": "2015-01-01T00:00:00"}
@@ -189,7 +246,14 @@ PROVOKING: dict[tuple[str, str, int, str], Callable[[Env], object]] = {
 
 
 @pytest.fixture
-def env(api_client: APIClient, staff_client: APIClient, user_client: APIClient, make_node: Callable[..., Node]) -> Env:
+def env(
+    api_client: APIClient,
+    staff_client: APIClient,
+    user_client: APIClient,
+    registrar_client: APIClient,
+    agent_client: APIClient,
+    make_node: Callable[..., Node],
+) -> Env:
     bad_token = APIClient(raise_request_exception=False)
     bad_token.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef0123456789abcdef01234567")
     # Nine nodes, as the list examples count, the first with four history records.
@@ -198,7 +262,14 @@ def env(api_client: APIClient, staff_client: APIClient, user_client: APIClient, 
     for changes in ({"is_paused": True, "pause_reason": "disk"}, {"is_paused": False}, {"is_active": False}):
         first = node_update(node=first, changes=changes)
     assert first.history.count() == 4
-    clients = {"anonymous": api_client, "staff": staff_client, "user": user_client, "bad_token": bad_token}
+    clients = {
+        "anonymous": api_client,
+        "staff": staff_client,
+        "user": user_client,
+        "bad_token": bad_token,
+        "registrar": registrar_client,
+        "agent": agent_client,
+    }
     return Env(clients, first)
 
 
