@@ -148,7 +148,7 @@ class IsPausedListFilter(NodeStateListFilter):
     field = "is_paused"
 
 
-class LivenessListFilter(admin.SimpleListFilter):
+class LivenessListFilter(TitledListFilter):
     """The nodes online, offline or never seen, by their last heartbeat as the API's liveness list reads it."""
 
     title = "liveness"

@@ -99,12 +99,17 @@ def test_the_first_hour(server: DemoServer, page: object) -> None:
     page.fill("#id_password", PASSWORD)
     page.click("#submit-id-submit, button[type=submit], input[type=submit]")
     page.wait_for_url("**/v6/nodes/20/")
+    node = browsable_json(page)
     shot(page, "03-node")
     page.click("#link-history")
     page.wait_for_url("**/v6/nodes/20/history")
     history = browsable_json(page)
     assert [record["action"] for record in history["results"]] == ["register"], history
-    assert history["results"][0]["changes"]["pause_reason"]["new"] == "Disk replacement scheduled", history
+    # The demo registers its nodes in one batch, whose ids follow the database's order (not the
+    # same on SQLite and PostgreSQL): the record holds whatever state node 20 was registered in.
+    registered = history["results"][0]["changes"]
+    assert registered["hostname"]["new"] == node["hostname"], (node, history)
+    assert registered.get("pause_reason", {}).get("new") == node["pause_reason"], (node, history)
     shot(page, "04-history")
 
     # Swagger UI: "Try it out" on the list, as filled in, and Execute.

@@ -321,9 +321,9 @@ class TestAuthenticationBeforeTheBody:
     def test_a_large_body_for_a_method_the_endpoint_does_not_answer_is_a_405_before_it_is_sent(
         self, server: dict[str, str]
     ) -> None:
-        # The list answers GET only: an anonymous POST announcing megabytes is refused at its head.
+        # The change feed answers GET only: an anonymous POST announcing megabytes is refused at its head.
         head = (
-            b"POST /v6/nodes/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"POST /v6/nodes/changes/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n"
         )
         sock, received = _first_line_after(head)

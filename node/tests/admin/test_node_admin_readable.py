@@ -127,7 +127,7 @@ class TestReadableNodeList:
             heading.strip()
             for heading in re.findall(r"<details data-filter-title=[^>]*>\s*<summary>(.*?)</summary>", page, flags=re.S)
         ]
-        assert headings == ["Active", "Paused"], headings
+        assert headings == ["Active", "Paused", "Liveness"], headings
         assert "By is" not in page
 
     def test_times_are_iso_and_missing_values_a_dash(

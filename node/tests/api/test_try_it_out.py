@@ -96,9 +96,13 @@ def test_every_operation_answers_2xx_with_the_schemas_examples_as_swagger_ui_fil
     assert sorted(set(tried)) == [
         ("get", "/v6/nodes/"),
         ("get", "/v6/nodes/changes/"),
+        ("get", "/v6/nodes/liveness/"),
         ("get", "/v6/nodes/{id}/"),
         ("get", "/v6/nodes/{id}/history/"),
+        ("get", "/v6/nodes/{id}/liveness/"),
         ("head", "/v6/nodes/events/"),
         ("patch", "/v6/nodes/{id}/"),
+        ("post", "/v6/nodes/"),
+        ("post", "/v6/nodes/heartbeats/"),
     ]
     assert len(tried) > len(set(tried)), tried

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from node import events
 from node.models import Node, NodeChange, NodeLiveness, RegistryClock
 from node.reaper import LivenessReaper
-from node.selectors import node_changes
+from node.selectors import node_changes, node_events
 from node.services import node_deactivate_offline, node_heartbeat, node_liveness_reap
 from node.tests.helpers import body
 
@@ -122,13 +122,15 @@ class TestNodeLivenessReap:
         rows = node_changes(after=after, limit=10)
         assert [row[0] for row in rows] == [a.pk, b.pk]
         assert [row[-1] for row in rows] == [after + 1, after + 2]
-        encoded = events.encode_events(rows)
+        # The stream's events are read from the history: one per transition, each with the new state.
+        encoded = events.encode_events(node_events(after=after, limit=10).events)
+        assert [index for index, _ in encoded] == [after + 1, after + 2]
         assert [b'"state":"offline"' in payload for _, payload in encoded] == [True, True]
         assert all(b'"hostname"' in payload and b'"last_modified"' in payload for _, payload in encoded)
 
     def test_an_event_of_another_change_carries_no_state(self, make_node: Callable[..., Node]) -> None:
         make_node("a.test")
-        [(_, payload)] = events.encode_events(node_changes(after=0, limit=10))
+        [(_, payload)] = events.encode_events(node_events(after=0, limit=10).events)
         assert b'"state"' not in payload
 
     def test_with_liveness_state_adds_the_new_state_only_for_a_transition(self) -> None:
