@@ -25,7 +25,7 @@ from django.conf import settings
 from scale_nodes.tests.servers import GunicornInstance, manage, request
 from scale_nodes.tests.sse import EventStream
 
-PORT = int(os.environ.get("LIVENESS_PORT", "8870"))
+PORT = int(os.environ.get("LIVENESS_PORT", "8890"))
 TTL_SECONDS = 3
 NODES = 30
 TIMEOUT = 30.0
