@@ -641,17 +641,3 @@ def liveness_counts(*, cutoff: dt.datetime) -> dict[str, int]:
     )
     never = Node.objects.count() - seen["online"] - seen["offline"]
     return {"online": seen["online"], "offline": seen["offline"], "never": max(never, 0)}
-
-
-def liveness_transitions_at(indexes: Iterable[int]) -> dict[int, dict[str, Any]]:
-    """The changes of the liveness transitions (``{"state": {"old", "new"}}``) among the changes ``indexes``, by index.
-
-    Served by the index on the records' change index; changes of other kinds are not in the answer.
-    """
-    indexes = sorted(set(indexes))
-    if not indexes:
-        return {}
-    records = NodeChange.objects.filter(
-        change_index__in=indexes, channel=NodeChange.Channel.SYSTEM, changes__has_key="state"
-    ).values_list("change_index", "changes")
-    return dict(records)
