@@ -18,6 +18,34 @@ from node.selectors import current_change_index
 from util.notify import PollingWaiter, PostgresListener
 
 CHANNEL = "node_changes"
+
+# The change feed's limits (GET /v6/nodes/changes/), enforced by its view and stated by its schema.
+CHANGES_PAGE_SIZE = 100
+CHANGES_MAX_PAGE_SIZE = 1000
+CHANGES_MAX_WAIT_SECONDS = 60
+
+
+def beyond_newest_message(after: int, newest: int) -> str | None:
+    """Why ``after`` cannot be followed (it is past the newest change index), or ``None`` when it can."""
+    if after > newest:
+        return f"{after} is beyond the newest change index, {newest}."
+    return None
+
+
+def resume_expired_message(name: str, *, after: int, newest: int, retained: int) -> str:
+    """Why a stream cannot resume after ``after`` (``name``: the parameter or header that gave it).
+
+    A stream replays at most the last ``retained`` changes; a client further behind lists the nodes
+    first, as the message says, and loses nothing.
+    """
+    return (
+        f"{name} {after} is too far back: a stream replays at most the last {retained} changes (from index "
+        f"{newest - retained}; the newest is {newest}). List the nodes first (GET /v6/nodes/, every page; "
+        "X-Registry-Index of its first answer is the index they reflect), then open the stream with "
+        "after=<that index>."
+    )
+
+
 _waiter: PostgresListener | PollingWaiter | None = None
 _lock = threading.Lock()
 

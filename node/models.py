@@ -138,6 +138,10 @@ class RegistryClock(models.Model):
         return f"registry clock at change {self.change_index}"
 
 
+# The newest change index committed, as a subquery any read can add to its own statement (one snapshot).
+CHANGE_INDEX_SQL = f"SELECT change_index FROM {RegistryClock._meta.db_table} WHERE id = 1"  # noqa: S608 (the model's table)
+
+
 class NodeLiveness(models.Model):
     """Whether a node is alive: when it last sent a heartbeat, and the state last recorded for it.
 

@@ -12,6 +12,13 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 
+from node.feed import (
+    CHANGES_MAX_PAGE_SIZE,
+    CHANGES_MAX_WAIT_SECONDS,
+    CHANGES_PAGE_SIZE,
+    beyond_newest_message,
+    resume_expired_message,
+)
 from node.models import HOSTNAME_MAX_LENGTH
 from node.selectors import LIST_MAX_VALUES, SEARCH_MAX_LENGTH, SEARCH_MIN_LENGTH
 from node.serializers import (
@@ -25,7 +32,24 @@ from node.serializers import (
     NodeSerializer,
     NodeUpdateSerializer,
 )
+from util.request_limits import body_too_large_message
 from util.schema import error_response, validation_error_response
+from util.values import parse_int_in_range
+
+
+def _refused(name: str, message: str | None) -> dict:
+    """The 400 body of a refused query parameter, as the error handler writes it, for an example."""
+    return {"detail": f"{name}: {message}", "errors": {name: [message]}}
+
+
+def _int_refusal(value: str, *, minimum: int, maximum: int) -> str:
+    """The message refusing ``value`` for an integer parameter, written by the parser that refuses it."""
+    try:
+        parse_int_in_range(value, minimum=minimum, maximum=maximum)
+    except ValueError as refusal:
+        return str(refusal)
+    raise AssertionError(f"{value!r} is accepted from {minimum} to {maximum}")
+
 
 TAGS = ["nodes"]
 _MAX_BODY = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -373,7 +397,7 @@ node_update_schema = extend_schema(
         ),
         413: error_response(
             f"The body is larger than the {_MAX_BODY} bytes the service accepts; it was not read.",
-            examples={"too large": f"Request body too large: at most {_MAX_BODY} bytes are accepted."},
+            examples={"too large": body_too_large_message(_MAX_BODY)},
         ),
         415: error_response(
             "The body is not JSON by its Content-Type, or names a charset other than UTF-8.",
@@ -635,15 +659,18 @@ CHANGES_PARAMETERS = [
         "page_size",
         OpenApiTypes.INT,
         OpenApiParameter.QUERY,
-        description="At most this many nodes, from 1 to 1000 (default 100); `more` says whether others follow.",
+        description=(
+            f"At most this many nodes, from 1 to {CHANGES_MAX_PAGE_SIZE} (default {CHANGES_PAGE_SIZE}); `more` says "
+            "whether others follow."
+        ),
     ),
     OpenApiParameter(
         "wait",
         OpenApiTypes.INT,
         OpenApiParameter.QUERY,
         description=(
-            "Seconds (0 to 60, default 0) to wait when nothing changed after `after`: the answer comes as soon as a "
-            "change commits, or with empty results once `wait` has passed."
+            f"Seconds (0 to {CHANGES_MAX_WAIT_SECONDS}, default 0) to wait when nothing changed after `after`: the "
+            "answer comes as soon as a change commits, or with empty results once `wait` has passed."
         ),
     ),
 ]
@@ -668,14 +695,8 @@ node_changes_schema = extend_schema(
         400: validation_error_response(
             "A query parameter was refused; `detail` and `errors` name it and what it accepts.",
             examples={
-                "after beyond the newest change": {
-                    "detail": "after: 120 is beyond the newest change index, 12.",
-                    "errors": {"after": ["120 is beyond the newest change index, 12."]},
-                },
-                "wait too long": {
-                    "detail": "wait: expected an integer from 0 to 60, got '90'.",
-                    "errors": {"wait": ["expected an integer from 0 to 60, got '90'."]},
-                },
+                "after beyond the newest change": _refused("after", beyond_newest_message(120, 12)),
+                "wait too long": _refused("wait", _int_refusal("90", minimum=0, maximum=CHANGES_MAX_WAIT_SECONDS)),
             },
         ),
         401: _UNAUTHORIZED_READ,
@@ -750,10 +771,7 @@ node_events_schema = extend_schema(
         400: validation_error_response(
             "`after` or `Last-Event-ID` was refused; `detail` and `errors` name it and what it accepts.",
             examples={
-                "after beyond the newest change": {
-                    "detail": "after: 120 is beyond the newest change index, 12.",
-                    "errors": {"after": ["120 is beyond the newest change index, 12."]},
-                },
+                "after beyond the newest change": _refused("after", beyond_newest_message(120, 12)),
             },
         ),
         401: _UNAUTHORIZED_READ,
@@ -761,13 +779,7 @@ node_events_schema = extend_schema(
             "`after` or `Last-Event-ID` is further back than the changes a stream replays (the last 10,000, "
             "`EVENTS_RETAINED_CHANGES`). List the nodes first (`GET /v6/nodes/`, every page), then open the stream "
             "with `after` set to the `X-Registry-Index` of the list's first answer: nothing is missed.",
-            examples={
-                "resume expired": (
-                    "after 0 is too far back: a stream replays at most the last 10000 changes (from index 2000; "
-                    "the newest is 12000). List the nodes first (GET /v6/nodes/, every page; X-Registry-Index of "
-                    "its first answer is the index they reflect), then open the stream with after=<that index>."
-                )
-            },
+            examples={"resume expired": resume_expired_message("after", after=0, newest=12000, retained=10000)},
         ),
         429: _watch_limited("event streams", "EVENTS_MAX_STREAMS"),
         500: _SERVER_ERROR,

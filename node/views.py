@@ -28,6 +28,13 @@ from node.events import (
     wait_for_change,
     waiting_limiter,
 )
+from node.feed import (
+    CHANGES_MAX_PAGE_SIZE,
+    CHANGES_MAX_WAIT_SECONDS,
+    CHANGES_PAGE_SIZE,
+    beyond_newest_message,
+    resume_expired_message,
+)
 from node.filters import NodeChangeFilter, NodeFilter, NodeLivenessFilter
 from node.models import NODE_FIELDS, Node, NodeChange, NodeLiveness
 from node.schema import (
@@ -306,9 +313,6 @@ class NodeHistoryView(KnownQueryParams, generics.ListAPIView):
         return registry_indexed(response, self.registry_index)
 
 
-CHANGES_PAGE_SIZE = 100
-CHANGES_MAX_PAGE_SIZE = 1000
-CHANGES_MAX_WAIT_SECONDS = 60
 LAST_EVENT_ID = "Last-Event-ID"
 # How long a client refused by a cap is asked to wait before trying again.
 WATCH_RETRY_AFTER_SECONDS = 5
@@ -401,8 +405,8 @@ class NodeChangesView(KnownQueryParams, APIView):
         page_size = int_param(query, "page_size", default=CHANGES_PAGE_SIZE, minimum=1, maximum=CHANGES_MAX_PAGE_SIZE)
         wait = int_param(query, "wait", default=0, minimum=0, maximum=CHANGES_MAX_WAIT_SECONDS)
         page = read_changes_page(after=after, page_size=page_size)
-        if after > page.newest:
-            raise ValidationError({"after": [f"{after} is beyond the newest change index, {page.newest}."]})
+        if beyond := beyond_newest_message(after, page.newest):
+            raise ValidationError({"after": [beyond]})
         body, index = _changes_body(page, after=after, page_size=page_size)
         response = registry_indexed(Response(body), index)
         if not page.rows and wait > 0:
@@ -557,14 +561,11 @@ class NodeEventsView(KnownQueryParams, APIView):
         name = LAST_EVENT_ID if LAST_EVENT_ID in request.headers else "after"
         if after is None:
             after = newest
-        elif after > newest:
-            raise ValidationError({name: [f"{after} is beyond the newest change index, {newest}."]})
+        elif beyond := beyond_newest_message(after, newest):
+            raise ValidationError({name: [beyond]})
         elif newest - after > settings.EVENTS_RETAINED_CHANGES:
             raise ResumeExpired(
-                f"{name} {after} is too far back: a stream replays at most the last {settings.EVENTS_RETAINED_CHANGES} "
-                f"changes (from index {newest - settings.EVENTS_RETAINED_CHANGES}; the newest is {newest}). List the "
-                "nodes first (GET /v6/nodes/, every page; X-Registry-Index of its first answer is the index they "
-                "reflect), then open the stream with after=<that index>."
+                resume_expired_message(name, after=after, newest=newest, retained=settings.EVENTS_RETAINED_CHANGES)
             )
         return after, newest
 

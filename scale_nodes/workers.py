@@ -52,6 +52,8 @@ from gunicorn.workers.gasgi import ASGIWorker as GunicornAsgiWorker
 from gunicorn.workers.gthread import ThreadWorker as GunicornThreadWorker
 from gunicorn.workers.sync import SyncWorker as GunicornSyncWorker
 
+from util.request_limits import body_too_large_message
+
 # gunicorn's messages may quote what the client sent; a long one is cut.
 _MAX_DETAIL = 300
 
@@ -516,7 +518,7 @@ class LimitedProtocol(ASGIProtocol):
                 return (
                     413,
                     "body_too_large",
-                    f"Request body too large: at most {self.limits.max_body_bytes} bytes are accepted.",
+                    body_too_large_message(self.limits.max_body_bytes),
                 )
         elif parser.is_chunked:
             for name, value in parser.headers:
@@ -540,9 +542,7 @@ class LimitedProtocol(ASGIProtocol):
             self._refuse_too_large()
 
     def _refuse_too_large(self) -> None:
-        self._refuse(
-            413, "body_too_large", f"Request body too large: at most {self.limits.max_body_bytes} bytes are accepted."
-        )
+        self._refuse(413, "body_too_large", body_too_large_message(self.limits.max_body_bytes))
 
     def _header_timed_out(self) -> None:
         self._timer = None

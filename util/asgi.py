@@ -72,6 +72,7 @@ from util.logging import current_request_id
 from util.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 from util.middleware import begin_request_log, log_answer
 from util.query import nul_character_error
+from util.request_limits import body_too_large_message
 from util.statement_timeout import statement_timeout
 
 logger = logging.getLogger(__name__)
@@ -447,9 +448,7 @@ class SingleThreadASGIHandler(ASGIHandler):
     def create_request(self, scope: dict, body_file: tempfile.SpooledTemporaryFile) -> tuple:
         limit = getattr(body_file, "body_too_large", None)
         if limit is not None:
-            response = JsonResponse(
-                {"detail": f"Request body too large: at most {limit} bytes are accepted."}, status=413
-            )
+            response = JsonResponse({"detail": body_too_large_message(limit)}, status=413)
             # The rest of the body is not read: the connection cannot carry another request.
             response["Connection"] = "close"
             response["Content-Length"] = str(len(response.content))

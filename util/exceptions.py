@@ -35,6 +35,7 @@ from rest_framework.views import set_rollback
 from util.conditional import InvalidPrecondition, PreconditionFailed
 from util.hosts import DISALLOWED_HOST_DETAIL
 from util.metrics import DATABASE_ERRORS, count_database_error
+from util.request_limits import body_too_large_message
 from util.statement_timeout import current_statement_timeout, is_query_canceled
 from util.values import shown
 
@@ -88,9 +89,7 @@ def _as_api_exception(exc: Exception) -> Exception:
         return NotFound(str(exc) or "Not found.")
     if isinstance(exc, RequestDataTooBig):
         # Django refuses the body by its declared length, before reading it.
-        return PayloadTooLarge(
-            f"Request body too large: at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes are accepted."
-        )
+        return PayloadTooLarge(body_too_large_message(settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
     if isinstance(exc, TooManyFieldsSent):
         return ParseError(
             f"Too many query parameters: at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} values are accepted."

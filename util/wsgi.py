@@ -17,6 +17,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from util.request_limits import body_too_large_message
+
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -53,7 +55,7 @@ class ChunkedBodyMiddleware:
             return _json_error(
                 start_response,
                 "413 Request Entity Too Large",
-                f"Request body too large: at most {limit} bytes are accepted.",
+                body_too_large_message(limit),
             )
         environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
         environ.pop("HTTP_TRANSFER_ENCODING", None)

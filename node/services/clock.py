@@ -18,8 +18,8 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MICROSECOND = dt.timedelta(microseconds=1)
 
 # One statement on both databases: it takes the row lock, and the times stay strictly increasing
-# even when the system clock stands still or steps back.
-_ADVANCE = (
+# even when the system clock stands still or steps back. Parameters: count, now, now, count.
+ADVANCE_SQL = (
     "UPDATE registry_clock SET change_index = change_index + %s, "
     "time_us = (CASE WHEN %s > time_us THEN %s ELSE time_us + 1 END) + %s - 1 "
     "WHERE id = 1 RETURNING change_index, time_us"
@@ -74,11 +74,11 @@ def advance(count: int) -> Stamps:
     """
     now = now_us()
     with connection.cursor() as cursor:
-        cursor.execute(_ADVANCE, [count, now, now, count])
+        cursor.execute(ADVANCE_SQL, [count, now, now, count])
         row = cursor.fetchone()
         if row is None:
             _restart(cursor)
-            cursor.execute(_ADVANCE, [count, now, now, count])
+            cursor.execute(ADVANCE_SQL, [count, now, now, count])
             row = cursor.fetchone()
     last_index, last_time_us = row
     # With count 0 nothing is handed out: the clock's time only moves up to just before now.

@@ -24,11 +24,9 @@ from node.services.clock import Stamps
 
 _NODE_COLUMNS = (*NODE_FIELDS, "change_index")
 _SELECTED = ", ".join(f"node.{column}" for column in _NODE_COLUMNS)
+# The clock's own advance by one, and the node locked, in one round trip.
 _LOCK_SQL = (
-    "WITH stamp AS ("  # noqa: S608 (column names from the model)
-    "UPDATE registry_clock SET change_index = change_index + 1, "
-    "time_us = CASE WHEN %s > time_us THEN %s ELSE time_us + 1 END "
-    "WHERE id = 1 RETURNING change_index, time_us) "
+    f"WITH stamp AS ({clock.ADVANCE_SQL}) "  # noqa: S608 (column names from the model)
     f"SELECT stamp.change_index, stamp.time_us, {_SELECTED} "
     "FROM stamp JOIN node ON node.id = %s FOR UPDATE OF node"
 )
@@ -36,7 +34,7 @@ _LOCK_SQL = (
 
 def _lock_statement(node_id: int) -> tuple[str, list]:
     now_us = clock.now_us()
-    return _LOCK_SQL, [now_us, now_us, node_id]
+    return _LOCK_SQL, [1, now_us, now_us, 1, node_id]
 
 
 def _locked_node(row: tuple) -> tuple[Node, Stamps]:
