@@ -69,7 +69,7 @@ from rest_framework.permissions import SAFE_METHODS
 from util.asyncviews import Later, completed_by_handler, take_later
 from util.hosts import disallowed_host_response
 from util.logging import current_request_id
-from util.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
+from util.metrics import request_series
 from util.middleware import begin_request_log, log_answer
 from util.query import nul_character_error
 from util.statement_timeout import statement_timeout
@@ -521,8 +521,9 @@ def _count(route: str | None, method: str, status: int, started: float) -> None:
     """Count a request answered by the handler itself in the request metrics, as ``util.metrics`` counts the others."""
     labels = {"route": route or "unmatched", "method": method if method in _COUNTED_METHODS else "other"}
     labels["status"] = str(status)
-    HTTP_REQUESTS.labels(**labels).inc()
-    HTTP_REQUEST_DURATION.labels(**labels).observe(time.perf_counter() - started)
+    counter, duration = request_series(**labels)
+    counter.inc()
+    duration.observe(time.perf_counter() - started)
 
 
 _COUNTED_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
