@@ -1,4 +1,4 @@
-"""The backend's ``DatabaseWrapper``: Django's own, running each query through ``limit_statement``, timestamps read in UTC."""
+"""The backend's ``DatabaseWrapper``: Django's own, each query run through ``limit_statement``, UTC read fast."""
 
 import datetime as dt
 from typing import Any
