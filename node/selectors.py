@@ -304,6 +304,14 @@ class NodeListQuery:
             params.extend(condition_params)
         return queryset, ("node-list", tuple(shape), order), tuple(params)
 
+    def fixed_sql_key(self, *, order: Hashable) -> Hashable | None:
+        """``sql``'s key when only ``FIXED`` filters are given (then the key determines the whole queryset, whose
+        SQL takes no parameters), else None."""
+        given = self._given()
+        if any(f.metadata["sql"] != FIXED for f in given):
+            return None
+        return ("node-list", tuple((f.name, getattr(self, f.name)) for f in given), order)
+
     def count_with_index(self, queryset: QuerySet, *, sql_key: Hashable, params: Sequence[object]) -> tuple[int, int]:
         """The exact number of rows of ``queryset`` (``sql``'s result, with its key and parameters), and the
         newest change index, read no later than the count.
