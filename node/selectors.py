@@ -4,13 +4,14 @@ and the history of a node."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Case, CharField, Count, F, FilteredRelation, Func, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower, Upper
@@ -64,10 +65,11 @@ def kept_node_count_with_index(
     would say in the same snapshot, the snapshot in which the change index is read. Returns None on
     databases that keep no count.
     """
-    if connection.vendor != "postgresql":
+    database = connections[DEFAULT_DB_ALIAS]
+    if database.vendor != "postgresql":
         return None
     column = _KEPT_COUNT_EXPRESSIONS[(is_active, is_paused)]
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         cursor.execute(
             f"SELECT {column}, (SELECT change_index FROM registry_clock WHERE id = 1) FROM node_count"  # noqa: S608 (one of nine fixed expressions)
         )
@@ -280,7 +282,7 @@ class NodeListQuery:
         return conditions
 
     def _given(self) -> list[Field]:
-        return [f for f in fields(self) if getattr(self, f.name) is not None]
+        return [f for f in _filter_fields(type(self)) if getattr(self, f.name) is not None]
 
     def filter(self, queryset: QuerySet) -> QuerySet:
         """``queryset`` (of nodes) narrowed to the nodes every given filter selects."""
@@ -324,6 +326,12 @@ class NodeListQuery:
             if kept is not None:
                 return kept
         return counted_with_index(queryset, sql_key=sql_key, params=params)
+
+
+@functools.cache
+def _filter_fields(query_class: type[NodeListQuery]) -> tuple[Field, ...]:
+    """The filters of ``query_class`` (its dataclass fields), read once."""
+    return fields(query_class)
 
 
 def nodes_with_hostnames(hostnames: Iterable[str]) -> QuerySet[Node]:

@@ -8,9 +8,8 @@ application is then left out of garbage collection, as the service's own workers
 import os
 
 from django.conf import settings
-from django.core.wsgi import get_wsgi_application
 
-from util.wsgi import ChunkedBodyMiddleware
+from util.wsgi import ChunkedBodyMiddleware, get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scale_nodes.settings")
 

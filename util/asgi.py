@@ -67,7 +67,7 @@ from rest_framework.exceptions import APIException, MethodNotAllowed
 from rest_framework.permissions import SAFE_METHODS
 
 from util.asyncviews import Later, completed_by_handler, take_later
-from util.hosts import disallowed_host_response
+from util.hosts import HostCheckedOnceASGIRequest, disallowed_host_response
 from util.logging import current_request_id
 from util.metrics import request_series
 from util.middleware import begin_request_log, log_answer
@@ -139,6 +139,8 @@ def origin_form(scope: dict) -> dict:
 class SingleThreadASGIHandler(ASGIHandler):
     """``ASGIHandler`` without a ``ThreadSensitiveContext`` per request, serving sync views in one step on
     the sync thread (see the module docstring)."""
+
+    request_class = HostCheckedOnceASGIRequest
 
     def __init__(self) -> None:
         super().__init__()
