@@ -154,7 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=2, help="load time in seconds per case, server and round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cases", nargs="+", metavar="NAME", help="only these cases (by name, e.g. detail PATCH)")
-    parser.add_argument("--port", type=int, default=8300, help="first of three consecutive ports")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("BENCH_PORT", "8300")),
+        help="first of three consecutive ports (BENCH_PORT; the concurrent run takes those from 10 above it)",
+    )
     parser.add_argument(
         "--server-url",
         default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),

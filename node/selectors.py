@@ -4,13 +4,14 @@ and the history of a node."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Case, CharField, Count, F, FilteredRelation, Func, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower, Upper
@@ -64,10 +65,11 @@ def kept_node_count_with_index(
     would say in the same snapshot, the snapshot in which the change index is read. Returns None on
     databases that keep no count.
     """
-    if connection.vendor != "postgresql":
+    database = connections[DEFAULT_DB_ALIAS]
+    if database.vendor != "postgresql":
         return None
     column = _KEPT_COUNT_EXPRESSIONS[(is_active, is_paused)]
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         cursor.execute(
             f"SELECT {column}, ({CHANGE_INDEX_SQL}) FROM node_count"  # noqa: S608 (one of nine fixed expressions)
         )
@@ -280,7 +282,7 @@ class NodeListQuery:
         return conditions
 
     def _given(self) -> list[Field]:
-        return [f for f in fields(self) if getattr(self, f.name) is not None]
+        return [f for f in _filter_fields(type(self)) if getattr(self, f.name) is not None]
 
     def filter(self, queryset: QuerySet) -> QuerySet:
         """``queryset`` (of nodes) narrowed to the nodes every given filter selects."""
@@ -304,6 +306,14 @@ class NodeListQuery:
             params.extend(condition_params)
         return queryset, ("node-list", tuple(shape), order), tuple(params)
 
+    def fixed_sql_key(self, *, order: Hashable) -> Hashable | None:
+        """``sql``'s key when only ``FIXED`` filters are given (then the key determines the whole queryset, whose
+        SQL takes no parameters), else None."""
+        given = self._given()
+        if any(f.metadata["sql"] != FIXED for f in given):
+            return None
+        return ("node-list", tuple((f.name, getattr(self, f.name)) for f in given), order)
+
     def count_with_index(self, queryset: QuerySet, *, sql_key: Hashable, params: Sequence[object]) -> tuple[int, int]:
         """The exact number of rows of ``queryset`` (``sql``'s result, with its key and parameters), and the
         newest change index, read no later than the count.
@@ -316,6 +326,12 @@ class NodeListQuery:
             if kept is not None:
                 return kept
         return counted_with_index(queryset, sql_key=sql_key, params=params)
+
+
+@functools.cache
+def _filter_fields(query_class: type[NodeListQuery]) -> tuple[Field, ...]:
+    """The filters of ``query_class`` (its dataclass fields), read once."""
+    return fields(query_class)
 
 
 def nodes_with_hostnames(hostnames: Iterable[str]) -> QuerySet[Node]:

@@ -88,6 +88,7 @@ from util.pagination import StrictPageNumberPagination
 from util.permissions import ModelViewPermission
 from util.query import KnownQueryParams, int_param
 from util.renderers import OrjsonRenderer
+from util.sqlcache import built_once
 
 NODE_FILTERS = FilterSetRunner(NodeFilter)
 PAGE_PARAMS = (StrictPageNumberPagination.page_query_param, StrictPageNumberPagination.page_size_query_param)
@@ -140,9 +141,7 @@ class NodeListView(KnownQueryParams, generics.ListAPIView):
 
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         query = NodeListQuery.from_values(NODE_FILTERS.clean(request.query_params))
-        order = tuple(request.query_params.getlist(ORDER_PARAM))
-        rows, sql_key, sql_params = query.sql(node_rows(), order=order)
-        rows = self.filter_queryset(rows)
+        rows, sql_key, sql_params = self.ordered_rows(query, order=tuple(request.query_params.getlist(ORDER_PARAM)))
         registry_index = 0
 
         def count() -> int:
@@ -160,6 +159,23 @@ class NodeListView(KnownQueryParams, generics.ListAPIView):
         response = self.get_paginated_response(results)
         response["ETag"] = etag
         return registry_indexed(response, registry_index)
+
+    def ordered_rows(self, query: NodeListQuery, *, order: tuple[str, ...]) -> tuple[QuerySet, Hashable, tuple]:
+        """The rows ``query`` selects in ``order`` (the request's, checked by ``filter_queryset``), the key of
+        their SQL and its parameters (``NodeListQuery.sql``).
+
+        A query of fixed filters only (the whole list, ``is_active``, ``is_paused``) is determined by its
+        key: its queryset is built once per key and order (``util.sqlcache.built_once``).
+        """
+
+        def build() -> tuple[QuerySet, Hashable, tuple]:
+            rows, sql_key, sql_params = query.sql(node_rows(), order=order)
+            return self.filter_queryset(rows), sql_key, sql_params
+
+        fixed_key = query.fixed_sql_key(order=order)
+        if fixed_key is None:
+            return build()
+        return built_once(fixed_key, build)
 
     def post(self, request: Request) -> Response:
         body = NodeHostnamesSerializer(data=request.data)

@@ -101,7 +101,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    # Django's messages, their storage made only for a request that uses them (the admin, not the API).
+    "util.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out login into its 429 answer (util.lockout).
     "axes.middleware.AxesMiddleware",
@@ -292,10 +293,12 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its scheme is what a 401 names in WWW-Authenticate.
         "util.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "util.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["util.permissions.ModelPermissionWritesPublicReads"],
     "EXCEPTION_HANDLER": "util.exceptions.api_exception_handler",
+    # DRF's negotiation, its choice for each Accept header made once (util.http).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "util.http.RememberedContentNegotiation",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_SCHEMA_CLASS": "util.schema.AutoSchema",
     # How many proxies in front of the service append to X-Forwarded-For: the client address of the

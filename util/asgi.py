@@ -67,9 +67,9 @@ from rest_framework.exceptions import APIException, MethodNotAllowed
 from rest_framework.permissions import SAFE_METHODS
 
 from util.asyncviews import Later, completed_by_handler, take_later
-from util.hosts import disallowed_host_response
+from util.hosts import HostCheckedOnceASGIRequest, disallowed_host_response
 from util.logging import current_request_id
-from util.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
+from util.metrics import request_series
 from util.middleware import begin_request_log, log_answer
 from util.query import nul_character_error
 from util.request_limits import body_too_large_message
@@ -140,6 +140,8 @@ def origin_form(scope: dict) -> dict:
 class SingleThreadASGIHandler(ASGIHandler):
     """``ASGIHandler`` without a ``ThreadSensitiveContext`` per request, serving sync views in one step on
     the sync thread (see the module docstring)."""
+
+    request_class = HostCheckedOnceASGIRequest
 
     def __init__(self) -> None:
         super().__init__()
@@ -520,8 +522,9 @@ def _count(route: str | None, method: str, status: int, started: float) -> None:
     """Count a request answered by the handler itself in the request metrics, as ``util.metrics`` counts the others."""
     labels = {"route": route or "unmatched", "method": method if method in _COUNTED_METHODS else "other"}
     labels["status"] = str(status)
-    HTTP_REQUESTS.labels(**labels).inc()
-    HTTP_REQUEST_DURATION.labels(**labels).observe(time.perf_counter() - started)
+    counter, duration = request_series(**labels)
+    counter.inc()
+    duration.observe(time.perf_counter() - started)
 
 
 _COUNTED_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})

@@ -18,9 +18,11 @@ from hmac import compare_digest
 from typing import Any
 
 from axes.helpers import get_cool_off
+from django.contrib.auth import SESSION_KEY
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model, QuerySet
 from django.utils import timezone
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
@@ -28,7 +30,7 @@ from knox.crypto import hash_token
 from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
-from rest_framework.authentication import get_authorization_header
+from rest_framework import HTTP_HEADER_ENCODING, authentication
 from rest_framework.exceptions import APIException, AuthenticationFailed, Throttled
 from rest_framework.request import Request
 
@@ -87,12 +89,23 @@ class TokenAuthentication(KnoxTokenAuthentication):
     """
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        """Authenticate by token; after a failure, 429 when the client is locked out, else count it (401)."""
-        scheme = get_authorization_header(request).split()[:1]
-        if not scheme or scheme[0].lower() != self.authenticate_header(request).encode().lower():
+        """Authenticate by token; after a failure, 429 when the client is locked out, else count it (401).
+
+        The header is read from ``META`` as knox reads it (a request's headers are not all copied out
+        for it); a header of another scheme is left to the next authentication.
+        """
+        header = request.META.get("HTTP_AUTHORIZATION", b"")
+        parts = (header.encode(HTTP_HEADER_ENCODING) if isinstance(header, str) else header).split()
+        if not parts or parts[0].lower() != self.authenticate_header(request).encode().lower():
             return None
         try:
-            return super().authenticate(request)
+            if len(parts) != 2:
+                raise AuthenticationFailed(
+                    "Invalid token header. No credentials provided."
+                    if len(parts) == 1
+                    else "Invalid token header. Token string should not contain spaces."
+                )
+            return self.authenticate_credentials(parts[1])
         except AuthenticationFailed:
             # django-axes reads the Django request (DRF's would parse the body to answer request.POST).
             django_request = request._request
@@ -130,6 +143,23 @@ class TokenAuthentication(KnoxTokenAuthentication):
         token_expired.send(sender=type(self), username=username, source="auth_token")
 
 
+class SessionAuthentication(authentication.SessionAuthentication):
+    """DRF's session authentication, answering at once for a request whose session holds no user.
+
+    A session without a logged-in user (a client that sent no session cookie: every API client)
+    is anonymous: reading the session's user key says so without loading Django's user machinery.
+    Reading it marks the session as read, as Django's own lookup does, so the answer still varies by
+    ``Cookie``.
+    """
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        """The session's user (with DRF's CSRF check), or None for a session without one."""
+        session = getattr(request._request, "session", None)
+        if session is not None and session.get(SESSION_KEY) is None:
+            return None
+        return super().authenticate(request)
+
+
 class LockedOut(Throttled):
     """429: the client is locked out after too many failed authentications."""
 
@@ -151,3 +181,9 @@ class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
         prefix = knox_settings.AUTH_HEADER_PREFIX
         return build_bearer_security_scheme_object(header_name="Authorization", token_prefix=prefix)
+
+
+class SessionAuthenticationScheme(SessionScheme):
+    """The OpenAPI security scheme of :class:`SessionAuthentication`: DRF's own, the session cookie."""
+
+    target_class = SessionAuthentication

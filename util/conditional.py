@@ -65,7 +65,7 @@ def if_match_tags(request: HttpRequest) -> list[str] | None:
     header raises :class:`InvalidPrecondition`: it is a client's mistake (an unset variable), not
     a version that no longer matches.
     """
-    header = request.headers.get("If-Match")
+    header = request.META.get("HTTP_IF_MATCH")
     if header is None:
         return None
     if not header.strip():
@@ -90,7 +90,7 @@ def if_match_required_tags(request: HttpRequest) -> list[str] | None:
 
 def is_not_modified(request: HttpRequest, etag: str) -> bool:
     """True when the request's ``If-None-Match`` names ``etag``: the client's copy is current."""
-    header = request.headers.get("If-None-Match")
+    header = request.META.get("HTTP_IF_NONE_MATCH")
     return header is not None and etag_matches(etag, parse_etags(header), weak=True)
 
 

@@ -12,6 +12,8 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.core.handlers.asgi import ASGIRequest
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, JsonResponse
 
 DISALLOWED_HOST_DETAIL = (
@@ -31,3 +33,27 @@ def disallowed_host_response(request: HttpRequest) -> JsonResponse | None:
         _security_logger.warning("%s", exc)
         return JsonResponse({"detail": DISALLOWED_HOST_DETAIL}, status=400)
     return None
+
+
+class HostCheckedOnce:
+    """A request mixin: the host (``get_host``, checked against ``ALLOWED_HOSTS``) is worked out once per request.
+
+    The host check, CommonMiddleware and every absolute link of a response ask for it; it depends
+    only on the request's headers and the settings, so the first answer stands for the request. A
+    refused host is refused every time it is asked for, as by Django.
+    """
+
+    def get_host(self) -> str:
+        """The request's host, as ``HttpRequest.get_host`` gives it (``DisallowedHost`` when refused)."""
+        host = self.__dict__.get("_checked_host")
+        if host is None:
+            host = self._checked_host = super().get_host()  # type: ignore[misc]
+        return host
+
+
+class HostCheckedOnceWSGIRequest(HostCheckedOnce, WSGIRequest):
+    """Django's WSGI request, its host worked out once."""
+
+
+class HostCheckedOnceASGIRequest(HostCheckedOnce, ASGIRequest):
+    """Django's ASGI request, its host worked out once."""

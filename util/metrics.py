@@ -146,6 +146,16 @@ def request_labels(request: HttpRequest) -> tuple[str, str]:
     return route_of(request), _method_of(request)
 
 
+@functools.cache
+def request_series(route: str, method: str, status: str) -> tuple[Counter, Histogram]:
+    """The request counter's and duration histogram's series of ``route``, ``method`` and ``status``.
+
+    Looked up once per combination, which the labels bound (``route_of``, ``_method_of``, status codes).
+    """
+    labels = {"route": route, "method": method, "status": status}
+    return HTTP_REQUESTS.labels(**labels), HTTP_REQUEST_DURATION.labels(**labels)
+
+
 def _method_of(request: HttpRequest) -> str:
     method = (request.method or "").upper()
     return method if method in _METHODS else "other"
@@ -236,11 +246,9 @@ class MetricsMiddleware:
     @staticmethod
     def _answered(labels: tuple[str, str], started: float, status: int) -> None:
         HTTP_REQUESTS_IN_FLIGHT.dec()
-        route, method = labels
-        HTTP_REQUESTS.labels(route=route, method=method, status=str(status)).inc()
-        HTTP_REQUEST_DURATION.labels(route=route, method=method, status=str(status)).observe(
-            time.perf_counter() - started
-        )
+        counter, duration = request_series(*labels, str(status))
+        counter.inc()
+        duration.observe(time.perf_counter() - started)
 
     def allowed(self, request: HttpRequest) -> bool:
         """Whether ``request`` may read the metrics: by its bearer token, or by the address it comes from."""

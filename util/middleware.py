@@ -13,9 +13,12 @@ from csp.constants import HEADER, HEADER_REPORT_ONLY
 from csp.middleware import CheckableLazyObject, CSPMiddleware
 from csp.utils import build_policy
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.functional import SimpleLazyObject, empty
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from util.asyncviews import when_answered
@@ -25,6 +28,8 @@ from util.logging import current_request_id, stamp_request_ids
 logger = logging.getLogger("request")
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# The header as the request's META holds it: read there, a request's headers are not all copied out first.
+_REQUEST_ID_META = "HTTP_X_REQUEST_ID"
 # An id from the client (or a load balancer) is kept when it is a sane token; anything else (too
 # long, spaces, control characters that could forge log lines) is replaced by a fresh one.
 _ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+=/-]{1,200}")
@@ -84,7 +89,7 @@ def begin_request_log(request: HttpRequest) -> tuple[float, object]:
 
     Returns when it started (``time.monotonic()``) and the token that resets the log records' id.
     """
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    incoming = request.META.get(_REQUEST_ID_META, "")
     request_id = incoming if _ACCEPTABLE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
     request.request_id = request_id
     token = current_request_id.set(request_id)
@@ -178,6 +183,11 @@ def _forget_settings_policy(*, setting: str, **kwargs: object) -> None:
         _settings_policy_headers.cache_clear()
 
 
+# What ``request.csp_nonce`` is once the header is written: asking it for a nonce raises, every time, so
+# one object serves every request.
+_NONCE_AFTER_RESPONSE = CheckableLazyObject(CSPMiddleware._csp_nonce_post_response)
+
+
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
     """django-csp's middleware, giving every response the policy it gives, built once for the common case.
 
@@ -201,7 +211,7 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
             if name not in response:
                 response[name] = value
         # As django-csp does: a nonce asked for after the header is written is an error, not a silent gap.
-        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
+        request.csp_nonce = _NONCE_AFTER_RESPONSE
         return response
 
 
@@ -230,3 +240,22 @@ class JsonHostCheckMiddleware:
 
     async def _acall(self, request: HttpRequest, refused: HttpResponse | None) -> HttpResponse:
         return refused if refused is not None else await self.get_response(request)
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's messages middleware, whose storage is made the first time a request uses it.
+
+    The admin and the login pages use messages; the API never does. Django's middleware builds the
+    storage (a signed-cookie reader and a session reader) for every request, and stores it into the
+    response; a storage that was never used has nothing to store, so a request that never touched it
+    is answered as it would have been, at none of that cost.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(functools.partial(default_storage, request))
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
+            return response
+        return super().process_response(request, response)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from threading import Lock
+from typing import TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
@@ -23,7 +24,9 @@ from django.db.models.query import ValuesListIterable
 MAX_SHAPES = 256
 
 _compiled: OrderedDict[tuple, str | None] = OrderedDict()
+_built: OrderedDict[Hashable, object] = OrderedDict()
 _lock = Lock()
+Built = TypeVar("Built")
 
 
 def _compile(queryset: QuerySet, *, params: Sequence[object] = ()) -> str | None:
@@ -106,11 +109,30 @@ def rows_with_params(build: Callable[..., QuerySet], *, key: Hashable, params: S
         return cursor.fetchall()
 
 
+def built_once(key: Hashable, build: Callable[[], Built]) -> Built:
+    """``build()``, made the first time for ``key`` and kept: a queryset (or a tuple holding one) that ``key``
+    determines entirely, built once per key instead of on every request.
+
+    For querysets whose SQL takes no parameters, so that two requests with the same key build equal
+    querysets. The kept queryset is shared: callers derive querysets from it (slice, filter, order)
+    and never evaluate it itself. At most ``MAX_SHAPES`` keys are kept.
+    """
+    built = _built.get(key, _built)
+    if built is _built:
+        built = build()
+        with _lock:
+            _built[key] = built
+            if len(_built) > MAX_SHAPES:
+                _built.popitem(last=False)
+    return built  # type: ignore[return-value]
+
+
 def clear() -> None:
-    """Forget every compiled query, so the next ``rows_of`` of each key compiles its SQL again.
+    """Forget every compiled query and kept queryset, so the next ``rows_of`` of each key compiles its SQL again.
 
     For tests, which start each test with an empty cache so that no result depends on which
     queries an earlier test happened to compile; the service itself never needs to call it.
     """
     with _lock:
         _compiled.clear()
+        _built.clear()

@@ -17,6 +17,10 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import django
+from django.core.handlers.wsgi import WSGIHandler
+
+from util.hosts import HostCheckedOnceWSGIRequest
 from util.request_limits import body_too_large_message
 
 StartResponse = Callable[..., Any]
@@ -60,3 +64,15 @@ class ChunkedBodyMiddleware:
         environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         return self.app(environ, start_response)
+
+
+class HostCheckedOnceWSGIHandler(WSGIHandler):
+    """Django's WSGI handler, whose requests work out their host once (``util.hosts.HostCheckedOnce``)."""
+
+    request_class = HostCheckedOnceWSGIRequest
+
+
+def get_wsgi_application() -> HostCheckedOnceWSGIHandler:
+    """``django.core.wsgi.get_wsgi_application`` with ``HostCheckedOnceWSGIHandler``."""
+    django.setup(set_prefix=False)
+    return HostCheckedOnceWSGIHandler()

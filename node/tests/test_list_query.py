@@ -99,6 +99,24 @@ def test_every_combination_of_the_fixed_filters_has_its_own_key() -> None:
     assert len(keys) == 18
 
 
+@pytest.mark.parametrize("is_active", [None, True, False])
+@pytest.mark.parametrize("is_paused", [None, True, False])
+@pytest.mark.parametrize("order", [(), ("-hostname", "id")])
+def test_a_query_of_fixed_filters_only_has_the_key_of_its_sql_without_building_it(
+    is_active: bool | None, is_paused: bool | None, order: tuple
+) -> None:
+    query = NodeListQuery(is_active=is_active, is_paused=is_paused)
+    assert query.fixed_sql_key(order=order) == sql_key(query, order=order)
+    assert query.sql(node_rows(), order=order)[2] == ()
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_VALUES))
+def test_a_query_with_a_parameterised_filter_has_no_fixed_key(name: str) -> None:
+    field = next(f for f in dataclasses.fields(NodeListQuery) if f.name == name)
+    query = NodeListQuery(**{"is_active": True, name: SAMPLE_VALUES[name]})
+    assert (query.fixed_sql_key(order=()) is None) == (field.metadata["sql"] == PARAMETERS)
+
+
 @pytest.mark.parametrize("names", [[name] for name in sorted(SAMPLE_VALUES)] + [sorted(SAMPLE_VALUES)])
 def test_the_parameters_are_those_django_compiles_the_filters_with(db: None, names: list[str]) -> None:
     rows, _, params = NodeListQuery(**{name: SAMPLE_VALUES[name] for name in names}).sql(node_rows(), order=())

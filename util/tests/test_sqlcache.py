@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from util import sqlcache
-from util.sqlcache import rows_of, rows_with_params, sql_with_params
+from util.sqlcache import built_once, rows_of, rows_with_params, sql_with_params
 
 
 @pytest.fixture
@@ -102,3 +102,30 @@ def test_keyed_sql_whose_parameters_are_not_djangos_is_compiled_every_time(group
     query = Group.objects.filter(name="group-01", id__gt=0)
     assert sql_with_params(query, key="sql-named-numbered", params=("group-01",)) == query.query.sql_with_params()
     assert list(sqlcache._compiled.values()) == [None]
+
+
+def test_what_is_built_once_per_key_is_built_the_first_time_and_kept() -> None:
+    builds: list[str] = []
+
+    def build(name: str) -> str:
+        builds.append(name)
+        return name
+
+    assert [built_once("a", lambda: build("a")) for _ in range(3)] == ["a", "a", "a"]
+    assert built_once("b", lambda: build("b")) == "b"
+    assert builds == ["a", "b"]
+
+
+def test_a_build_that_fails_is_not_kept() -> None:
+    def failing() -> str:
+        raise ValueError("bad order")
+
+    with pytest.raises(ValueError, match="bad order"):
+        built_once("failing", failing)
+    assert built_once("failing", lambda: "built") == "built"
+
+
+def test_clear_forgets_what_was_built() -> None:
+    built_once("kept", lambda: "first")
+    sqlcache.clear()
+    assert built_once("kept", lambda: "second") == "second"
