@@ -307,6 +307,7 @@ class LimitedProtocol(ASGIProtocol):
         super().__init__(worker)
         self.limits: ServingLimits = worker.limits
         self._phase = _IDLE
+        self._started = False
         self._timer: asyncio.TimerHandle | None = None
         self._head_started = 0.0
         self._body_done = True
@@ -319,12 +320,15 @@ class LimitedProtocol(ASGIProtocol):
     # -- the connection's life ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:
-        super().connection_made(transport)
+        # gunicorn's own setup of a connection (its parser, an event and the task that serves its
+        # requests) waits for the connection's first byte (``_start``): a flood of connections that
+        # send nothing costs the event loop a transport and a timer each, and no task.
+        self.transport = transport
         worker = self.worker
+        worker.nr_conns += 1
         worker.connections.add(self)
         if self.refused_at_cap:
             worker.accepted_unmade = max(0, worker.accepted_unmade - 1)
-        transport.set_write_buffer_limits(high=self.limits.write_buffer_high)
         if self.limits.socket_send_buffer > 0:
             sock = transport.get_extra_info("socket")
             if sock is not None:
@@ -339,9 +343,19 @@ class LimitedProtocol(ASGIProtocol):
             return
         self._become_idle()
 
+    def _start(self) -> None:
+        """gunicorn's setup of the connection, at its first byte."""
+        self._started = True
+        # Counted again by gunicorn's connection_made.
+        self.worker.nr_conns -= 1
+        super().connection_made(self.transport)
+        self.transport.set_write_buffer_limits(high=self.limits.write_buffer_high)
+
     def data_received(self, data: bytes) -> None:
         if self._lingering:
             return
+        if not self._started:
+            self._start()
         if self._phase == _IDLE:
             self._phase = _HEAD
             self._head_started = self.worker.loop.time()
@@ -377,7 +391,18 @@ class LimitedProtocol(ASGIProtocol):
         if self._lingering:
             self.worker.lingering -= 1
             self._lingering = False
-        super().connection_lost(exc)
+        if self._started:
+            super().connection_lost(exc)
+        elif not self._conn_lost_handled:
+            self._conn_lost_handled = True
+            self._closed = True
+            self.worker.nr_conns -= 1
+
+    def _keepalive_timeout(self) -> None:
+        if self._started:
+            super()._keepalive_timeout()
+        else:
+            self._close_transport()
 
     # -- gunicorn's parser callbacks and waiting points --------------------------------------------
 

@@ -228,6 +228,17 @@ class TestHeadAndIdleTimeouts:
         finally:
             client.close()
 
+    def test_a_connection_whose_first_byte_comes_late_is_served(self, server: dict[str, str]) -> None:
+        # The connection is set up for requests at its first byte: one that waits first is served as any other.
+        client = Client(server["port"])
+        try:
+            time.sleep(0.5)
+            client.send(head("GET", "/healthz", "Connection: close"))
+            status, _reason, _headers, body = parse(client.read_all(timeout=5))
+            assert status == 200, body
+        finally:
+            client.close()
+
     def test_a_kept_alive_connection_is_closed_after_the_keepalive_timeout_between_requests(
         self, server: dict[str, str]
     ) -> None:
@@ -491,6 +502,25 @@ class TestConnectionCap:
                 client.close()
         after = refusals(capped["port"])
         assert after["idle_closed_at_limit"] - before["idle_closed_at_limit"] == 1, (before, after)
+
+    def test_connections_closed_by_their_clients_before_a_byte_no_longer_count_toward_the_cap(
+        self, capped: dict[str, str]
+    ) -> None:
+        before = refusals(capped["port"])
+        for _ in range(8):
+            Client(capped["port"]).close()
+        time.sleep(0.3)
+        idle = [Client(capped["port"]) for _ in range(3)]
+        try:
+            time.sleep(0.3)
+            reply = request(capped["port"], "GET", "/healthz")
+            assert reply.status == 200, reply
+            assert not any(client.closed_by_server(timeout=0.2) for client in idle)
+        finally:
+            for client in idle:
+                client.close()
+        after = refusals(capped["port"])
+        assert after.get("idle_closed_at_limit", 0) == before.get("idle_closed_at_limit", 0), (before, after)
 
     def test_at_the_cap_with_every_connection_busy_a_new_one_gets_a_json_503_with_retry_after(
         self, capped: dict[str, str]
