@@ -1,6 +1,6 @@
 """The limits of the ASGI worker (``scale_nodes.workers``) over real HTTP: what no client may do to a process.
 
-Instances on 127.0.0.1:8740-8749 (``SERVER_LIMITS_PORT`` and the next nine) serve a throw-away SQLite
+Instances on 127.0.0.1:8740-8750 (``SERVER_LIMITS_PORT`` and the next ten) serve a throw-away SQLite
 database made for this module, with short timeouts set through the environment so that each test
 takes seconds. Every instance is stopped by its process id when its tests end; every wait is bounded.
 """
@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import re
+import selectors
 import shutil
 import signal
 import socket
@@ -575,6 +576,57 @@ class TestProbeListener:
             answer = exchange(probe, head("GET", "/v6/nodes/"), timeout=5)
             assert_json_error(answer, 404, "health probes only")
             assert request(main, "GET", "/v6/nodes/?page_size=1", timeout=5).status == 200
+
+
+class TestAcceptRate:
+    def test_connections_beyond_the_accept_rate_wait_in_the_queue_and_are_all_served(
+        self, database: dict[str, str]
+    ) -> None:
+        # 20 a second, 64 at once: 200 connections opened together take some 7 s to be taken.
+        instance = _instance(database, PORT + 10, GUNICORN_ACCEPT_RATE="20", GUNICORN_KEEPALIVE="30")
+        with _serving(instance):
+            time.sleep(4)
+            started = time.monotonic()
+            clients = [Client(instance.port) for _ in range(200)]
+            try:
+                for client in clients:
+                    client.send(head("GET", "/healthz", "Connection: close"))
+                answered_at = _answer_times(clients, timeout=20)
+            finally:
+                for client in clients:
+                    client.close()
+            assert len(answered_at) == 200, len(answered_at)
+            opened = time.monotonic() - started
+            within_a_second = sum(1 for at in answered_at if at - started < 1.0)
+            assert within_a_second <= 64 + 20 * max(opened, 1.0) + 10, (opened, sorted(answered_at))
+            assert max(answered_at) - started > 5.0, max(answered_at) - started
+
+
+def _answer_times(clients: list[Client], *, timeout: float) -> list[float]:
+    """When each client's connection was closed after an answer (200), for those answered within ``timeout``."""
+    selector = selectors.DefaultSelector()
+    received = {}
+    for client in clients:
+        client.sock.setblocking(False)
+        selector.register(client.sock, selectors.EVENT_READ, client)
+        received[client] = b""
+    answered_at = []
+    deadline = time.monotonic() + timeout
+    while received and time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=0.5):
+            client = key.data
+            try:
+                chunk = client.sock.recv(65536)
+            except (BlockingIOError, ConnectionResetError):
+                chunk = b""
+            if chunk:
+                received[client] += chunk
+                continue
+            selector.unregister(client.sock)
+            if received.pop(client).startswith(b"HTTP/1.1 200"):
+                answered_at.append(time.monotonic())
+    selector.close()
+    return answered_at
 
 
 @pytest.mark.skipif(shutil.which("prlimit") is None, reason="util-linux's prlimit is not installed")
