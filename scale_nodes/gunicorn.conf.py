@@ -123,6 +123,8 @@ SERVING_LIMITS = ServingLimits(
     linger=_float("GUNICORN_LINGER", 2.0),
     free_memory_kept=_int("GUNICORN_FREE_MEMORY_KEPT", 64 * 1024 * 1024),
     probe_bind=probe_bind,
+    switch_interval=_float("GUNICORN_SWITCH_INTERVAL", 0.0005),
+    accept_rate=_float("GUNICORN_ACCEPT_RATE", 500.0),
 )
 
 # Heartbeat files in memory rather than on a possibly slow disk.

@@ -111,6 +111,14 @@ class ServingLimits:
     # never delays a load balancer's probe.
     probe_bind: str = ""
     probe_paths: tuple[str, ...] = ("/healthz", "/readyz")
+    # How long the event loop's thread and the thread that runs requests may hold the interpreter
+    # before the other gets it (``sys.setswitchinterval``; Python's default is 5 ms). The request
+    # thread gives it up at each database round trip and then waits for it: with the loop busy (a
+    # flood of connections, a fan-out) each round trip would wait the whole interval.
+    switch_interval: float = 0.0005
+    # New connections a process accepts per second at most (``AcceptRate``; 0: no bound). Well above
+    # the requests a process serves in a second, so that only a flood of connections meets it.
+    accept_rate: float = 500.0
 
     def body_seconds(self, length: int) -> float:
         """How long a body of ``length`` bytes may take to arrive."""
@@ -234,15 +242,29 @@ class PacedAccepts(socket.socket):
     # the worker.
     room: Callable[[], int] = staticmethod(lambda: PacedAccepts.MAX_ACCEPTS_PER_TURN)
     on_accept: Callable[[], None] = staticmethod(lambda: None)
+    # How many accepts the process's accept rate allows now (``AcceptRate``), and what to do when it
+    # allows none: the worker stops listening on this socket for a while. Set by the worker.
+    allowance: Callable[[], int] = staticmethod(lambda: PacedAccepts.MAX_ACCEPTS_PER_TURN)
+    on_spent: Callable[[], None] = staticmethod(lambda: None)
 
     @classmethod
     def taking(cls, listener: socket.socket) -> PacedAccepts:
         """This kind of socket in place of ``listener``, on the same open file (``listener`` is spent)."""
         return cls(listener.family, listener.type, listener.proto, fileno=listener.detach())
 
+    @classmethod
+    def sharing(cls, listener: socket.socket) -> PacedAccepts:
+        """This kind of socket on a duplicate of ``listener``'s open file: closing it leaves ``listener`` listening."""
+        return cls(listener.family, listener.type, listener.proto, fileno=os.dup(listener.fileno()))
+
     def accept(self) -> tuple[socket.socket, object]:
         if self.taken_this_turn == 0:
-            self.share = max(1, min(self.MAX_ACCEPTS_PER_TURN, self.room())) if self.waiting() >= self.BURST else 1
+            allowed = self.allowance()
+            if allowed < 1:
+                self.on_spent()
+                raise BlockingIOError
+            share = max(1, min(self.MAX_ACCEPTS_PER_TURN, self.room())) if self.waiting() >= self.BURST else 1
+            self.share = min(share, allowed)
             asyncio.get_running_loop().call_soon(self._next_turn)
         elif self.taken_this_turn >= self.share:
             raise BlockingIOError
@@ -266,6 +288,44 @@ class PacedAccepts(socket.socket):
 
 
 _TCP_INFO_SIZE = 104
+
+
+class AcceptRate:
+    """How many connections a process may accept now: ``rate`` a second on average, at most ``burst`` at once.
+
+    Each connection costs the event loop the same work (an accept, a transport, a timer, a close)
+    whether or not it ever sends a request; a flood of connections that reopen as soon as they are
+    closed would otherwise take all of a process's time, and leave none for the requests of the
+    connections it has. Beyond the rate, new connections wait in the kernel's listen queue, which
+    costs the process nothing. ``rate`` 0 sets no bound.
+    """
+
+    def __init__(self, *, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = max(burst, 1)
+        self._clock = clock
+        self._tokens = float(self.burst)
+        self._updated = clock()
+
+    def allowance(self) -> int:
+        """The connections that may be accepted now."""
+        if self.rate <= 0:
+            return PacedAccepts.MAX_ACCEPTS_PER_TURN
+        now = self._clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        return int(self._tokens)
+
+    def take(self) -> None:
+        """One connection was accepted."""
+        if self.rate > 0:
+            self._tokens -= 1
+
+    def wait(self) -> float:
+        """Seconds until the next connection may be accepted."""
+        if self.rate <= 0:
+            return 0.0
+        return max(0.0, (1 - self._tokens) / self.rate)
 
 
 def _count_refusal(reason: str) -> None:
@@ -309,6 +369,7 @@ class LimitedProtocol(ASGIProtocol):
         super().__init__(worker)
         self.limits: ServingLimits = worker.limits
         self._phase = _IDLE
+        self._started = False
         self._timer: asyncio.TimerHandle | None = None
         self._head_started = 0.0
         self._body_done = True
@@ -321,12 +382,15 @@ class LimitedProtocol(ASGIProtocol):
     # -- the connection's life ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:
-        super().connection_made(transport)
+        # gunicorn's own setup of a connection (its parser, an event and the task that serves its
+        # requests) waits for the connection's first byte (``_start``): a flood of connections that
+        # send nothing costs the event loop a transport and a timer each, and no task.
+        self.transport = transport
         worker = self.worker
+        worker.nr_conns += 1
         worker.connections.add(self)
         if self.refused_at_cap:
             worker.accepted_unmade = max(0, worker.accepted_unmade - 1)
-        transport.set_write_buffer_limits(high=self.limits.write_buffer_high)
         if self.limits.socket_send_buffer > 0:
             sock = transport.get_extra_info("socket")
             if sock is not None:
@@ -341,9 +405,19 @@ class LimitedProtocol(ASGIProtocol):
             return
         self._become_idle()
 
+    def _start(self) -> None:
+        """gunicorn's setup of the connection, at its first byte."""
+        self._started = True
+        # Counted again by gunicorn's connection_made.
+        self.worker.nr_conns -= 1
+        super().connection_made(self.transport)
+        self.transport.set_write_buffer_limits(high=self.limits.write_buffer_high)
+
     def data_received(self, data: bytes) -> None:
         if self._lingering:
             return
+        if not self._started:
+            self._start()
         if self._phase == _IDLE:
             self._phase = _HEAD
             self._head_started = self.worker.loop.time()
@@ -379,7 +453,18 @@ class LimitedProtocol(ASGIProtocol):
         if self._lingering:
             self.worker.lingering -= 1
             self._lingering = False
-        super().connection_lost(exc)
+        if self._started:
+            super().connection_lost(exc)
+        elif not self._conn_lost_handled:
+            self._conn_lost_handled = True
+            self._closed = True
+            self.worker.nr_conns -= 1
+
+    def _keepalive_timeout(self) -> None:
+        if self._started:
+            super()._keepalive_timeout()
+        else:
+            self._close_transport()
 
     # -- gunicorn's parser callbacks and waiting points --------------------------------------------
 
@@ -707,6 +792,12 @@ class AsgiWorker(GunicornAsgiWorker):
         self.accepted_unmade = 0
         # The listeners of ``ServingLimits.probe_bind`` (set in ``init_process``).
         self.probe_listeners: set[object] = set()
+        # The others, accepted on through ``PacedAccepts`` at the process's ``AcceptRate``, and the
+        # asyncio server now accepting on each (None while its accept rate is spent).
+        self.paced_listeners: set[object] = set()
+        self.accepting: dict[object, asyncio.Server | None] = {}
+        self.accept_rate = AcceptRate(rate=0, burst=1)
+        self._draining = False
         self.connection_cap = self.worker_connections
         # Below gunicorn's own wait for body bytes (``timeout``), which would end the request without an answer.
         self.body_deadline_cap = max(float(self.cfg.timeout or 30) - 1.0, 1.0)
@@ -750,9 +841,7 @@ class AsgiWorker(GunicornAsgiWorker):
                 # Probes are few and answered at once: accepted as they come.
                 self.probe_listeners.add(listener)
             else:
-                listener.sock = PacedAccepts.taking(listener.sock)
-                listener.sock.room = self.room
-                listener.sock.on_accept = self._accepted
+                self.paced_listeners.add(listener)
         if self.recycle_lock_path:
             self._recycle_lock = open(self.recycle_lock_path, "r+b")  # noqa: SIM115 (held until the process exits)
             # Shared while this process starts: no other process begins to recycle meanwhile.
@@ -771,6 +860,37 @@ class AsgiWorker(GunicornAsgiWorker):
 
     def _accepted(self) -> None:
         self.accepted_unmade += 1
+        self.accept_rate.take()
+
+    async def start_accepting(self, listener: object) -> None:
+        """Accept on ``listener`` (a paced one) through an asyncio server of its own, on a duplicate of its socket."""
+        if self._draining or self.accepting.get(listener) is not None:
+            return
+        sock = PacedAccepts.sharing(listener.sock)
+        sock.room = self.room
+        sock.on_accept = self._accepted
+        sock.allowance = self.accept_rate.allowance
+        sock.on_spent = functools.partial(self._accept_rate_spent, listener)
+        server = await self.loop.create_server(functools.partial(LimitedProtocol, self), sock=sock, start_serving=True)
+        self.accepting[listener] = server
+        self.servers.append(server)
+
+    def _accept_rate_spent(self, listener: object) -> None:
+        # Called from the server's accept callback: the server is closed (the listener stays open and
+        # its queue keeps the connections) once that callback returns, and serves again in a while.
+        server = self.accepting.get(listener)
+        if server is None:
+            return
+        self.accepting[listener] = None
+        self.loop.call_soon(self._stop_accepting, server)
+        self.loop.call_later(
+            max(self.accept_rate.wait(), 0.01), lambda: self.loop.create_task(self.start_accepting(listener))
+        )
+
+    def _stop_accepting(self, server: asyncio.Server) -> None:
+        server.close()
+        with contextlib.suppress(ValueError):
+            self.servers.remove(server)
 
     def is_probe_listener(self, listener: object) -> bool:
         """Whether ``listener`` (one of gunicorn's sockets) is the probe listener of ``ServingLimits.probe_bind``."""
@@ -836,6 +956,13 @@ class AsgiWorker(GunicornAsgiWorker):
     def run(self) -> None:
         """Serve until stopped, then drain (gunicorn's ``run``, the worker's documented entry point)."""
         self.connection_cap = min(self.worker_connections, self.open_file_budget())
+        # A tenth of a second's worth at once, and at least a turn's.
+        self.accept_rate = AcceptRate(
+            rate=self.limits.accept_rate,
+            burst=max(int(self.limits.accept_rate / 10), PacedAccepts.MAX_ACCEPTS_PER_TURN),
+        )
+        if self.limits.switch_interval > 0:
+            sys.setswitchinterval(self.limits.switch_interval)
         self.free_memory = FreeMemory(kept=self.limits.free_memory_kept)
         self.loop.set_exception_handler(self._loop_exception)
         try:
@@ -851,9 +978,11 @@ class AsgiWorker(GunicornAsgiWorker):
         if not self.alive:
             self._stopping.set()
         for listener in self.sockets:
-            protocol = ProbeProtocol if listener in self.probe_listeners else LimitedProtocol
+            if listener in self.paced_listeners:
+                await self.start_accepting(listener)
+                continue
             server = await self.loop.create_server(
-                functools.partial(protocol, self), sock=listener.sock, start_serving=True
+                functools.partial(ProbeProtocol, self), sock=listener.sock, start_serving=True
             )
             self.servers.append(server)
         self.log.info(
@@ -890,6 +1019,7 @@ class AsgiWorker(GunicornAsgiWorker):
         from util import shutdown
 
         started = time.monotonic()
+        self._draining = True
         for server in self.servers:
             server.close()
         self.log.info("Draining %d connections", self.nr_conns)

@@ -1,6 +1,6 @@
 """The limits of the ASGI worker (``scale_nodes.workers``) over real HTTP: what no client may do to a process.
 
-Instances on 127.0.0.1:8740-8749 (``SERVER_LIMITS_PORT`` and the next nine) serve a throw-away SQLite
+Instances on 127.0.0.1:8740-8750 (``SERVER_LIMITS_PORT`` and the next ten) serve a throw-away SQLite
 database made for this module, with short timeouts set through the environment so that each test
 takes seconds. Every instance is stopped by its process id when its tests end; every wait is bounded.
 """
@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import re
+import selectors
 import shutil
 import signal
 import socket
@@ -225,6 +226,17 @@ class TestHeadAndIdleTimeouts:
             started = time.monotonic()
             assert client.closed_by_server(timeout=5)
             assert 0.8 < time.monotonic() - started < 3.0
+        finally:
+            client.close()
+
+    def test_a_connection_whose_first_byte_comes_late_is_served(self, server: dict[str, str]) -> None:
+        # The connection is set up for requests at its first byte: one that waits first is served as any other.
+        client = Client(server["port"])
+        try:
+            time.sleep(0.5)
+            client.send(head("GET", "/healthz", "Connection: close"))
+            status, _reason, _headers, body = parse(client.read_all(timeout=5))
+            assert status == 200, body
         finally:
             client.close()
 
@@ -492,6 +504,25 @@ class TestConnectionCap:
         after = refusals(capped["port"])
         assert after["idle_closed_at_limit"] - before["idle_closed_at_limit"] == 1, (before, after)
 
+    def test_connections_closed_by_their_clients_before_a_byte_no_longer_count_toward_the_cap(
+        self, capped: dict[str, str]
+    ) -> None:
+        before = refusals(capped["port"])
+        for _ in range(8):
+            Client(capped["port"]).close()
+        time.sleep(0.3)
+        idle = [Client(capped["port"]) for _ in range(3)]
+        try:
+            time.sleep(0.3)
+            reply = request(capped["port"], "GET", "/healthz")
+            assert reply.status == 200, reply
+            assert not any(client.closed_by_server(timeout=0.2) for client in idle)
+        finally:
+            for client in idle:
+                client.close()
+        after = refusals(capped["port"])
+        assert after.get("idle_closed_at_limit", 0) == before.get("idle_closed_at_limit", 0), (before, after)
+
     def test_at_the_cap_with_every_connection_busy_a_new_one_gets_a_json_503_with_retry_after(
         self, capped: dict[str, str]
     ) -> None:
@@ -545,6 +576,57 @@ class TestProbeListener:
             answer = exchange(probe, head("GET", "/v6/nodes/"), timeout=5)
             assert_json_error(answer, 404, "health probes only")
             assert request(main, "GET", "/v6/nodes/?page_size=1", timeout=5).status == 200
+
+
+class TestAcceptRate:
+    def test_connections_beyond_the_accept_rate_wait_in_the_queue_and_are_all_served(
+        self, database: dict[str, str]
+    ) -> None:
+        # 20 a second, 64 at once: 200 connections opened together take some 7 s to be taken.
+        instance = _instance(database, PORT + 10, GUNICORN_ACCEPT_RATE="20", GUNICORN_KEEPALIVE="30")
+        with _serving(instance):
+            time.sleep(4)
+            started = time.monotonic()
+            clients = [Client(instance.port) for _ in range(200)]
+            try:
+                for client in clients:
+                    client.send(head("GET", "/healthz", "Connection: close"))
+                answered_at = _answer_times(clients, timeout=20)
+            finally:
+                for client in clients:
+                    client.close()
+            assert len(answered_at) == 200, len(answered_at)
+            opened = time.monotonic() - started
+            within_a_second = sum(1 for at in answered_at if at - started < 1.0)
+            assert within_a_second <= 64 + 20 * max(opened, 1.0) + 10, (opened, sorted(answered_at))
+            assert max(answered_at) - started > 5.0, max(answered_at) - started
+
+
+def _answer_times(clients: list[Client], *, timeout: float) -> list[float]:
+    """When each client's connection was closed after an answer (200), for those answered within ``timeout``."""
+    selector = selectors.DefaultSelector()
+    received = {}
+    for client in clients:
+        client.sock.setblocking(False)
+        selector.register(client.sock, selectors.EVENT_READ, client)
+        received[client] = b""
+    answered_at = []
+    deadline = time.monotonic() + timeout
+    while received and time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=0.5):
+            client = key.data
+            try:
+                chunk = client.sock.recv(65536)
+            except (BlockingIOError, ConnectionResetError):
+                chunk = b""
+            if chunk:
+                received[client] += chunk
+                continue
+            selector.unregister(client.sock)
+            if received.pop(client).startswith(b"HTTP/1.1 200"):
+                answered_at.append(time.monotonic())
+    selector.close()
+    return answered_at
 
 
 @pytest.mark.skipif(shutil.which("prlimit") is None, reason="util-linux's prlimit is not installed")

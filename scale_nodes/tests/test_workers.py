@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from scale_nodes import workers
-from scale_nodes.workers import PacedAccepts
+from scale_nodes.workers import AcceptRate, PacedAccepts
 
 
 @pytest.fixture
@@ -440,3 +440,72 @@ def test_memory_freed_between_pieces_still_in_use_goes_back_to_the_system_once_e
     free_memory.last -= free_memory.EVERY_SECONDS
     assert not free_memory.due()
     assert len(kept) == 50
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_accept_rate_allows_its_burst_then_its_rate() -> None:
+    clock = FakeClock()
+    rate = AcceptRate(rate=100, burst=10, clock=clock)
+    assert rate.allowance() == 10
+    for _ in range(10):
+        rate.take()
+    assert rate.allowance() == 0
+    assert rate.wait() == pytest.approx(0.01)
+    clock.now += 0.0501
+    assert rate.allowance() == 5
+    clock.now += 60
+    assert rate.allowance() == 10
+
+
+def test_no_accept_rate_bounds_nothing() -> None:
+    rate = AcceptRate(rate=0, burst=1)
+    for _ in range(1000):
+        rate.take()
+    assert rate.allowance() == PacedAccepts.MAX_ACCEPTS_PER_TURN
+    assert rate.wait() == 0.0
+
+
+def test_a_spent_allowance_takes_no_connection_and_says_so(listener: PacedAccepts) -> None:
+    spent = []
+    listener.allowance = lambda: 0
+    listener.on_spent = lambda: spent.append(True)
+    clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(3)]
+    try:
+        assert _accept_in_turns(listener, 2) == [0, 0]
+        assert spent == [True, True]
+        assert listener.waiting() == 3
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_a_burst_is_taken_no_faster_than_the_allowance(listener: PacedAccepts) -> None:
+    listener.allowance = lambda: 5
+    clients = [socket.create_connection(listener.getsockname(), timeout=5) for _ in range(PacedAccepts.BURST + 8)]
+    try:
+        assert _accept_in_turns(listener, 2) == [5, 5]
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_a_shared_socket_closes_without_closing_the_listener() -> None:
+    plain = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    plain.bind(("127.0.0.1", 0))
+    plain.listen(16)
+    try:
+        shared = PacedAccepts.sharing(plain)
+        shared.close()
+        client = socket.create_connection(plain.getsockname(), timeout=5)
+        connection, _ = plain.accept()
+        connection.close()
+        client.close()
+    finally:
+        plain.close()
