@@ -20,7 +20,8 @@ def django_db_setup(django_db_setup: None, django_db_blocker: object) -> Iterato
     there is usually nothing to end.
     """
     yield
-    from node import events, feed
+    from node.live import clock_watch as feed
+    from node.live import streams as events
 
     # Nothing of this process reads the test database once it is gone: the event reader and the
     # change listener stop first. A reader left reconnecting to a dropped database makes a pooler

@@ -20,7 +20,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from node.actors import request_actor
-from node.events import (
+from node.filters import NodeChangeFilter, NodeFilter, NodeLivenessFilter
+from node.live.clock_watch import (
+    CHANGES_MAX_PAGE_SIZE,
+    CHANGES_MAX_WAIT_SECONDS,
+    CHANGES_PAGE_SIZE,
+    beyond_newest_message,
+    resume_expired_message,
+)
+from node.live.streams import (
     farewell_error,
     node_event_stream,
     shared_read,
@@ -28,14 +36,6 @@ from node.events import (
     wait_for_change,
     waiting_limiter,
 )
-from node.feed import (
-    CHANGES_MAX_PAGE_SIZE,
-    CHANGES_MAX_WAIT_SECONDS,
-    CHANGES_PAGE_SIZE,
-    beyond_newest_message,
-    resume_expired_message,
-)
-from node.filters import NodeChangeFilter, NodeFilter, NodeLivenessFilter
 from node.models import NODE_FIELDS, Node, NodeChange, NodeLiveness
 from node.schema import (
     node_changes_schema,
@@ -515,7 +515,7 @@ def _may_follow_events(user: object) -> str | None:
 
 
 def _recheck_stream_credentials(credentials: set[Credential]) -> dict[Credential, bytes]:
-    """The final event of the streams whose ``credentials`` no longer hold (``node.events`` rechecks them)."""
+    """The final event of the streams whose ``credentials`` no longer hold (``node.live.streams`` rechecks them)."""
     refused = recheck_credentials(credentials, permitted=_may_follow_events)
     return {credential: farewell_error(status=code, detail=detail) for credential, (code, detail) in refused.items()}
 

@@ -15,7 +15,9 @@ from unittest import mock
 
 import pytest
 
-from node import events, feed, views
+from node import views
+from node.live import clock_watch as feed
+from node.live import streams as events
 from node.models import Node
 from node.services import node_create, node_update
 from util import shutdown

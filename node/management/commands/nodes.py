@@ -14,7 +14,7 @@ from django.utils.text import capfirst
 
 from node.actions import NODE_ACTIONS, STATE_FILTERS, state_words
 from node.actors import command_actor
-from node.feed import change_waiter
+from node.live.clock_watch import change_waiter
 from node.models import HOSTNAME_MAX_LENGTH, NODE_FIELDS, Node, NodeChange, NodeLiveness
 from node.selectors import (
     NodeListQuery,

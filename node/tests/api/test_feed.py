@@ -23,7 +23,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from node import feed
+from node.live import clock_watch as feed
 from node.models import Node
 from node.services import node_register, node_update, node_update_many, registration
 from node.services.clock import Stamps

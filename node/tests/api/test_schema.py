@@ -13,7 +13,7 @@ from django.db import OperationalError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from node import events
+from node.live import streams as events
 from node.models import Node
 from node.selectors import current_change_index
 from node.tests.helpers import body, detail_url

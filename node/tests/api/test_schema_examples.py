@@ -13,7 +13,7 @@ from django.db import OperationalError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from node import events
+from node.live import streams as events
 from node.models import Node
 from node.services import node_create, node_update
 from node.tests.api.test_schema import TEST_CLIENT, _held, _waiting, _with_newest

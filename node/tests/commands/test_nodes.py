@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.core.management import CommandError
 
-from node import feed
+from node.live import clock_watch as feed
 from node.models import Node
 from node.selectors import current_change_index
 from node.services import node_create, node_update

@@ -11,7 +11,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from node import events
+from node.live import streams as events
 from node.models import Node, NodeChange, NodeLiveness, RegistryClock
 from node.reaper import LivenessReaper
 from node.selectors import node_changes, node_events

@@ -1,6 +1,6 @@
 """Node changes as Server-Sent Events, read once per server process and fanned out from memory.
 
-Each process has one pump thread: it waits for the registry clock to advance (``node.feed``: the
+Each process has one pump thread: it waits for the registry clock to advance (``node.live.clock_watch``: the
 listening connection on PostgreSQL, a poll of the clock on SQLite), reads the changes committed
 since the last read (``node.selectors.node_events``: a page of history records and the nodes they
 changed, in two statements) on its own database connection, encodes each as one event and appends
@@ -38,7 +38,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 
-from node.feed import change_waiter
+from node.live.clock_watch import change_waiter
 from node.selectors import NodeEvent, NodeEventPage, current_change_index, node_events
 from node.serializers import node_rows_data
 from util import shutdown
