@@ -145,7 +145,7 @@ class NodeEventPump:
         log = self.log
         while not self._stopped.is_set():
             try:
-                waiter.wait_beyond(log.head, timeout=_SAFETY_READ_SECONDS)
+                waiter.block_until_beyond(log.head, timeout=_SAFETY_READ_SECONDS)
                 self._read_into(log)
             except Exception as exc:
                 # The database went away: drop this thread's connection, and read again later.

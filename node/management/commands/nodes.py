@@ -192,7 +192,7 @@ class Command(MigratedDatabaseCommand):
                 self.stdout.flush()
                 if not page.more:
                     remaining = 5.0 if deadline is None else max(0.0, deadline - time.monotonic())
-                    waiter.wait_beyond(position, timeout=min(5.0, remaining))
+                    waiter.block_until_beyond(position, timeout=min(5.0, remaining))
         except KeyboardInterrupt:
             pass
 
