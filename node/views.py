@@ -21,21 +21,16 @@ from rest_framework.views import APIView
 
 from node.actors import request_actor
 from node.filters import NodeChangeFilter, NodeFilter, NodeLivenessFilter
-from node.live.clock_watch import (
+from node.live import process_live
+from node.live.limits import (
     CHANGES_MAX_PAGE_SIZE,
     CHANGES_MAX_WAIT_SECONDS,
     CHANGES_PAGE_SIZE,
     beyond_newest_message,
     resume_expired_message,
 )
-from node.live.streams import (
-    farewell_error,
-    node_event_stream,
-    shared_read,
-    stream_limiter,
-    wait_for_change,
-    waiting_limiter,
-)
+from node.live.long_polls import shared_read, wait_for_change
+from node.live.streams import farewell_error, node_event_stream
 from node.models import NODE_FIELDS, Node, NodeChange, NodeLiveness
 from node.schema import (
     node_changes_schema,
@@ -454,7 +449,7 @@ async def _answer_after_wait(
     if shutdown.is_stopping():
         return None
     try:
-        lease = waiting_limiter().acquire(client)
+        lease = process_live().caps.waiting().acquire(client)
     except LimitReached as refusal:
         code, detail = _limit_refusal(refusal, setting="CHANGES_MAX_WAITING")
         headers = {"Content-Type": "application/json", "Retry-After": str(WATCH_RETRY_AFTER_SECONDS)}
@@ -533,7 +528,7 @@ class NodeEventsView(KnownQueryParams, APIView):
     def get(self, request: Request) -> StreamingHttpResponse:
         after, newest = self._start(request)
         try:
-            lease = stream_limiter().acquire(watch_client(request))
+            lease = process_live().caps.streams().acquire(watch_client(request))
         except LimitReached as refusal:
             raise WatchLimited(refusal, setting="EVENTS_MAX_STREAMS") from None
         stream = node_event_stream(

@@ -1,14 +1,15 @@
-"""The change feed: waiting for the registry clock to pass an index, on whatever database serves the nodes.
+"""Waiting for the registry clock to pass an index, on whatever database serves the nodes.
 
 On PostgreSQL each server process LISTENs for ``node_changes`` (sent by the clock's trigger when a
 writing transaction commits) on one connection of its own, to ``LISTEN_DATABASE_URL`` when set (a
 pooler in transaction mode cannot carry LISTEN) or else to the default database. Elsewhere (the
-embedded SQLite) the clock is read every ``FEED_POLL_SECONDS``.
+embedded SQLite) the clock is read every ``FEED_POLL_SECONDS``. Either way the wait blocks the
+calling thread (``ClockWatch.block_until_beyond``); the process's one watch is ``Live.clock_watch()``.
 """
 
 from __future__ import annotations
 
-import threading
+from typing import Protocol
 
 import dj_database_url
 from django.conf import settings
@@ -19,35 +20,22 @@ from util.notify import PollingWaiter, PostgresListener
 
 CHANNEL = "node_changes"
 
-# The change feed's limits (GET /v6/nodes/changes/), enforced by its view and stated by its schema.
-CHANGES_PAGE_SIZE = 100
-CHANGES_MAX_PAGE_SIZE = 1000
-CHANGES_MAX_WAIT_SECONDS = 60
 
+class ClockWatch(Protocol):
+    """A way to wait, on a thread, for the registry clock to pass an index."""
 
-def beyond_newest_message(after: int, newest: int) -> str | None:
-    """Why ``after`` cannot be followed (it is past the newest change index), or ``None`` when it can."""
-    if after > newest:
-        return f"{after} is beyond the newest change index, {newest}."
-    return None
+    def ready(self, timeout: float) -> bool:
+        """Start watching if not yet; True once no change committed from now on can be missed (within ``timeout``).
 
+        Called before reading the index to wait beyond, so that no change after that read goes unnoticed.
+        """
 
-def resume_expired_message(name: str, *, after: int, newest: int, retained: int) -> str:
-    """Why a stream cannot resume after ``after`` (``name``: the parameter or header that gave it).
+    def block_until_beyond(self, value: int, *, timeout: float) -> bool:
+        """Block the calling thread until the clock is known to be beyond ``value``, or ``timeout`` seconds pass;
+        whether it is."""
 
-    A stream replays at most the last ``retained`` changes; a client further behind lists the nodes
-    first, as the message says, and loses nothing.
-    """
-    return (
-        f"{name} {after} is too far back: a stream replays at most the last {retained} changes (from index "
-        f"{newest - retained}; the newest is {newest}). List the nodes first (GET /v6/nodes/, every page; "
-        "X-Registry-Index of its first answer is the index they reflect), then open the stream with "
-        "after=<that index>."
-    )
-
-
-_waiter: PostgresListener | PollingWaiter | None = None
-_lock = threading.Lock()
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop watching: end the listening thread and close its connection, if the watch has them."""
 
 
 def _connect_params() -> dict:
@@ -68,27 +56,13 @@ def _connect_params() -> dict:
     return params
 
 
-def change_waiter() -> PostgresListener | PollingWaiter:
-    """This process's way of waiting for a change after a given index."""
-    global _waiter
-    with _lock:
-        if _waiter is None:
-            if connections["default"].vendor == "postgresql":
-                _waiter = PostgresListener(channel=CHANNEL, connect_params=_connect_params())
-            else:
-                _waiter = PollingWaiter(read=_read_index, interval=settings.FEED_POLL_SECONDS)
-        return _waiter
+def clock_watch_for_database() -> ClockWatch:
+    """A new watch of the clock of the default database: its listener on PostgreSQL, a poll of the clock elsewhere."""
+    if connections["default"].vendor == "postgresql":
+        return PostgresListener(channel=CHANNEL, connect_params=_connect_params())
+    return PollingWaiter(read=_read_index, interval=settings.FEED_POLL_SECONDS)
 
 
 def _read_index() -> int:
     # Outside a transaction each read is a statement of its own, which sees every earlier commit.
     return current_change_index()
-
-
-def reset() -> None:
-    """Stop this process's listener, if any; the next wait starts a new one (tests, and database switches)."""
-    global _waiter
-    with _lock:
-        if isinstance(_waiter, PostgresListener):
-            _waiter.stop()
-        _waiter = None

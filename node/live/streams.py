@@ -1,27 +1,13 @@
 """Node changes as Server-Sent Events, read once per server process and fanned out from memory.
 
-Each process has one pump thread: it waits for the registry clock to advance (``node.live.clock_watch``: the
-listening connection on PostgreSQL, a poll of the clock on SQLite), reads the changes committed
-since the last read (``node.selectors.node_events``: a page of history records and the nodes they
-changed, in two statements) on its own database connection, encodes each as one event and appends
-it to an ``util.fanout.IndexedLog``. Every stream of the process reads that log: a stream costs no
-database connection and no thread, only its position in the log. A stream resuming from a position
-older than the log still holds first catches up from the database, a page at a time, then follows
-the log.
+Every stream of a process reads the process's log (``Live.log``, filled by ``node.live.pump``): a
+stream costs no database connection and no thread, only its position in the log. A stream resuming
+from a position older than the log still holds first catches up from the database, a page at a
+time, then follows the log. Each event is encoded by ``node.live.encoding``.
 
-An event is ``id: <change index>``, ``event: node`` and ``data: <the node's JSON>`` (the bytes of a
-list entry, the node as it was right after that change). Every committed change is one event, in
-index order: a node changed several times between two reads appears once per change, each with its
-own id (unlike ``GET /v6/nodes/changes/``, which shows each node once, in its latest state). Ids
-are not consecutive: indexes are shared by all nodes, and a write that changed no value (it only
-moved ``last_modified``) is delivered only while it is the node's latest change, as it leaves no
-history record. ``event_data`` is the one place that turns a change into an event's JSON.
-
-What bounds a process's streams and waiting long-polls lives here too: their caps
-(``stream_limiter``, ``waiting_limiter``), the end of every wait when the process begins to stop
-(``util.shutdown``), the periodic recheck of the credentials the open streams were opened with (one
-task per event loop, all credentials at once), and the read shared by the long-polls one change
-wakes (``shared_read``).
+A stream ends, after a last message saying why (its farewell), when the process begins to stop
+(``util.shutdown``) or when the periodic recheck of the credential it was opened with (one task per
+event loop, all credentials at once) finds that it no longer holds.
 """
 
 from __future__ import annotations
@@ -30,260 +16,30 @@ import asyncio
 import logging
 import random
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import AsyncIterator, Callable, Hashable
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
 
-from node.live.clock_watch import change_waiter
-from node.selectors import NodeEvent, NodeEventPage, current_change_index, node_events
-from node.serializers import node_rows_data
+from node.live.encoding import encode_events
+from node.live.process import process_live
+from node.live.pump import READ_PAGE
+from node.selectors import NodeEventPage, node_events
 from util import shutdown
-from util.admission import ConcurrencyLimiter, Lease
+from util.admission import Lease
 from util.fanout import IndexedLog, take_turn
-from util.metrics import EVENT_STREAMS_OPEN, LONG_POLLS_WAITING
 from util.renderers import OrjsonRenderer
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
-EVENT_NAME = "node"
-# Rows read per query, by the pump and by a stream catching up.
-READ_PAGE = 500
 # Events sent to a stream at a time (some 16 KB): the server waits for a client that does not read
 # before it takes the next part, so a slow stream holds one part of its own, not a page.
 SEND_EVENTS = 64
-# The pump reads the clock at least this often even without a notification (a NOTIFY lost while
-# the listener reconnected is then late by this much, never missed).
-_SAFETY_READ_SECONDS = 5.0
-_RETRY_SECONDS = 1.0
 # A stream ended because the process stops tells its client to reconnect after 1-3 s.
 _RECONNECT_MILLISECONDS = 1000
 HEARTBEAT = b": keep-alive\n\n"
 
 _renderer = OrjsonRenderer()
-
-
-def event_data(event: NodeEvent, node: dict[str, Any]) -> dict[str, Any]:
-    """The JSON object of ``event``'s ``data:``, given ``node``, its node's fields as a list entry shows them.
-
-    The node as it was right after the change; what an event says beyond the node (its record's
-    action, say) is added here, from ``event.record``: a liveness transition adds the node's new ``state``.
-    """
-    return with_liveness_state(node, event.record.changes if event.record is not None else None)
-
-
-def encode_events(events: Sequence[NodeEvent]) -> list[tuple[int, bytes]]:
-    """The Server-Sent Events of ``events``, as ``(change index, bytes)``."""
-    nodes = node_rows_data(event.node for event in events)
-    return [
-        (
-            event.index,
-            b"id: %d\nevent: %s\ndata: %s\n\n"
-            % (event.index, EVENT_NAME.encode(), _renderer.render(event_data(event, node))),
-        )
-        for event, node in zip(events, nodes, strict=True)
-    ]
-
-
-def with_liveness_state(node: dict, changes: Mapping | None) -> dict:
-    """The data of a change's event: the node, plus ``state`` (online, offline) when the change's recorded
-    ``changes`` are a liveness transition (``{"state": {"old", "new"}}``)."""
-    state = (changes or {}).get("state")
-    return node if not isinstance(state, Mapping) else {**node, "state": state["new"]}
-
-
-class NodeEventPump:
-    """This process's reader of node changes into ``log``: one thread, one database connection."""
-
-    def __init__(self, *, capacity: int) -> None:
-        self.capacity = capacity
-        self.log: IndexedLog | None = None
-        self._started = threading.Event()
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="node-event-pump", daemon=True)
-        self._start_error: BaseException | None = None
-        # Streams of one process start at once on several threads: one of them starts the reader.
-        self._start_lock = threading.Lock()
-
-    def start(self, timeout: float = 10.0) -> IndexedLog:
-        """Start the thread if not yet, and return the log once it has its first head (within ``timeout``)."""
-        with self._start_lock:
-            if self._thread.ident is None:
-                self._thread.start()
-        if not self._started.wait(timeout) or self.log is None:
-            raise RuntimeError("The node event reader did not start.") from self._start_error
-        return self.log
-
-    def interrupt(self) -> None:
-        """Wake every wait on the log (the process is stopping): streams and long-polls check why."""
-        if self.log is not None:
-            self.log.interrupt()
-
-    def stop(self, timeout: float = _SAFETY_READ_SECONDS + _RETRY_SECONDS) -> None:
-        """Stop the thread, waiting for it to end (it notices within one wait or one retry)."""
-        self._stopped.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        waiter = change_waiter()
-        while not self._stopped.is_set() and self.log is None:
-            try:
-                # Listening before the first read: no change committed after the read is missed.
-                waiter.ready(timeout=2.0)
-                self.log = IndexedLog(head=current_change_index(), capacity=self.capacity)
-            except Exception as exc:
-                self._start_error = exc
-                logger.warning("reading the registry clock failed, retrying: %s", exc)
-                connections.close_all()
-                time.sleep(_RETRY_SECONDS)
-        self._started.set()
-        log = self.log
-        while not self._stopped.is_set():
-            try:
-                waiter.block_until_beyond(log.head, timeout=_SAFETY_READ_SECONDS)
-                self._read_into(log)
-            except Exception as exc:
-                # The database went away: drop this thread's connection, and read again later.
-                logger.warning("reading node changes failed, retrying: %s", exc)
-                connections.close_all()
-                time.sleep(_RETRY_SECONDS)
-        connections.close_all()
-
-    @staticmethod
-    def _read_into(log: IndexedLog) -> None:
-        while True:
-            page = node_events(after=log.head, limit=READ_PAGE)
-            if page.head > log.head:
-                log.append(encode_events(page.events), head=page.head)
-            if not page.more:
-                return
-
-
-_pump: NodeEventPump | None = None
-_pump_lock = threading.Lock()
-
-
-def node_event_log() -> IndexedLog:
-    """This process's log of node events, its reader started on first use (blocks briefly then).
-
-    The first use also has the process's stopping (``util.shutdown``) interrupt every wait on the log.
-    """
-    global _pump
-    with _pump_lock:
-        if _pump is None:
-            _pump = NodeEventPump(capacity=settings.EVENTS_BUFFER)
-            shutdown.on_stop(_pump.interrupt)
-        pump = _pump
-    return pump.start()
-
-
-async def node_event_log_async() -> IndexedLog:
-    """``node_event_log`` from the event loop: at once once the reader runs, else started on a thread."""
-    pump = _pump
-    if pump is not None and pump.log is not None:
-        return pump.log
-    return await sync_to_async(node_event_log, thread_sensitive=False)()
-
-
-def reset() -> None:
-    """Stop this process's reader, if any (tests, and database switches); the next use starts a new one.
-
-    The caps start again from the settings, with nothing counted.
-    """
-    global _pump, _stream_limiter, _waiting_limiter
-    with _pump_lock:
-        pump, _pump = _pump, None
-        _stream_limiter = _waiting_limiter = None
-    if pump is not None:
-        pump.stop()
-
-
-# The caps of this process, made on first use; their limits follow the settings.
-_stream_limiter: ConcurrencyLimiter | None = None
-_waiting_limiter: ConcurrencyLimiter | None = None
-
-
-def stream_limiter() -> ConcurrencyLimiter:
-    """The cap on this process's open event streams (``EVENTS_MAX_STREAMS``, ``WATCH_MAX_PER_CLIENT``)."""
-    global _stream_limiter
-    with _pump_lock:
-        if _stream_limiter is None:
-            _stream_limiter = ConcurrencyLimiter(
-                name="event streams", total=0, per_client=0, on_change=lambda change: EVENT_STREAMS_OPEN.inc(change)
-            )
-        _stream_limiter.set_limits(total=settings.EVENTS_MAX_STREAMS, per_client=settings.WATCH_MAX_PER_CLIENT)
-        return _stream_limiter
-
-
-def waiting_limiter() -> ConcurrencyLimiter:
-    """The cap on this process's waiting long-polls (``CHANGES_MAX_WAITING``, ``WATCH_MAX_PER_CLIENT``)."""
-    global _waiting_limiter
-    with _pump_lock:
-        if _waiting_limiter is None:
-            _waiting_limiter = ConcurrencyLimiter(
-                name="waiting long-polls",
-                total=0,
-                per_client=0,
-                on_change=lambda change: LONG_POLLS_WAITING.inc(change),
-            )
-        _waiting_limiter.set_limits(total=settings.CHANGES_MAX_WAITING, per_client=settings.WATCH_MAX_PER_CLIENT)
-        return _waiting_limiter
-
-
-class _SharedRead(NamedTuple):
-    head: int
-    task: asyncio.Task
-
-
-# The reads in progress for waiting long-polls, by event loop and what they read.
-_shared_reads: dict[tuple[asyncio.AbstractEventLoop, Hashable], _SharedRead] = {}
-
-
-async def shared_read(key: Hashable, *, seen: int, read: Callable[[], T]) -> T:
-    """``read()`` on the thread of the sync views, shared by the waiters woken by the same change: one read
-    per ``key`` (what ``read`` depends on) serves every waiter that saw the log's head at ``seen`` or earlier.
-
-    A read that started while the log's head was at least ``seen`` sees every change up to it (the
-    log moves only after the change committed): each waiter gets what it would have read itself.
-    """
-    loop = asyncio.get_running_loop()
-    slot = (loop, key)
-    shared = _shared_reads.get(slot)
-    if shared is None or shared.head < seen:
-        log = await node_event_log_async()
-        shared = _shared_reads.get(slot)
-        if shared is None or shared.head < seen:
-            shared = _shared_reads[slot] = _SharedRead(log.head, loop.create_task(sync_to_async(read)()))
-
-            def forget(_: asyncio.Task, shared: _SharedRead = shared) -> None:
-                if _shared_reads.get(slot) is shared:
-                    del _shared_reads[slot]
-
-            shared.task.add_done_callback(forget)
-    # One waiter going away (its client disconnected) does not cancel the others' read.
-    return await asyncio.shield(shared.task)
-
-
-async def wait_for_change(after: int, *, timeout: float) -> int | None:
-    """Wait until a change after index ``after`` has committed, ``timeout`` seconds pass, or the process
-    begins to stop; the log's head once one did (None otherwise).
-
-    Holds no database connection and no thread while waiting.
-    """
-    log = await node_event_log_async()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not shutdown.is_stopping():
-        if await log.wait_beyond(after, timeout=max(0.0, deadline - loop.time())):
-            return log.head
-        if loop.time() >= deadline:
-            break
-    return log.head if log.head > after else None
 
 
 def _catch_up_page(after: int) -> NodeEventPage:
@@ -390,7 +146,7 @@ async def node_event_stream(
     """
     stream = _OpenStream(credential=credential, recheck=recheck)
     try:
-        log = await node_event_log_async()
+        log = await process_live().log()
         loop = asyncio.get_running_loop()
         stream.log, stream.loop = log, loop
         _register(stream)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from node.live.clock_watch import (
+from node.live.limits import (
     CHANGES_MAX_PAGE_SIZE,
     CHANGES_MAX_WAIT_SECONDS,
     CHANGES_PAGE_SIZE,
@@ -37,8 +37,8 @@ def _files_saying(text: str) -> list[str]:
     ("text", "home"),
     [
         ("too large: at most", "util/request_limits.py"),
-        ("is beyond the newest change index", "node/live/clock_watch.py"),
-        ("is too far back: a stream replays", "node/live/clock_watch.py"),
+        ("is beyond the newest change index", "node/live/limits.py"),
+        ("is too far back: a stream replays", "node/live/limits.py"),
         ("registry_clock SET", "node/services/clock.py"),
     ],
 )
