@@ -70,7 +70,7 @@ from node.services import NodeChanged, node_heartbeat, node_register_named, node
 from node.versions import node_page_version, node_version, node_version_at
 from util import shutdown
 from util.admission import CLIENT, LimitReached
-from util.asyncviews import Completion
+from util.asyncviews import Completion, complete_later
 from util.conditional import PreconditionFailed, if_match_required_tags, is_not_modified, not_modified
 from util.credentials import Credential, recheck_credentials, request_credential
 from util.fanout import take_turn
@@ -386,10 +386,10 @@ class NodeChangesView(KnownQueryParams, APIView):
     """The nodes changed after a change index, in the order of their changes; optionally waits for one."""
 
     # Served through ``util.asyncviews.awaiting`` (node.urls): an answer with nothing new and time
-    # left to wait carries ``later``, which waits on the event loop, holding no thread and no
-    # database connection, and then completes the response. The requests woken by one change with
-    # the same question share one read of it and its rendered bytes (``shared_read``) instead of
-    # each running the view again.
+    # left to wait is handed to ``complete_later``, whose coroutine waits on the event loop, holding
+    # no thread and no database connection, and then completes the response. The requests woken by
+    # one change with the same question share one read of it and its rendered bytes (``shared_read``)
+    # instead of each running the view again.
 
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
     query_params = ("after", "page_size", "wait")
@@ -406,14 +406,17 @@ class NodeChangesView(KnownQueryParams, APIView):
         response = registry_indexed(Response(body), index)
         if not page.rows and wait > 0:
             rendering, render = _answer_rendering(request, response)
-            response.later = functools.partial(
-                _answer_after_wait,
-                after=after,
-                page_size=page_size,
-                rendering=rendering,
-                render=render,
-                deadline=time.monotonic() + wait,
-                client=watch_client(request),
+            complete_later(
+                response,
+                functools.partial(
+                    _answer_after_wait,
+                    after=after,
+                    page_size=page_size,
+                    rendering=rendering,
+                    render=render,
+                    deadline=time.monotonic() + wait,
+                    client=watch_client(request),
+                ),
             )
         return response
 
