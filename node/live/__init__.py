@@ -2,7 +2,7 @@
 
 Its parts, from the database up:
 
-- ``clock_watch``: waiting on a thread for the registry clock to pass an index (a LISTEN connection
+- ``clock_watch``: waiting on a thread for the registry clock to pass an index (a listening connection
   on PostgreSQL, a poll of the clock elsewhere);
 - ``follow``: the one loop that follows the changes from the database, page by page, waiting on the
   clock watch once caught up (``manage.py nodes watch``, and the tests);

@@ -17,7 +17,7 @@ from util.fanout import IndexedLog
 class Live:
     """What one server process runs to push node changes to its followers.
 
-    - the clock watch (``clock_watch()``): the LISTEN thread and its connection on PostgreSQL, or a
+    - the clock watch (``clock_watch()``): the listening thread and its connection on PostgreSQL, or a
       poll of the clock elsewhere, made on first use;
     - the pump (``start()``): the thread that follows the clock into the in-memory log every stream
       and waiting long-poll reads; its first start also has the process's stopping
