@@ -20,14 +20,13 @@ def django_db_setup(django_db_setup: None, django_db_blocker: object) -> Iterato
     there is usually nothing to end.
     """
     yield
-    from node import events, feed
+    from node import live
 
     # Nothing of this process reads the test database once it is gone: the event reader and the
     # change listener stop first. A reader left reconnecting to a dropped database makes a pooler
     # refuse that database's logins for a while (server_login_retry), and the next suite that
     # creates the database again would find it refused.
-    events.reset()
-    feed.reset()
+    live.reset()
     with django_db_blocker.unblock():
         for connection in connections.all():
             if connection.vendor != "postgresql":

@@ -12,7 +12,7 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 
-from node.feed import (
+from node.live.limits import (
     CHANGES_MAX_PAGE_SIZE,
     CHANGES_MAX_WAIT_SECONDS,
     CHANGES_PAGE_SIZE,

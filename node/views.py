@@ -20,22 +20,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from node.actors import request_actor
-from node.events import (
-    farewell_error,
-    node_event_stream,
-    shared_read,
-    stream_limiter,
-    wait_for_change,
-    waiting_limiter,
-)
-from node.feed import (
+from node.filters import NodeChangeFilter, NodeFilter, NodeLivenessFilter
+from node.live import process_live
+from node.live.limits import (
     CHANGES_MAX_PAGE_SIZE,
     CHANGES_MAX_WAIT_SECONDS,
     CHANGES_PAGE_SIZE,
     beyond_newest_message,
     resume_expired_message,
 )
-from node.filters import NodeChangeFilter, NodeFilter, NodeLivenessFilter
+from node.live.long_polls import shared_read, wait_for_change
+from node.live.streams import farewell_error, node_event_stream
 from node.models import NODE_FIELDS, Node, NodeChange, NodeLiveness
 from node.schema import (
     node_changes_schema,
@@ -75,7 +70,7 @@ from node.services import NodeChanged, node_heartbeat, node_register_named, node
 from node.versions import node_page_version, node_version, node_version_at
 from util import shutdown
 from util.admission import CLIENT, LimitReached
-from util.asyncviews import Completion
+from util.asyncviews import Completion, complete_later
 from util.conditional import PreconditionFailed, if_match_required_tags, is_not_modified, not_modified
 from util.credentials import Credential, recheck_credentials, request_credential
 from util.fanout import take_turn
@@ -407,10 +402,10 @@ class NodeChangesView(KnownQueryParams, APIView):
     """The nodes changed after a change index, in the order of their changes; optionally waits for one."""
 
     # Served through ``util.asyncviews.awaiting`` (node.urls): an answer with nothing new and time
-    # left to wait carries ``later``, which waits on the event loop, holding no thread and no
-    # database connection, and then completes the response. The requests woken by one change with
-    # the same question share one read of it and its rendered bytes (``shared_read``) instead of
-    # each running the view again.
+    # left to wait is handed to ``complete_later``, whose coroutine waits on the event loop, holding
+    # no thread and no database connection, and then completes the response. The requests woken by
+    # one change with the same question share one read of it and its rendered bytes (``shared_read``)
+    # instead of each running the view again.
 
     renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
     query_params = ("after", "page_size", "wait")
@@ -427,14 +422,17 @@ class NodeChangesView(KnownQueryParams, APIView):
         response = registry_indexed(Response(body), index)
         if not page.rows and wait > 0:
             rendering, render = _answer_rendering(request, response)
-            response.later = functools.partial(
-                _answer_after_wait,
-                after=after,
-                page_size=page_size,
-                rendering=rendering,
-                render=render,
-                deadline=time.monotonic() + wait,
-                client=watch_client(request),
+            complete_later(
+                response,
+                functools.partial(
+                    _answer_after_wait,
+                    after=after,
+                    page_size=page_size,
+                    rendering=rendering,
+                    render=render,
+                    deadline=time.monotonic() + wait,
+                    client=watch_client(request),
+                ),
             )
         return response
 
@@ -470,7 +468,7 @@ async def _answer_after_wait(
     if shutdown.is_stopping():
         return None
     try:
-        lease = waiting_limiter().acquire(client)
+        lease = process_live().caps.waiting().acquire(client)
     except LimitReached as refusal:
         code, detail = _limit_refusal(refusal, setting="CHANGES_MAX_WAITING")
         headers = {"Content-Type": "application/json", "Retry-After": str(WATCH_RETRY_AFTER_SECONDS)}
@@ -531,7 +529,7 @@ def _may_follow_events(user: object) -> str | None:
 
 
 def _recheck_stream_credentials(credentials: set[Credential]) -> dict[Credential, bytes]:
-    """The final event of the streams whose ``credentials`` no longer hold (``node.events`` rechecks them)."""
+    """The final event of the streams whose ``credentials`` no longer hold (``node.live.streams`` rechecks them)."""
     refused = recheck_credentials(credentials, permitted=_may_follow_events)
     return {credential: farewell_error(status=code, detail=detail) for credential, (code, detail) in refused.items()}
 
@@ -549,7 +547,7 @@ class NodeEventsView(KnownQueryParams, APIView):
     def get(self, request: Request) -> StreamingHttpResponse:
         after, newest = self._start(request)
         try:
-            lease = stream_limiter().acquire(watch_client(request))
+            lease = process_live().caps.streams().acquire(watch_client(request))
         except LimitReached as refusal:
             raise WatchLimited(refusal, setting="EVENTS_MAX_STREAMS") from None
         stream = node_event_stream(

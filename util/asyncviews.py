@@ -2,9 +2,10 @@
 
 Under an ASGI server a waiting request should hold neither a thread nor a database connection. A
 view written as usual (a DRF view, with its authentication, permissions and errors) may return a
-response carrying ``later``: a coroutine function of no arguments that waits on the event loop and
-returns how to complete the response (a ``Completion``: its status, body and changed headers), or
-None to send it as it is.
+response that it handed to ``complete_later`` with its ``later``: a coroutine function of no
+arguments that waits on the event loop and returns how to complete the response (a ``Completion``:
+its status, body and changed headers), or None to send it as it is. The handler and the middleware
+find it with ``take_later`` and ``when_answered``; nothing else reads or sets it.
 
 Served by ``util.asgi.SingleThreadASGIHandler``, the request runs Django's whole sync chain once,
 on the thread of the sync views, like any other request: the middleware adds its headers to the
@@ -27,7 +28,8 @@ from typing import NamedTuple
 from asgiref.sync import async_to_sync
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
-LATER_ATTRIBUTE = "later"
+# Where ``complete_later`` keeps a response's ``later``: read only through this module's functions.
+_LATER = "_asyncviews_later"
 # Set on a request by a handler that awaits ``later`` itself (``completed_by_handler``).
 _COMPLETED_BY_HANDLER = "_completed_by_handler"
 
@@ -44,6 +46,13 @@ class Completion(NamedTuple):
 Later = Callable[[], Awaitable[Completion | None]]
 
 
+def complete_later(response: HttpResponseBase, later: Later) -> HttpResponseBase:
+    """``response``, to be completed by ``later`` once the request has gone through the sync chain: by the
+    handler on the event loop (``util.asgi``), or else by ``awaiting`` on the view's thread."""
+    response.__dict__[_LATER] = later
+    return response
+
+
 def completed_by_handler(request: HttpRequest) -> None:
     """Tell the views of ``awaiting`` that the handler serving ``request`` awaits ``later`` itself."""
     setattr(request, _COMPLETED_BY_HANDLER, True)
@@ -51,15 +60,15 @@ def completed_by_handler(request: HttpRequest) -> None:
 
 def take_later(response: HttpResponseBase) -> Later | None:
     """The ``later`` of ``response``, taken off it (None when it has none)."""
-    return response.__dict__.pop(LATER_ATTRIBUTE, None)
+    return response.__dict__.pop(_LATER, None)
 
 
 def when_answered(response: HttpResponseBase, answered: Callable[[int], None]) -> bool:
-    """If ``response`` waits (it carries ``later``), have ``answered(status)`` called once it is answered, with the
-    status sent (that of ``response`` when ``later`` completes nothing or the client left), and return True;
-    return False for a response answered as it is.
+    """If ``response`` waits (it was handed to ``complete_later``), have ``answered(status)`` called once it is
+    answered, with the status sent (that of ``response`` when ``later`` completes nothing or the client left),
+    and return True; return False for a response answered as it is.
     """
-    later = response.__dict__.get(LATER_ATTRIBUTE)
+    later = response.__dict__.get(_LATER)
     if later is None:
         return False
     status = response.status_code
@@ -72,7 +81,7 @@ def when_answered(response: HttpResponseBase, answered: Callable[[int], None]) -
         finally:
             answered(status if completion is None else completion.status)
 
-    response.__dict__[LATER_ATTRIBUTE] = then_answered
+    response.__dict__[_LATER] = then_answered
     return True
 
 
@@ -90,7 +99,8 @@ def complete(response: HttpResponseBase, completion: Completion | None) -> HttpR
 
 
 def awaiting(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """The sync ``view``, whose responses carrying ``later`` are completed by the handler, or else right here.
+    """The sync ``view``, whose responses handed to ``complete_later`` are completed by the handler, or else
+    right here.
 
     Keeps the attributes of ``view`` (``cls``, ``initkwargs``, ``csrf_exempt`` of a DRF view), so URL
     introspection such as the OpenAPI schema sees the same view.

@@ -2,10 +2,10 @@
 
 ``PostgresListener`` keeps one connection per process that LISTENs on a channel, in a daemon
 thread; any number of threads wait on it for a payload (an increasing integer such as a change
-index) beyond the one they have. PostgreSQL delivers a NOTIFY when the sending transaction
-commits, and never for one that rolls back. ``PollingWaiter`` is the fallback for databases
-without notifications: it reads the current value every ``interval`` seconds, each read its own
-short statement.
+index) beyond the one they have, each blocked in ``block_until_beyond``. PostgreSQL delivers a
+NOTIFY when the sending transaction commits, and never for one that rolls back. ``PollingWaiter``
+is the fallback for databases without notifications: it reads the current value every ``interval``
+seconds, each read its own short statement.
 """
 
 from __future__ import annotations
@@ -94,8 +94,9 @@ class PostgresListener:
         self._start()
         return self._listening.wait(timeout)
 
-    def wait_beyond(self, value: int, *, timeout: float) -> bool:
-        """Block until a payload greater than ``value`` has been received, or ``timeout`` seconds pass.
+    def block_until_beyond(self, value: int, *, timeout: float) -> bool:
+        """Block the calling thread until a payload greater than ``value`` has been received, or ``timeout``
+        seconds pass.
 
         Call ``ready`` before reading the value to wait beyond, so that no notification sent after
         that read can be missed. Returns whether a greater payload arrived.
@@ -106,16 +107,20 @@ class PostgresListener:
 
 
 class PollingWaiter:
-    """Wait for ``read()`` to exceed a value by reading it every ``interval`` seconds."""
+    """Wait for ``read()`` to exceed a value by reading it every ``interval`` seconds (the same calls as
+    ``PostgresListener``'s, for databases without notifications)."""
 
     def __init__(self, *, read: Callable[[], int], interval: float) -> None:
         self.read = read
         self.interval = interval
 
     def ready(self, timeout: float) -> bool:
+        """True: a poll reads the value itself, and misses nothing committed before a read."""
         return True
 
-    def wait_beyond(self, value: int, *, timeout: float) -> bool:
+    def block_until_beyond(self, value: int, *, timeout: float) -> bool:
+        """Block the calling thread, reading the value every ``interval`` seconds, until it is greater than
+        ``value`` or ``timeout`` seconds pass; whether it became greater."""
         deadline = time.monotonic() + timeout
         while True:
             if self.read() > value:
@@ -124,3 +129,6 @@ class PollingWaiter:
             if remaining <= 0:
                 return False
             time.sleep(min(self.interval, remaining))
+
+    def stop(self, timeout: float = 0.0) -> None:
+        """Nothing to stop: a poll holds no thread and no connection of its own."""

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from node.feed import CHANGES_MAX_PAGE_SIZE, CHANGES_MAX_WAIT_SECONDS, CHANGES_PAGE_SIZE, beyond_newest_message
+from node.live.limits import (
+    CHANGES_MAX_PAGE_SIZE,
+    CHANGES_MAX_WAIT_SECONDS,
+    CHANGES_PAGE_SIZE,
+    beyond_newest_message,
+)
 from node.models import CHANGE_INDEX_SQL
 from node.services import clock
 from util.request_limits import body_too_large_message
@@ -32,8 +37,8 @@ def _files_saying(text: str) -> list[str]:
     ("text", "home"),
     [
         ("too large: at most", "util/request_limits.py"),
-        ("is beyond the newest change index", "node/feed.py"),
-        ("is too far back: a stream replays", "node/feed.py"),
+        ("is beyond the newest change index", "node/live/limits.py"),
+        ("is too far back: a stream replays", "node/live/limits.py"),
         ("registry_clock SET", "node/services/clock.py"),
     ],
 )

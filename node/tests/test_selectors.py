@@ -1,11 +1,13 @@
 """The node counts PostgreSQL keeps (migration 0003) stay exact whoever writes; ``kept_node_count`` reads them."""
 
+import time
 from collections.abc import Callable
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
+from node.live import follow
 from node.models import NODE_FIELDS, Node
 from node.selectors import NodeEvent, current_change_index, kept_node_count, node_events, node_rows
 from node.services import node_register, node_update, node_update_many
@@ -54,15 +56,13 @@ def _row(node: Node) -> tuple:
 
 
 def _all_events(*, after: int, limit: int) -> list[NodeEvent]:
-    """Every event after ``after``, read page by page as the event reader does."""
+    """Every event after ``after``, read page by page by the follow loop of ``nodes watch``, up to now."""
     events, position = [], after
-    while True:
-        page = node_events(after=position, limit=limit)
+    for page in follow(after, until=time.monotonic(), page_size=limit):
         assert page.head >= position
         events += page.events
         position = page.head
-        if not page.more:
-            return events
+    return events
 
 
 @pytest.mark.django_db

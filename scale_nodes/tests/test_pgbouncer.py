@@ -75,7 +75,7 @@ def test_no_code_of_the_service_keeps_state_in_a_database_session() -> None:
         if relative.parts[0] in {".venv", "bench"} or "tests" in relative.parts or "migrations" in relative.parts:
             continue
         text = path.read_text(encoding="utf-8")
-        # The change feed's listener runs on a connection of its own, which node.feed opens directly
+        # The change feed's listener runs on a connection of its own, which node.live.clock_watch opens directly
         # (LISTEN_DATABASE_URL), never through the pool.
         if str(relative) in LISTENER_MODULES:
             continue

@@ -15,7 +15,8 @@ from unittest import mock
 
 import pytest
 
-from node import events, feed, views
+from node import live, views
+from node.live import process_live, streams
 from node.models import Node
 from node.services import node_create, node_update
 from util import shutdown
@@ -39,12 +40,10 @@ TIMEOUT = 10.0
 def fresh_process(transactional_db: None) -> Iterator[None]:
     """A process not stopping, with no event reader, listener or caps left from another test."""
     shutdown.reset()
-    events.reset()
-    feed.reset()
+    live.reset()
     yield
     shutdown.reset()
-    events.reset()
-    feed.reset()
+    live.reset()
 
 
 class Exchange:
@@ -99,9 +98,9 @@ def test_stopping_ends_every_stream_with_a_retry_hint_and_answers_waiting_long_p
             await stream.until(lambda stream=stream: b": keep-alive" in stream.body)
         # The long-polls are waiting: nothing new, 30 s to go.
         deadline = time.monotonic() + TIMEOUT
-        while events.waiting_limiter().open < 2 and time.monotonic() < deadline:
+        while process_live().caps.waiting().open < 2 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        assert events.waiting_limiter().open == 2
+        assert process_live().caps.waiting().open == 2
         started = time.monotonic()
         shutdown.begin()
         for exchange in streams + polls:
@@ -121,7 +120,7 @@ def test_stopping_ends_every_stream_with_a_retry_hint_and_answers_waiting_long_p
     for poll in polls:
         assert poll.messages[0]["status"] == 200
         assert poll.body == b'{"index":%d,"more":false,"results":[]}' % newest
-    assert (events.stream_limiter().open, events.waiting_limiter().open) == (0, 0)
+    assert (process_live().caps.streams().open, process_live().caps.waiting().open) == (0, 0)
 
 
 def test_a_stream_opened_while_stopping_ends_at_once_and_a_long_poll_does_not_wait(fresh_process: None) -> None:
@@ -162,9 +161,9 @@ def test_the_waiters_woken_by_one_change_share_one_read_and_answer_as_a_plain_re
     async def scenario() -> tuple[list[Exchange], Exchange, int]:
         polls = [Exchange(app, "/v6/nodes/changes/", f"after={newest}&wait=30") for _ in range(WAITERS)]
         deadline = time.monotonic() + TIMEOUT
-        while events.waiting_limiter().open < WAITERS and time.monotonic() < deadline:
+        while process_live().caps.waiting().open < WAITERS and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        assert events.waiting_limiter().open == WAITERS
+        assert process_live().caps.waiting().open == WAITERS
         with mock.patch.object(views, "read_changes_page", counted):
             await asyncio.to_thread(node_update, node=node, changes={"is_paused": True, "pause_reason": "wake"})
             for poll in polls:
@@ -182,15 +181,15 @@ def test_the_waiters_woken_by_one_change_share_one_read_and_answer_as_a_plain_re
     assert {header[b"X-Registry-Index"] for header in headers} == {
         dict(plain.messages[0]["headers"])[b"X-Registry-Index"]
     }
-    assert events.waiting_limiter().open == 0
+    assert process_live().caps.waiting().open == 0
 
 
 def test_a_stream_sends_its_backlog_in_parts_of_a_few_events(fresh_process: None) -> None:
     # A client that does not read holds one part in the process, not a page of hundreds of events.
-    for number in range(events.SEND_EVENTS * 3 + 5):
+    for number in range(streams.SEND_EVENTS * 3 + 5):
         node_create(hostname=f"part-{number}.test")
     app = SingleThreadASGIHandler()
-    total = events.SEND_EVENTS * 3 + 5
+    total = streams.SEND_EVENTS * 3 + 5
 
     async def scenario() -> Exchange:
         stream = Exchange(app, "/v6/nodes/events/", "after=0")
@@ -203,4 +202,4 @@ def test_a_stream_sends_its_backlog_in_parts_of_a_few_events(fresh_process: None
     stream = asyncio.run(scenario())
     parts = [message["body"].count(b"\nevent: node\n") for message in stream.messages[1:] if message.get("body")]
     assert sum(parts) == total, parts
-    assert max(parts) == events.SEND_EVENTS, parts
+    assert max(parts) == streams.SEND_EVENTS, parts

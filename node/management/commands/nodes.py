@@ -14,14 +14,12 @@ from django.utils.text import capfirst
 
 from node.actions import NODE_ACTIONS, STATE_FILTERS, state_words
 from node.actors import command_actor
-from node.feed import change_waiter
+from node.live import follow
 from node.models import HOSTNAME_MAX_LENGTH, NODE_FIELDS, Node, NodeChange, NodeLiveness
 from node.selectors import (
     NodeListQuery,
     RecordedChange,
-    current_change_index,
     liveness_cutoff,
-    node_events,
     node_liveness_rows,
     nodes_with_hostnames,
     search_text,
@@ -176,23 +174,14 @@ class Command(MigratedDatabaseCommand):
 
     def _watch(self, *, after: int | None, timeout: float | None) -> None:
         """Follow the changes in this process, as ``GET /v6/nodes/events/`` does, and print each one."""
-        waiter = change_waiter()
-        # Listening before the first read: a change committed after it cannot be missed.
-        waiter.ready(timeout=2.0)
-        position = current_change_index() if after is None else after
-        deadline = None if timeout is None else time.monotonic() + timeout
+        until = None if timeout is None else time.monotonic() + timeout
         self.stdout.write("TIME  INDEX  HOSTNAME  STATE  CHANGES")
         try:
-            while deadline is None or time.monotonic() < deadline:
-                page = node_events(after=position, limit=500)
+            for page in follow(after, until=until):
                 for event in page.events:
                     node = dict(zip(NODE_FIELDS, event.node, strict=True))
                     self.stdout.write(_watch_line(node=node, index=event.index, record=event.record))
-                position = page.head
                 self.stdout.flush()
-                if not page.more:
-                    remaining = 5.0 if deadline is None else max(0.0, deadline - time.monotonic())
-                    waiter.wait_beyond(position, timeout=min(5.0, remaining))
         except KeyboardInterrupt:
             pass
 

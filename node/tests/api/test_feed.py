@@ -23,7 +23,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from node import feed
+from node import live
 from node.models import Node
 from node.services import node_register, node_update, node_update_many, registration
 from node.services.clock import Stamps
@@ -50,9 +50,9 @@ def _request(method: str, url: str, *, token: str | None = None, body: dict | No
 @pytest.fixture(autouse=True)
 def no_listener_left() -> Iterator[None]:
     """Each test's waits use a listener of their own, stopped at the end (it holds a database session)."""
-    feed.reset()
+    live.reset()
     yield
-    feed.reset()
+    live.reset()
 
 
 @pytest.fixture

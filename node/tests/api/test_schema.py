@@ -13,7 +13,7 @@ from django.db import OperationalError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from node import events
+from node.live import process_live
 from node.models import Node
 from node.selectors import current_change_index
 from node.tests.helpers import body, detail_url
@@ -271,10 +271,12 @@ REACHING: dict[tuple[str, str, int], Reach] = {
         12000, lambda: clients["anonymous"].get(EVENTS, {"after": "0"}, HTTP_ACCEPT="text/event-stream")
     ),
     (EVENTS, "get", 429): lambda clients, _: _held(
-        events.stream_limiter, [TEST_CLIENT] * 100, lambda: clients["anonymous"].get(EVENTS)
+        _stream_cap, [TEST_CLIENT] * 100, lambda: clients["anonymous"].get(EVENTS)
     ),
     (CHANGES, "get", 429): lambda clients, _: _held(
-        events.waiting_limiter, [TEST_CLIENT] * 100, lambda: clients["anonymous"].get(CHANGES, _waiting())
+        _waiting_cap,
+        [TEST_CLIENT] * 100,
+        lambda: clients["anonymous"].get(CHANGES, _waiting()),
     ),
 }
 
@@ -375,3 +377,13 @@ class TestDocumentedErrorStatuses:
             assert response["WWW-Authenticate"] == "Token"
         if status == 503:
             assert response["Retry-After"] == "5"
+
+
+def _stream_cap() -> ConcurrencyLimiter:
+    """The process's cap on open event streams."""
+    return process_live().caps.streams()
+
+
+def _waiting_cap() -> ConcurrencyLimiter:
+    """The process's cap on waiting long-polls."""
+    return process_live().caps.waiting()

@@ -13,11 +13,12 @@ from django.db import OperationalError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from node import events
+from node.live import process_live
 from node.models import Node
 from node.services import node_create, node_update
 from node.tests.api.test_schema import TEST_CLIENT, _held, _waiting, _with_newest
 from node.tests.helpers import body
+from util.admission import ConcurrencyLimiter
 
 LIST = "/v6/nodes/"
 DETAIL = "/v6/nodes/{id}/"
@@ -173,16 +174,18 @@ PROVOKING: dict[tuple[str, str, int, str], Callable[[Env], object]] = {
         12000, lambda: env.clients["anonymous"].get(EVENTS, {"after": "0"})
     ),
     (EVENTS, "get", 429, "client's share reached"): lambda env: _held(
-        events.stream_limiter, [TEST_CLIENT] * 100, lambda: env.clients["anonymous"].get(EVENTS)
+        _stream_cap, [TEST_CLIENT] * 100, lambda: env.clients["anonymous"].get(EVENTS)
     ),
     (EVENTS, "get", 503, "process full"): lambda env: _held(
-        events.stream_limiter, range(5000), lambda: env.clients["anonymous"].get(EVENTS)
+        _stream_cap, range(5000), lambda: env.clients["anonymous"].get(EVENTS)
     ),
     (CHANGES, "get", 429, "client's share reached"): lambda env: _held(
-        events.waiting_limiter, [TEST_CLIENT] * 100, lambda: env.clients["anonymous"].get(CHANGES, _waiting())
+        _waiting_cap,
+        [TEST_CLIENT] * 100,
+        lambda: env.clients["anonymous"].get(CHANGES, _waiting()),
     ),
     (CHANGES, "get", 503, "process full"): lambda env: _held(
-        events.waiting_limiter, range(5000), lambda: env.clients["anonymous"].get(CHANGES, _waiting())
+        _waiting_cap, range(5000), lambda: env.clients["anonymous"].get(CHANGES, _waiting())
     ),
     (DETAIL, "patch", 400, "unknown field"): lambda env: env.clients["staff"].patch(
         env.url, {"hostname": "x.test"}, format="json"
@@ -296,3 +299,13 @@ class TestSchemaErrorExamples:
         assert _comparable(response.json(), env) == _comparable(example, env), body(response)
         if key[2] == 412:
             assert response["ETag"] in response.json()["detail"]
+
+
+def _stream_cap() -> ConcurrencyLimiter:
+    """The process's cap on open event streams."""
+    return process_live().caps.streams()
+
+
+def _waiting_cap() -> ConcurrencyLimiter:
+    """The process's cap on waiting long-polls."""
+    return process_live().caps.waiting()

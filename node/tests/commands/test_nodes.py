@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.core.management import CommandError
 
-from node import feed
+from node import live
 from node.models import Node
 from node.selectors import current_change_index
 from node.services import node_create, node_update
@@ -119,9 +119,9 @@ class TestNodesCommand:
 class TestNodesWatch:
     @pytest.fixture(autouse=True)
     def no_listener_left(self) -> Iterator[None]:
-        feed.reset()
+        live.reset()
         yield
-        feed.reset()
+        live.reset()
 
     def test_watch_from_an_index_prints_each_change_with_its_time_node_state_and_what_changed(self) -> None:
         start = current_change_index()

@@ -11,7 +11,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from node import events
+from node.live import encoding
 from node.models import Node, NodeChange, NodeLiveness, RegistryClock
 from node.reaper import LivenessReaper
 from node.selectors import node_changes, node_events
@@ -123,21 +123,21 @@ class TestNodeLivenessReap:
         assert [row[0] for row in rows] == [a.pk, b.pk]
         assert [row[-1] for row in rows] == [after + 1, after + 2]
         # The stream's events are read from the history: one per transition, each with the new state.
-        encoded = events.encode_events(node_events(after=after, limit=10).events)
+        encoded = encoding.encode_events(node_events(after=after, limit=10).events)
         assert [index for index, _ in encoded] == [after + 1, after + 2]
         assert [b'"state":"offline"' in payload for _, payload in encoded] == [True, True]
         assert all(b'"hostname"' in payload and b'"last_modified"' in payload for _, payload in encoded)
 
     def test_an_event_of_another_change_carries_no_state(self, make_node: Callable[..., Node]) -> None:
         make_node("a.test")
-        [(_, payload)] = events.encode_events(node_events(after=0, limit=10).events)
+        [(_, payload)] = encoding.encode_events(node_events(after=0, limit=10).events)
         assert b'"state"' not in payload
 
     def test_with_liveness_state_adds_the_new_state_only_for_a_transition(self) -> None:
         node = {"id": 1}
-        assert events.with_liveness_state(node, None) == {"id": 1}
-        assert events.with_liveness_state(node, {"is_paused": {"old": False, "new": True}}) == {"id": 1}
-        assert events.with_liveness_state(node, {"state": {"old": "offline", "new": "online"}}) == {
+        assert encoding.with_liveness_state(node, None) == {"id": 1}
+        assert encoding.with_liveness_state(node, {"is_paused": {"old": False, "new": True}}) == {"id": 1}
+        assert encoding.with_liveness_state(node, {"state": {"old": "offline", "new": "online"}}) == {
             "id": 1,
             "state": "online",
         }
