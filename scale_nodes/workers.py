@@ -11,6 +11,9 @@ client can take a process down (see ``LimitedProtocol`` for each rule):
 
 - a cap on the connections of a process, below its open-file limit: at the cap the oldest idle
   connection is closed to make room, or, with none idle, the new one is answered 503;
+- a bound on the new connections a process accepts per second (``AcceptRate``), and gunicorn's
+  set-up of a connection only at its first byte, so that a flood of connections that send nothing
+  leaves the process time for the requests of the others;
 - a deadline for the whole request head, and an idle timeout for a connection between requests;
 - a body over the limit refused from its ``Content-Length`` (413), an impossible length or chunk size
   refused at once (400), a body deadline with a minimum rate (408), only ``Transfer-Encoding: chunked``;
