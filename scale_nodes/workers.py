@@ -297,7 +297,7 @@ class AcceptRate:
     Each connection costs the event loop the same work (an accept, a transport, a timer, a close)
     whether or not it ever sends a request; a flood of connections that reopen as soon as they are
     closed would otherwise take all of a process's time, and leave none for the requests of the
-    connections it has. Beyond the rate, new connections wait in the kernel's listen queue, which
+    connections it has. Beyond the rate, new connections wait in the kernel's accept queue, which
     costs the process nothing. ``rate`` 0 sets no bound.
     """
 
