@@ -11,6 +11,9 @@ client can take a process down (see ``LimitedProtocol`` for each rule):
 
 - a cap on the connections of a process, below its open-file limit: at the cap the oldest idle
   connection is closed to make room, or, with none idle, the new one is answered 503;
+- a bound on the new connections a process accepts per second (``AcceptRate``), and gunicorn's
+  set-up of a connection only at its first byte, so that a flood of connections that send nothing
+  leaves the process time for the requests of the others;
 - a deadline for the whole request head, and an idle timeout for a connection between requests;
 - a body over the limit refused from its ``Content-Length`` (413), an impossible length or chunk size
   refused at once (400), a body deadline with a minimum rate (408), only ``Transfer-Encoding: chunked``;
@@ -296,7 +299,7 @@ class AcceptRate:
     Each connection costs the event loop the same work (an accept, a transport, a timer, a close)
     whether or not it ever sends a request; a flood of connections that reopen as soon as they are
     closed would otherwise take all of a process's time, and leave none for the requests of the
-    connections it has. Beyond the rate, new connections wait in the kernel's listen queue, which
+    connections it has. Beyond the rate, new connections wait in the kernel's accept queue, which
     costs the process nothing. ``rate`` 0 sets no bound.
     """
 
