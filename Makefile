@@ -81,7 +81,7 @@ soak-bench: venv
 	$(PY) -m pytest -m bench -p no:cacheprovider -s scale_nodes/tests/test_soak.py
 
 # Dependencies point one way (.importlinter): models, then selectors and services, then serializers,
-# views, admin and commands; util/ knows nothing of node/.
+# views, admin and commands; util/, accounts/, serving/, observability/ and live/ know nothing of node/.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -77,9 +77,9 @@ def prepare_database(url: str, nodes: int) -> str:
 
     manage("migrate", "--noinput", "--verbosity", "0")
     # A superuser (staff, and every model permission, so node.change_node), with a token of the
-    # service's own kind (util.tokens), created anew each run: only its digest is stored.
+    # service's own kind (accounts.tokens), created anew each run: only its digest is stored.
     script = (
-        "from django.contrib.auth import get_user_model; from util.tokens import create_api_token;"
+        "from django.contrib.auth import get_user_model; from accounts.tokens import create_api_token;"
         "from node.models import Node;"
         "user, _ = get_user_model().objects.update_or_create(username='topology-bench',"
         " defaults={'is_staff': True, 'is_superuser': True});"

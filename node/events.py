@@ -4,7 +4,7 @@ Each process has one pump thread: it waits for the registry clock to advance (``
 listening connection on PostgreSQL, a poll of the clock on SQLite), reads the changes committed
 since the last read (``node.selectors.node_events``: a page of history records and the nodes they
 changed, in two statements) on its own database connection, encodes each as one event and appends
-it to an ``util.fanout.IndexedLog``. Every stream of the process reads that log: a stream costs no
+it to a ``live.fanout.IndexedLog``. Every stream of the process reads that log: a stream costs no
 database connection and no thread, only its position in the log. A stream resuming from a position
 older than the log still holds first catches up from the database, a page at a time, then follows
 the log.
@@ -19,7 +19,7 @@ history record. ``event_data`` is the one place that turns a change into an even
 
 What bounds a process's streams and waiting long-polls lives here too: their caps
 (``stream_limiter``, ``waiting_limiter``), the end of every wait when the process begins to stop
-(``util.shutdown``), the periodic recheck of the credentials the open streams were opened with (one
+(``serving.shutdown``), the periodic recheck of the credentials the open streams were opened with (one
 task per event loop, all credentials at once), and the read shared by the long-polls one change
 wakes (``shared_read``).
 """
@@ -38,13 +38,13 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 
+from live.admission import ConcurrencyLimiter, Lease
+from live.fanout import IndexedLog, take_turn
 from node.feed import change_waiter
 from node.selectors import NodeEvent, NodeEventPage, current_change_index, node_events
 from node.serializers import node_rows_data
-from util import shutdown
-from util.admission import ConcurrencyLimiter, Lease
-from util.fanout import IndexedLog, take_turn
-from util.metrics import EVENT_STREAMS_OPEN, LONG_POLLS_WAITING
+from observability.metrics import EVENT_STREAMS_OPEN, LONG_POLLS_WAITING
+from serving import shutdown
 from util.renderers import OrjsonRenderer
 
 logger = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ _pump_lock = threading.Lock()
 def node_event_log() -> IndexedLog:
     """This process's log of node events, its reader started on first use (blocks briefly then).
 
-    The first use also has the process's stopping (``util.shutdown``) interrupt every wait on the log.
+    The first use also has the process's stopping (``serving.shutdown``) interrupt every wait on the log.
     """
     global _pump
     with _pump_lock:

@@ -14,8 +14,8 @@ import dj_database_url
 from django.conf import settings
 from django.db import connections
 
+from live.notify import PollingWaiter, PostgresListener
 from node.selectors import current_change_index
-from util.notify import PollingWaiter, PostgresListener
 
 CHANNEL = "node_changes"
 _waiter: PostgresListener | PollingWaiter | None = None

@@ -1,5 +1,6 @@
 from django.urls import re_path
 
+from live.asyncviews import awaiting
 from node.views import (
     NodeChangesView,
     NodeDetailView,
@@ -10,12 +11,11 @@ from node.views import (
     NodeLivenessDetailView,
     NodeLivenessListView,
 )
-from util.asyncviews import awaiting
 
 # The trailing slash is optional: a redirect would drop a PATCH body.
 urlpatterns = [
     re_path(r"^nodes/?$", NodeListView.as_view(), name="node-list"),
-    # Waiting long-polls wait on the event loop (util.asyncviews); the event stream is async itself.
+    # Waiting long-polls wait on the event loop (live.asyncviews); the event stream is async itself.
     re_path(r"^nodes/changes/?$", awaiting(NodeChangesView.as_view()), name="node-changes"),
     re_path(r"^nodes/events/?$", NodeEventsView.as_view(), name="node-events"),
     re_path(r"^nodes/heartbeats/?$", NodeHeartbeatsView.as_view(), name="node-heartbeats"),

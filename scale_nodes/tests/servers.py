@@ -97,7 +97,7 @@ def fresh_database_url(directory: Path, *, name: str) -> Iterator[str]:
     A SQLite file ``name``.sqlite3 in ``directory``; on PostgreSQL (``DATABASE_URL``) the database
     ``<test database>_<name>`` next to the test database, made anew and dropped at the end.
     """
-    # The vendor, not the engine: the service's PostgreSQL engine is a backend of its own (util.postgresql).
+    # The vendor, not the engine: the service's PostgreSQL engine is a backend of its own (serving.postgresql).
     if connections["default"].vendor != "postgresql":
         yield f"sqlite:///{directory / f'{name}.sqlite3'}"
         return

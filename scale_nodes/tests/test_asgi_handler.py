@@ -1,4 +1,4 @@
-"""The served ASGI application (``util.asgi.SingleThreadASGIHandler``): sync views in one step on the sync thread,
+"""The served ASGI application (``serving.asgi.SingleThreadASGIHandler``): sync views in one step on the sync thread,
 async views on Django's async chain."""
 
 import asyncio
@@ -15,10 +15,10 @@ from django.http import HttpResponse
 from django.test import Client
 from django.urls import get_script_prefix, set_script_prefix
 
+from accounts.authentication import TokenAuthentication
 from node.models import Node
 from node.services import node_create
-from util.asgi import WEBSOCKETS_REFUSED, SingleThreadASGIHandler, _headers
-from util.authentication import TokenAuthentication
+from serving.asgi import WEBSOCKETS_REFUSED, SingleThreadASGIHandler, _headers
 
 SCOPE = {
     "type": "http",
@@ -134,7 +134,7 @@ def test_an_unknown_path_is_a_404_from_the_sync_chain(
         ("/v6/nodes/", False),
         ("/v6/nodes/7/", False),
         ("/v6/nodes/events/", False),
-        # A long-poll goes through the sync chain once, then waits on the loop (util.asyncviews).
+        # A long-poll goes through the sync chain once, then waits on the loop (live.asyncviews).
         ("/v6/nodes/changes/", False),
         ("/no/such/path/", False),
     ],

@@ -58,7 +58,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             "reader = User.objects.create_user('events-reader'); "
             f"[node_create(hostname=f'events-{{n}}.test') for n in range({NODES})]; "
             "s = SessionStore(); s['_auth_user_id'] = str(reader.pk); "
-            "s['_auth_user_backend'] = 'util.permissions.PermissionsModelBackend'; "
+            "s['_auth_user_backend'] = 'accounts.permissions.PermissionsModelBackend'; "
             "s['_auth_user_hash'] = reader.get_session_auth_hash(); s.create(); print(s.session_key)",
         ).split()[-1]
         token = _manage(env, "create_api_token", "events-operator", "--expires", "P1D").strip()

@@ -1,4 +1,4 @@
-"""The limits of the ASGI worker (``scale_nodes.workers``) over real HTTP: what no client may do to a process.
+"""The limits of the ASGI worker (``serving.workers``) over real HTTP: what no client may do to a process.
 
 Instances on 127.0.0.1:8740-8749 (``SERVER_LIMITS_PORT`` and the next nine) serve a throw-away SQLite
 database made for this module, with short timeouts set through the environment so that each test

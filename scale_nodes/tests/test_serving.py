@@ -14,8 +14,8 @@ from django.db import OperationalError
 from django.test import Client
 from rest_framework.test import APIClient
 
+from accounts.tokens import create_api_token
 from node.tests.helpers import body
-from util.tokens import create_api_token
 
 REPO = Path(settings.BASE_DIR)
 PRODUCTION_ENV = {
@@ -60,7 +60,7 @@ class TestProductionSettings:
         assert config["workers"] == os.cpu_count()
         assert config["bind"] == ["127.0.0.1:8499"]
         assert (config["worker_class"], config["wsgi_app"], config["timeout"], config["graceful_timeout"]) == (
-            "scale_nodes.workers.AsgiWorker",
+            "serving.workers.AsgiWorker",
             "scale_nodes.asgi:application",
             30,
             30,
@@ -69,13 +69,13 @@ class TestProductionSettings:
         with mock.patch.dict(os.environ, {"GUNICORN_WORKER": "sync"}):
             os.environ.pop("WEB_CONCURRENCY", None)
             config = runpy.run_path(config_file)
-        assert (config["workers"], config["worker_class"]) == (os.cpu_count() * 2 + 1, "scale_nodes.workers.SyncWorker")
+        assert (config["workers"], config["worker_class"]) == (os.cpu_count() * 2 + 1, "serving.workers.SyncWorker")
         with mock.patch.dict(os.environ, {"GUNICORN_WORKER": "sync", "WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "4"}):
             config = runpy.run_path(config_file)
         assert (config["workers"], config["threads"], config["worker_class"]) == (
             3,
             4,
-            "scale_nodes.workers.ThreadWorker",
+            "serving.workers.ThreadWorker",
         )
 
 
@@ -95,7 +95,7 @@ class TestHealthProbes:
 
     @pytest.mark.django_db
     def test_readyz_is_503_when_the_database_is_unreachable(self) -> None:
-        with mock.patch("util.health.connections") as connections:
+        with mock.patch("serving.health.connections") as connections:
             connections.__getitem__.return_value.cursor.side_effect = OperationalError("connection refused")
             response = Client().get("/readyz")
         assert response.status_code == 503, body(response)
@@ -104,8 +104,8 @@ class TestHealthProbes:
     @pytest.mark.django_db
     def test_readyz_is_503_naming_unapplied_migrations(self) -> None:
         with (
-            mock.patch("util.health._migrations_applied", False),
-            mock.patch("util.health.unapplied_migrations", return_value=["node.0002_next"]),
+            mock.patch("serving.health._migrations_applied", False),
+            mock.patch("serving.health.unapplied_migrations", return_value=["node.0002_next"]),
         ):
             response = Client().get("/readyz")
         assert response.status_code == 503, body(response)
@@ -151,7 +151,7 @@ class TestDatabaseUnavailable:
 
     def test_authenticating_against_an_unavailable_database_is_a_503(self) -> None:
         with mock.patch(
-            "util.authentication.TokenAuthentication.authenticate_credentials",
+            "accounts.authentication.TokenAuthentication.authenticate_credentials",
             side_effect=OperationalError("server closed the connection unexpectedly"),
         ):
             response = APIClient(raise_request_exception=False).get("/v6/nodes/", HTTP_AUTHORIZATION="Token abc")

@@ -1,7 +1,7 @@
 """The live watch served in this process: what a stopping process does, and long-polls woken together.
 
-The served application (``util.asgi.SingleThreadASGIHandler``) driven by ASGI messages on one event
-loop, as a server process runs it. A stopping process (``util.shutdown.begin()`` called on the loop,
+The served application (``serving.asgi.SingleThreadASGIHandler``) driven by ASGI messages on one event
+loop, as a server process runs it. A stopping process (``serving.shutdown.begin()`` called on the loop,
 as the server calls it when it starts to drain) ends its event streams and answers its waiting
 long-polls at once; long-polls woken by the same change share one read of it.
 """
@@ -18,8 +18,8 @@ import pytest
 from node import events, feed, views
 from node.models import Node
 from node.services import node_create, node_update
-from util import shutdown
-from util.asgi import SingleThreadASGIHandler
+from serving import shutdown
+from serving.asgi import SingleThreadASGIHandler
 
 SCOPE = {
     "type": "http",

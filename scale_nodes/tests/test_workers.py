@@ -1,4 +1,4 @@
-"""``scale_nodes.workers.PacedAccepts``: the ASGI worker's listening socket takes one connection per loop turn, more
+"""``serving.workers.PacedAccepts``: the ASGI worker's listening socket takes one connection per loop turn, more
 while a backlog lasts."""
 
 import asyncio
@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from scale_nodes import workers
-from scale_nodes.workers import PacedAccepts
+from serving import workers
+from serving.workers import PacedAccepts
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_gunicorns_error_page_is_read_back_whole_for_its_json_rewrite() -> None:
     """The sync workers rewrite the page ``gunicorn.util.write_error`` writes: its status, reason and message."""
     from gunicorn import util
 
-    from scale_nodes.workers import parse_error_page
+    from serving.workers import parse_error_page
 
     page = _Captured()
     message = "Error parsing headers: 'a<b & c'"
@@ -156,7 +156,7 @@ def test_gunicorns_error_page_is_read_back_whole_for_its_json_rewrite() -> None:
 
 
 def test_a_page_of_another_shape_is_not_taken_for_gunicorns() -> None:
-    from scale_nodes.workers import parse_error_page
+    from serving.workers import parse_error_page
 
     with pytest.raises(ValueError, match="not an error page"):
         parse_error_page(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}")
@@ -242,7 +242,7 @@ def _config(**env: str) -> dict:
 
 
 def test_the_serving_limits_come_from_the_environment_with_their_defaults() -> None:
-    from scale_nodes.workers import ServingLimits
+    from serving.workers import ServingLimits
 
     assert _config()["SERVING_LIMITS"] == ServingLimits()
     limits = _config(GUNICORN_HEADER_TIMEOUT="2.5", GUNICORN_BODY_MIN_RATE="1000", DATA_UPLOAD_MAX_MEMORY_SIZE="10")[
@@ -305,7 +305,7 @@ def test_the_connection_cap_stays_below_the_open_file_limit_less_the_reserve(
 ) -> None:
     from unittest import mock
 
-    from scale_nodes.workers import AsgiWorker, ServingLimits
+    from serving.workers import AsgiWorker, ServingLimits
 
     worker = mock.Mock(worker_connections=connections, limits=ServingLimits())
     with (
@@ -323,8 +323,8 @@ def test_the_connection_cap_stays_below_the_open_file_limit_less_the_reserve(
 def test_a_drain_stops_accepting_raises_the_stopping_flag_and_closes_idle_connections() -> None:
     from unittest import mock
 
-    from scale_nodes.workers import AsgiWorker
-    from util import shutdown
+    from serving import shutdown
+    from serving.workers import AsgiWorker
 
     idle = mock.Mock(_phase=0)
     worker = mock.Mock(servers=[mock.Mock()], idle={idle: None}, nr_conns=0, connections=set(), _quick_shutdown=False)
@@ -343,8 +343,8 @@ def test_a_drain_closes_what_is_left_at_its_deadline_keeping_the_heartbeat_meanw
     import time
     from unittest import mock
 
-    from scale_nodes.workers import AsgiWorker
-    from util import shutdown
+    from serving import shutdown
+    from serving.workers import AsgiWorker
 
     stuck = mock.Mock()
     worker = mock.Mock(servers=[], idle={}, nr_conns=1, connections={stuck}, _quick_shutdown=False)
@@ -364,12 +364,12 @@ def test_running_out_of_file_descriptors_at_accept_is_one_line_a_second_not_a_tr
     import errno
     from unittest import mock
 
-    from scale_nodes.workers import AsgiWorker
+    from serving.workers import AsgiWorker
 
     worker = mock.Mock(_accept_errors_logged=0.0, nr_conns=7)
     loop = mock.Mock()
     context = {"message": "socket.accept() out of system resource", "exception": OSError(errno.EMFILE, "Too many")}
-    with mock.patch("scale_nodes.workers._count_refusal") as count:
+    with mock.patch("serving.workers._count_refusal") as count:
         for _ in range(3):
             AsgiWorker._loop_exception(worker, loop, context)
     assert worker.log.warning.call_count == 1
@@ -385,7 +385,7 @@ def test_processes_take_turns_to_recycle(tmp_path: object) -> None:
     import time
     from unittest import mock
 
-    from scale_nodes.workers import AsgiWorker
+    from serving.workers import AsgiWorker
 
     path = tmp_path / "recycle.lock"
     path.write_bytes(b"")

@@ -1,10 +1,10 @@
-"""``util.admission.ConcurrencyLimiter``: a cap per process and per client, counted exactly."""
+"""``live.admission.ConcurrencyLimiter``: a cap per process and per client, counted exactly."""
 
 import threading
 
 import pytest
 
-from util.admission import CLIENT, PROCESS, ConcurrencyLimiter, LimitReached
+from live.admission import CLIENT, PROCESS, ConcurrencyLimiter, LimitReached
 
 
 def test_a_client_over_its_share_is_refused_before_the_process_is_full() -> None:

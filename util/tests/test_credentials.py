@@ -1,4 +1,4 @@
-"""``util.credentials``: what an open stream was authenticated with, and whether it still holds, checked in bulk."""
+"""``accounts.credentials``: what an open stream was authenticated with, and whether it still holds, checked in bulk."""
 
 import datetime as dt
 from collections.abc import Callable
@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from knox.models import AuthToken
 from rest_framework.request import Request
 
-from util.credentials import (
+from accounts.credentials import (
     SESSION_ENDED,
     TOKEN_EXPIRED,
     TOKEN_REVOKED,
@@ -20,7 +20,7 @@ from util.credentials import (
     recheck_credentials,
     request_credential,
 )
-from util.tokens import create_api_token
+from accounts.tokens import create_api_token
 
 
 def _everyone(user: object) -> None:

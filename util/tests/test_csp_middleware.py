@@ -7,7 +7,7 @@ from csp.middleware import CSPMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory, override_settings
 
-from util.middleware import ContentSecurityPolicyMiddleware
+from serving.middleware import ContentSecurityPolicyMiddleware
 
 POLICY = {"DIRECTIVES": {"default-src": [SELF], "script-src": [SELF, NONCE]}}
 

@@ -1,4 +1,4 @@
-"""``util.fanout``: the ``IndexedLog`` (entries in index order, a bounded memory, waiters woken from another
+"""``live.fanout``: the ``IndexedLog`` (entries in index order, a bounded memory, waiters woken from another
 thread), and ``take_turn``."""
 
 import asyncio
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from util.fanout import TURN_SIZE, IndexedLog, take_turn
+from live.fanout import TURN_SIZE, IndexedLog, take_turn
 
 
 def test_reads_are_the_entries_after_a_position_oldest_first() -> None:

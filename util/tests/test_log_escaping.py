@@ -7,8 +7,8 @@ import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from util.logging import PlainFormatter, escape_for_log, field_for_log
-from util.middleware import RequestLogMiddleware
+from observability.logging import PlainFormatter, escape_for_log, field_for_log
+from serving.middleware import RequestLogMiddleware
 
 
 def record(message: str, *args: object, **extra: object) -> logging.LogRecord:

@@ -5,8 +5,8 @@ import pytest
 from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 
-from util.logging import JsonFormatter, PlainFormatter
-from util.middleware import RequestLogMiddleware
+from observability.logging import JsonFormatter, PlainFormatter
+from serving.middleware import RequestLogMiddleware
 
 
 def _answer(status: int = 200) -> RequestLogMiddleware:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from util.asgi import origin_form
+from serving.asgi import origin_form
 from util.query import nul_character_error
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from util.sessions import SessionStore
+from accounts.sessions import SessionStore
 
 
 @pytest.mark.parametrize("key", ["abcdefgh", "0123456789abcdefghijklmnopqrstuv", "ABCdef123456"])

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from util import shutdown
+from serving import shutdown
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ from django.utils.text import capfirst
 from node.actions import NODE_ACTIONS, STATE_FILTERS, state_words
 from node.actors import command_actor
 from node.feed import change_waiter
+from node.hostnames import validate_hostname
 from node.models import HOSTNAME_MAX_LENGTH, NODE_FIELDS, Node, NodeChange, NodeLiveness
 from node.selectors import (
     NodeListQuery,
@@ -27,8 +28,7 @@ from node.selectors import (
     search_text,
 )
 from node.services import node_deactivate_offline, node_heartbeat, node_liveness_reap, node_update_many
-from util.hostnames import validate_hostname
-from util.migrations import MigratedDatabaseCommand
+from serving.migrations import MigratedDatabaseCommand
 
 STATES = tuple(STATE_FILTERS)
 

@@ -22,7 +22,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from util.tokens import create_api_token
+from accounts.tokens import create_api_token
 
 # Property-based cases per operation; the examples and coverage phases add theirs on top.
 FUZZ_CASES = 100

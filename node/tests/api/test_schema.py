@@ -13,11 +13,11 @@ from django.db import OperationalError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from live.admission import ConcurrencyLimiter
 from node import events
 from node.models import Node
 from node.selectors import current_change_index
 from node.tests.helpers import body, detail_url
-from util.admission import ConcurrencyLimiter
 
 COMMITTED_SCHEMA = Path(settings.BASE_DIR) / "openapi.yaml"
 

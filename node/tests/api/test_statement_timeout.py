@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY
 
 from node.models import Node
 from scale_nodes.tests.test_asgi_handler import serve
-from util.asgi import SingleThreadASGIHandler
+from serving.asgi import SingleThreadASGIHandler
 from util.statement_timeout import current_statement_timeout, statement_timeout
 
 pytestmark = pytest.mark.skipif(

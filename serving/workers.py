@@ -16,7 +16,7 @@ client can take a process down (see ``LimitedProtocol`` for each rule):
   refused at once (400), a body deadline with a minimum rate (408), only ``Transfer-Encoding: chunked``;
 - a connection whose client does not read what it is sent is cut off;
 - a drain on SIGTERM or recycling that stops accepting at once, tells the application to end its
-  streams (``util.shutdown``), keeps the heartbeat the master watches, and closes what is left at
+  streams (``serving.shutdown``), keeps the heartbeat the master watches, and closes what is left at
   a deadline below ``graceful_timeout``; the processes of an instance recycle one at a time.
 
 Every refusal is logged (one line, with the peer) and counted in ``/metrics``
@@ -267,8 +267,8 @@ _TCP_INFO_SIZE = 104
 
 
 def _count_refusal(reason: str) -> None:
-    # Imported here: util.metrics needs Django's settings, loaded with the application.
-    from util.metrics import count_server_refusal
+    # Imported here: observability.metrics needs Django's settings, loaded with the application.
+    from observability.metrics import count_server_refusal
 
     count_server_refusal(reason)
 
@@ -883,11 +883,11 @@ class AsgiWorker(GunicornAsgiWorker):
         """Stop accepting, tell the application, let requests in progress finish, then close the rest.
 
         Idle connections close at once, others once their response is complete; event streams and
-        long-polls end through ``util.shutdown``. The heartbeat goes on, so the master never takes
+        long-polls end through ``serving.shutdown``. The heartbeat goes on, so the master never takes
         the drain for a hung worker; what is left at ``graceful_timeout`` (less a second, so that
         the master's own deadline never strikes first) is closed.
         """
-        from util import shutdown
+        from serving import shutdown
 
         started = time.monotonic()
         for server in self.servers:
@@ -896,7 +896,7 @@ class AsgiWorker(GunicornAsgiWorker):
         try:
             shutdown.begin()
         except Exception:
-            self.log.exception("util.shutdown.begin failed")
+            self.log.exception("serving.shutdown.begin failed")
         for protocol in list(self.idle):
             if protocol._phase == _IDLE:
                 protocol._idle_timed_out()

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from util.admin import readable_time, readable_value
+from node.admin_display import readable_time, readable_value
 
 
 @pytest.mark.parametrize(

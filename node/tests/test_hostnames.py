@@ -2,7 +2,7 @@
 
 import pytest
 
-from util.hostnames import validate_hostname
+from node.hostnames import validate_hostname
 
 
 @pytest.mark.parametrize(

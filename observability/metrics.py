@@ -36,7 +36,7 @@ from prometheus_client import (
 )
 from prometheus_client.registry import Collector
 
-from util.asyncviews import when_answered
+from live.asyncviews import when_answered
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class MetricsMiddleware:
     scrape time (``settings.METRICS_COLLECTORS``, dotted paths of collector classes).
     """
 
-    # Async-capable, as every middleware of the service must be (see util.middleware.RequestLogMiddleware).
+    # Async-capable, as every middleware of the service must be (see serving.middleware.RequestLogMiddleware).
     sync_capable = True
     async_capable = True
 
@@ -199,7 +199,7 @@ class MetricsMiddleware:
             response = self.get_response(request)
             status = str(response.status_code)
             if when_answered(response, functools.partial(self._answered, request_labels(request), started)):
-                # Counted once the handler answers it, after its wait (util.asyncviews).
+                # Counted once the handler answers it, after its wait (live.asyncviews).
                 status = ""
             return response
         finally:

@@ -18,9 +18,9 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from util.asyncviews import when_answered
+from live.asyncviews import when_answered
+from observability.logging import current_request_id, stamp_request_ids
 from util.hosts import disallowed_host_response
-from util.logging import current_request_id, stamp_request_ids
 
 logger = logging.getLogger("request")
 
@@ -73,7 +73,7 @@ class RequestLogMiddleware:
     def _end(self, request: HttpRequest, response: HttpResponse, started: float) -> HttpResponse:
         answered = functools.partial(_log_line, request.method, request.path, request.request_id, started)
         if when_answered(response, answered):
-            # Logged once the handler answers it, after its wait (util.asyncviews).
+            # Logged once the handler answers it, after its wait (live.asyncviews).
             response[REQUEST_ID_HEADER] = request.request_id
             return response
         return log_answer(request, response, started=started)
@@ -107,7 +107,7 @@ def log_answer(request: HttpRequest, response: HttpResponse, *, started: float) 
 
 
 def _log_line(method: str, path: str, request_id: str, started: float, status: int) -> None:
-    """``log_answer``'s line for a request answered after its middleware was done (``util.asyncviews``)."""
+    """``log_answer``'s line for a request answered after its middleware was done (``live.asyncviews``)."""
     token = current_request_id.set(request_id)
     try:
         extra = {"method": method, "path": path, "status": status}

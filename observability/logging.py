@@ -2,7 +2,7 @@
 
 Fields passed with ``extra=`` (for example ``method``, ``path``, ``status`` and ``duration_ms`` of
 the request log line) appear as ``key=value`` pairs in the plain format, or as keys of the JSON
-object in the JSON format. Once ``stamp_request_ids`` has run (``util.middleware`` does), every
+object in the JSON format. Once ``stamp_request_ids`` has run (``serving.middleware`` does), every
 record logged while a request is served carries its id as ``request_id``, so a request's log lines
 can be found together.
 """

@@ -1,10 +1,10 @@
 """Token authentication (``Authorization: Token <token>``) against hashed, expiring tokens.
 
-The tokens are django-rest-knox's (see ``util.tokens``): the database holds only their SHA-512
+The tokens are django-rest-knox's (see ``accounts.tokens``): the database holds only their SHA-512
 digest, so a copy of it, or the admin, does not reveal a usable token. A token is found by its
 indexed key together with its user in one query, and its digest compared in constant time.
 
-The lockout (``util.lockout``) is consulted only once a token has failed: a correct token always
+The lockout (``accounts.lockout``) is consulted only once a token has failed: a correct token always
 authenticates, whatever others sent from the same address, while a client whose failures reached
 the limit gets 429 for every further wrong token.
 """
@@ -32,7 +32,7 @@ from rest_framework.authentication import get_authorization_header
 from rest_framework.exceptions import APIException, AuthenticationFailed, Throttled
 from rest_framework.request import Request
 
-from util.lockout import TOKEN_CREDENTIALS, is_locked_out, lockout_detail, record_failed_token
+from accounts.lockout import TOKEN_CREDENTIALS, is_locked_out, lockout_detail, record_failed_token
 from util.sqlcache import rows_with_params
 
 # Tokens are hexadecimal: 64 characters after knox's prefix, or 40 for those made before tokens were

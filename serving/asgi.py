@@ -18,7 +18,7 @@ that thread: Django's sync middleware chain, the view, the rendering and the end
 as a WSGI worker runs them. Under Django's async chain the same request would move between the
 event loop and the thread twice for every middleware that has ``process_request`` and
 ``process_response`` hooks, some twenty moves for this service's chain. A response that waits
-(``util.asyncviews``: a long-poll) leaves that step as any other, then only its status and headers
+(``live.asyncviews``: a long-poll) leaves that step as any other, then only its status and headers
 are kept while its ``later`` waits on the event loop, and the completed answer is sent from there:
 thousands woken at once never go back to the thread. Async views go through Django's async chain as
 usual.
@@ -66,11 +66,11 @@ from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_pre
 from rest_framework.exceptions import APIException, MethodNotAllowed
 from rest_framework.permissions import SAFE_METHODS
 
-from util.asyncviews import Later, completed_by_handler, take_later
+from live.asyncviews import Later, completed_by_handler, take_later
+from observability.logging import current_request_id
+from observability.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
+from serving.middleware import begin_request_log, log_answer
 from util.hosts import disallowed_host_response
-from util.logging import current_request_id
-from util.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
-from util.middleware import begin_request_log, log_answer
 from util.query import nul_character_error
 from util.statement_timeout import statement_timeout
 
@@ -281,7 +281,7 @@ class SingleThreadASGIHandler(ASGIHandler):
     async def _send_completed(
         status: int, headers: list[tuple[bytes, bytes]], content: bytes, later: Later, send: object
     ) -> None:
-        """Await ``later`` (``util.asyncviews``), then send the response of ``status``, ``headers`` and ``content``
+        """Await ``later`` (``live.asyncviews``), then send the response of ``status``, ``headers`` and ``content``
         as it completes it."""
         completion = await later()
         if completion is not None:
@@ -518,7 +518,8 @@ _SMALL_BODY = 16 * 1024
 
 
 def _count(route: str | None, method: str, status: int, started: float) -> None:
-    """Count a request answered by the handler itself in the request metrics, as ``util.metrics`` counts the others."""
+    """Count a request answered by the handler itself in the request metrics, as ``observability.metrics``
+    counts the others."""
     labels = {"route": route or "unmatched", "method": method if method in _COUNTED_METHODS else "other"}
     labels["status"] = str(status)
     HTTP_REQUESTS.labels(**labels).inc()

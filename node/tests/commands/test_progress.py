@@ -2,7 +2,7 @@ import io
 
 import pytest
 
-from util.progress import ProgressBar, wants_progress
+from node.management.progress import ProgressBar, wants_progress
 
 
 class Terminal(io.StringIO):

@@ -6,7 +6,7 @@ response carrying ``later``: a coroutine function of no arguments that waits on 
 returns how to complete the response (a ``Completion``: its status, body and changed headers), or
 None to send it as it is.
 
-Served by ``util.asgi.SingleThreadASGIHandler``, the request runs Django's whole sync chain once,
+Served by ``serving.asgi.SingleThreadASGIHandler``, the request runs Django's whole sync chain once,
 on the thread of the sync views, like any other request: the middleware adds its headers to the
 response the view returned. The handler then keeps only what it sends (the status and the headers,
 as the ASGI start message carries them), awaits ``later`` on the event loop and sends the completed

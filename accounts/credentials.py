@@ -26,7 +26,7 @@ from knox.models import get_token_model
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from util.authentication import TokenAuthentication
+from accounts.authentication import TokenAuthentication
 
 TOKEN_REVOKED = "The API token this stream was opened with was revoked."  # noqa: S105 (a message)
 TOKEN_EXPIRED = "The API token this stream was opened with has expired."  # noqa: S105 (a message)

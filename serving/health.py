@@ -2,7 +2,7 @@
 
 ``/healthz`` says the process answers (it touches no database, so a database outage does not make
 a load balancer restart healthy processes). Under the ASGI server it is answered on the event loop
-(``util.asgi.answered_on_event_loop``), so it never waits behind the queries of the sync thread;
+(``serving.asgi.answered_on_event_loop``), so it never waits behind the queries of the sync thread;
 ``/readyz`` says this instance can serve: the
 database answers and every migration the code knows is applied.
 """
@@ -14,10 +14,10 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from util.asgi import answered_on_event_loop
+from observability.metrics import count_database_error
+from serving.asgi import answered_on_event_loop
+from serving.migrations import not_migrated_detail, unapplied_migrations
 from util.exceptions import DATABASE_UNAVAILABLE_ERRORS
-from util.metrics import count_database_error
-from util.migrations import not_migrated_detail, unapplied_migrations
 
 logger = logging.getLogger(__name__)
 
