@@ -8,7 +8,7 @@ process, whose connection lives as ``CONN_MAX_AGE`` says, as in a sync worker. A
 streams run on the event loop and need no thread at all, so the one thread serves only the short
 sync work of each request.
 
-It also treats a chunked request body as ``util.wsgi.ChunkedBodyMiddleware`` does under WSGI: the
+It also treats a chunked request body as ``serving.wsgi.ChunkedBodyMiddleware`` does under WSGI: the
 body gets its ``Content-Length`` (DRF reads no body without one), and one over
 ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (which Django checks against ``Content-Length`` only) is refused with
 a JSON 413.

@@ -296,7 +296,7 @@ class LimitedProtocol(ASGIProtocol):
     callbacks (``_on_headers_complete``, ``_on_body``, ``_on_message_complete``), the points where
     a connection starts waiting (``_arm_keepalive_timer``) and closes (``_close_transport``), and its
     error writer (``_send_error_response``). Each calls gunicorn's own and adds only the limit;
-    ``scale_nodes/tests/test_workers.py`` fails if any of them changes its signature.
+    ``serving/tests/test_workers.py`` fails if any of them changes its signature.
     """
 
     # Whether a new connection beyond the process's connection cap is refused, and whether it came

@@ -15,7 +15,7 @@ from django.db import OperationalError, connection
 
 from node.models import Node
 from node.services import node_register
-from scale_nodes.tests.test_serving import PRODUCTION_ENV, manage
+from serving.tests.test_serving import PRODUCTION_ENV, manage
 from util.statement_timeout import is_query_canceled, statement_timeout
 
 REPO = Path(settings.BASE_DIR)

@@ -74,7 +74,7 @@ def run_schemathesis(base_url: str, workdir: Path, *options: str) -> subprocess.
         "--workers=1",
         "--no-color",
         # An event stream never ends, so no answer of it can be checked whole; its refusals are
-        # tested by the documented-status tests, its stream by scale_nodes/tests/test_events.py.
+        # tested by the documented-status tests, its stream by node/tests/api/test_events.py.
         f"--exclude-path={EVENTS_PATH}",
         *options,
     ]

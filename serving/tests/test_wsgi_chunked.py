@@ -3,7 +3,7 @@
 import io
 import json
 
-from util.wsgi import ChunkedBodyMiddleware
+from serving.wsgi import ChunkedBodyMiddleware
 
 
 def seen_by_app(environ: dict, start_response: object) -> list[bytes]:

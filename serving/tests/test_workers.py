@@ -117,7 +117,7 @@ def test_a_worker_freezes_the_loaded_application_out_of_garbage_collection() -> 
 
     from node import views
 
-    config = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
+    config = runpy.run_path(str(Path(__file__).resolve().parents[2] / "scale_nodes" / "gunicorn.conf.py"))
     tracked = {id(obj) for obj in gc.get_objects()}
     try:
         # The hook gunicorn calls once a worker has loaded the application.
@@ -238,7 +238,7 @@ def _config(**env: str) -> dict:
     from unittest import mock
 
     with mock.patch.dict(os.environ, env):
-        return runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
+        return runpy.run_path(str(Path(__file__).resolve().parents[2] / "scale_nodes" / "gunicorn.conf.py"))
 
 
 def test_the_serving_limits_come_from_the_environment_with_their_defaults() -> None:
