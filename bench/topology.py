@@ -126,7 +126,7 @@ def measure(
     direct: bool,
 ) -> dict:
     """Send ``load`` from ``clients`` threads to ``ports`` in turn for ``seconds``; rate, statuses, peak connections."""
-    from scale_nodes.tests.servers import request
+    from bench.served import request
 
     statuses: Counter = Counter()
     lock = threading.Lock()
@@ -179,7 +179,7 @@ def main() -> int:
     import django
 
     django.setup()
-    from scale_nodes.tests.servers import GunicornInstance
+    from bench.served import GunicornInstance
 
     token = prepare_database(args.database_url, args.nodes)
     config = dj_database_url.parse(args.database_url)

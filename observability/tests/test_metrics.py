@@ -28,10 +28,10 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.served import GunicornInstance, request
 from node.models import RegistryClock
 from node.services import node_heartbeat
 from node.tests.helpers import create_node
-from scale_nodes.tests.servers import GunicornInstance, request
 
 REPO = Path(settings.BASE_DIR)
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"

@@ -23,10 +23,10 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from accounts.tokens import create_api_token
+from bench.served import GunicornInstance, Reply, TcpProxy, request, rss_bytes
 from node.models import Node
 from node.services import node_register
 from node.tests.helpers import create_node
-from scale_nodes.tests.servers import GunicornInstance, Reply, TcpProxy, request, rss_bytes
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the soak tests run on PostgreSQL only")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from scale_nodes.tests.servers import GunicornInstance, manage, request
+from bench.served import GunicornInstance, manage, request
 
 PORT = int(os.environ.get("SERVER_LIMITS_PORT", "8740"))
 NODES = 1000

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from scale_nodes.tests.servers import REPO, GunicornInstance, fresh_database_url, request
-from scale_nodes.tests.sse import EventStream
+from bench.served import REPO, GunicornInstance, fresh_database_url, request
+from bench.sse import EventStream
 
 PORT = int(os.environ.get("EVENTS_PORT", "8820"))
 NODES = 30
@@ -44,7 +44,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     directory = tmp_path_factory.mktemp("events")
     with fresh_database_url(directory, name="events") as url:
         env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "scale_nodes.settings"}
-        # The servers' key (scale_nodes.tests.servers): the session below is signed with it.
+        # The servers' key (bench.served): the session below is signed with it.
         env["SECRET_KEY"] = "soak-test-key-" + "x" * 50
         _manage(env, "migrate", "--noinput", "-v", "0")
         session = _manage(

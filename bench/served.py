@@ -1,4 +1,4 @@
-"""Real servers for the soak tests: gunicorn instances of the service, and a TCP proxy to cut the database.
+"""Real servers for the tests and benchmarks: gunicorn instances of the service, and a TCP proxy to cut the database.
 
 Everything binds to 127.0.0.1, and whoever starts a server stops it (by its process id, or by
 closing its sockets), even when a test fails.
@@ -83,7 +83,7 @@ def manage(env: dict[str, str], *args: str) -> str:
 
     Fails the test, showing the command's standard error, when the command fails.
     """
-    result = subprocess.run(  # noqa: S603 (our own manage.py)
+    result = subprocess.run(
         [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
@@ -181,7 +181,7 @@ class GunicornInstance:
         }
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 (our own gunicorn and config)
+            self.process = subprocess.Popen(
                 [str(GUNICORN), "-c", str(REPO / "scale_nodes" / "gunicorn.conf.py")],
                 cwd=REPO,
                 env=env,
