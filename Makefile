@@ -87,7 +87,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
-	$(MAKE) --no-print-directory schema-check
+	$(MAKE) --no-print-directory -o $(VENV)/.installed schema-check
 
 format: venv
 	$(VENV)/bin/ruff check --fix .
