@@ -42,7 +42,7 @@ chromium:
 	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 # The operations tools, from apt (as root) when missing: PgBouncer (CI runs the suite through it),
-# Prometheus and promtool (the metrics checks and the scrape test), graphviz (docs/topology.png).
+# Prometheus and promtool (the metrics checks and the scrape test), graphviz (docs/topology.png, docs/layout.png).
 # Without them the tests that need them are skipped; CI runs this target first so that they run there.
 OPS_TOOLS := /usr/sbin/pgbouncer:pgbouncer /usr/bin/prometheus:prometheus /usr/bin/promtool:prometheus /usr/bin/dot:graphviz
 ops-tools:
@@ -81,19 +81,19 @@ soak-bench: venv
 	$(PY) -m pytest -m bench -p no:cacheprovider -s scale_nodes/tests/test_soak.py
 
 # Dependencies point one way (.importlinter): models, then selectors and services, then serializers,
-# views, admin and commands; util/ knows nothing of node/.
+# views, admin and commands; util/, accounts/, serving/, observability/ and waiting/ know nothing of node/.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
-	$(MAKE) --no-print-directory schema-check
+	$(MAKE) --no-print-directory -o $(VENV)/.installed schema-check
 
 format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-.PHONY: bench bench-smoke topology-bench topology-diagram
+.PHONY: bench bench-smoke topology-bench topology-diagram layout-diagram
 
 # Benchmarks (PostgreSQL): seeds scale_nodes_bench_10000 and scale_nodes_bench_1000000 (kept for reuse),
 # serves the project, a plain-DRF reference and a bare floor with gunicorn, writes BENCHMARKS.md and
@@ -109,6 +109,10 @@ topology-bench: venv
 # docs/topology.png from its graphviz source (make ops-tools installs graphviz).
 topology-diagram:
 	dot -Tpng -Gdpi=110 docs/topology.dot -o docs/topology.png
+
+# docs/layout.png, the packages and the directions their imports may take, from docs/layout.dot (graphviz).
+layout-diagram:
+	dot -Tpng -Gdpi=110 docs/layout.dot -o docs/layout.png
 
 # The short version for CI (about a minute), on a throw-away database; writes nothing.
 bench-smoke: venv

@@ -10,8 +10,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from accounts.tokens import create_api_token
 from bench.cases import cases
-from util.tokens import create_api_token
 
 BENCH_USER = "bench-operator"
 

@@ -37,8 +37,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.sse import EventStream
 from bench.watch import REPO, Server, _env, manage, newest_index, percentile, recreate_database
-from scale_nodes.tests.sse import EventStream
 
 PORT = int(os.environ.get("HEARTBEATS_BENCH_PORT", "8880"))
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/scale_nodes_heartbeats_bench"

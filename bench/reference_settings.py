@@ -13,7 +13,7 @@ ROOT_URLCONF = "bench.reference"
 INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "axes"] + ["rest_framework.authtoken"]
 MIDDLEWARE: list[str] = []
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
-if DATABASES["default"]["ENGINE"] == "util.postgresql":
+if DATABASES["default"]["ENGINE"] == "serving.postgresql":
     DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,

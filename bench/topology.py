@@ -77,9 +77,9 @@ def prepare_database(url: str, nodes: int) -> str:
 
     manage("migrate", "--noinput", "--verbosity", "0")
     # A superuser (staff, and every model permission, so node.change_node), with a token of the
-    # service's own kind (util.tokens), created anew each run: only its digest is stored.
+    # service's own kind (accounts.tokens), created anew each run: only its digest is stored.
     script = (
-        "from django.contrib.auth import get_user_model; from util.tokens import create_api_token;"
+        "from django.contrib.auth import get_user_model; from accounts.tokens import create_api_token;"
         "from node.models import Node;"
         "user, _ = get_user_model().objects.update_or_create(username='topology-bench',"
         " defaults={'is_staff': True, 'is_superuser': True});"
@@ -126,7 +126,7 @@ def measure(
     direct: bool,
 ) -> dict:
     """Send ``load`` from ``clients`` threads to ``ports`` in turn for ``seconds``; rate, statuses, peak connections."""
-    from scale_nodes.tests.servers import request
+    from bench.served import request
 
     statuses: Counter = Counter()
     lock = threading.Lock()
@@ -179,7 +179,7 @@ def main() -> int:
     import django
 
     django.setup()
-    from scale_nodes.tests.servers import GunicornInstance
+    from bench.served import GunicornInstance
 
     token = prepare_database(args.database_url, args.nodes)
     config = dj_database_url.parse(args.database_url)

@@ -48,7 +48,7 @@ SECTION = "## Live watch: event streams, long-polls and slow clients"
 SQLITE_SECTION = "## Live watch on SQLite, the embedded default"
 
 sys.path.insert(0, str(REPO))
-from scale_nodes.tests.sse import EventStream  # noqa: E402
+from bench.sse import EventStream  # noqa: E402
 
 
 def percentile(values: list[float], fraction: float) -> float:

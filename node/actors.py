@@ -28,7 +28,7 @@ def request_actor(request: HttpRequest, *, channel: str) -> Actor:
     """The user behind an API or admin request, with the request's id."""
     user = getattr(request, "user", None)
     name = user.get_username() if user is not None and user.is_authenticated else "anonymous"
-    # Set by util.middleware.RequestLogMiddleware from a sane X-Request-ID header, or generated.
+    # Set by serving.middleware.RequestLogMiddleware from a sane X-Request-ID header, or generated.
     return Actor(name=name, channel=channel, request_id=getattr(request, "request_id", None))
 
 

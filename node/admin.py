@@ -23,8 +23,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 
+from accounts.permissions import model_permission
 from node.actions import NODE_ACTIONS, NodeAction, state_words
 from node.actors import request_actor
+from node.admin_display import NO_VALUE, TitledListFilter, readable_time, readable_value, time_cell
 from node.models import PAUSE_REASON_MAX_LENGTH, Node, NodeChange, NodeLiveness
 from node.selectors import NodeListQuery, liveness_cutoff, liveness_state, node_history, search_text
 from node.services import (
@@ -36,8 +38,6 @@ from node.services import (
     node_update_many,
     node_validate_hostname,
 )
-from util.admin import NO_VALUE, TitledListFilter, readable_time, readable_value, time_cell
-from util.permissions import model_permission
 
 # How many hostnames a confirmation page lists before "... and N more".
 CONFIRMATION_SAMPLE = 20

@@ -1,4 +1,4 @@
-"""Metrics of the node table read at scrape time (``/metrics``, see ``util.metrics``): nodes by state, nodes by
+"""Metrics of the node table read at scrape time (``/metrics``, see ``observability.metrics``): nodes by state, nodes by
 liveness, the newest change index, history rows. (Heartbeats received are counted as they arrive, by
 ``node.services.liveness``.)
 
@@ -20,8 +20,8 @@ from prometheus_client.registry import Collector
 
 from node.models import Node, NodeChange
 from node.selectors import current_change_index, kept_node_count, liveness_counts, liveness_cutoff
+from observability.metrics import count_database_error
 from util.exceptions import DATABASE_UNAVAILABLE_ERRORS
-from util.metrics import count_database_error
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connections
 
 from node.services import Transitions, node_deactivate_offline, node_liveness_reap
-from util import shutdown
+from serving import shutdown
 
 logger = logging.getLogger(__name__)
 

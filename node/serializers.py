@@ -7,9 +7,9 @@ from typing import Any
 from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from node.hostnames import validate_hostname
 from node.models import HOSTNAME_MAX_LENGTH, NODE_FIELDS, Node, NodeChange
 from node.services.rules import NODE_CHANGES
-from util.hostnames import validate_hostname
 from util.serializers import ClosedObjectSerializer
 
 # What each field means, in the words of the v6 Node Services reference; the OpenAPI schema shows them.

@@ -10,12 +10,12 @@ from node.views import (
     NodeLivenessDetailView,
     NodeLivenessListView,
 )
-from util.asyncviews import awaiting
+from waiting.asyncviews import awaiting
 
 # The trailing slash is optional: a redirect would drop a PATCH body.
 urlpatterns = [
     re_path(r"^nodes/?$", NodeListView.as_view(), name="node-list"),
-    # Waiting long-polls wait on the event loop (util.asyncviews); the event stream is async itself.
+    # Waiting long-polls wait on the event loop (waiting.asyncviews); the event stream is async itself.
     re_path(r"^nodes/changes/?$", awaiting(NodeChangesView.as_view()), name="node-changes"),
     re_path(r"^nodes/events/?$", NodeEventsView.as_view(), name="node-events"),
     re_path(r"^nodes/heartbeats/?$", NodeHeartbeatsView.as_view(), name="node-heartbeats"),

@@ -19,6 +19,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.credentials import Credential, recheck_credentials, request_credential
+from accounts.lockout import client_ip
+from accounts.permissions import ModelViewPermission
 from node.actors import request_actor
 from node.filters import NodeChangeFilter, NodeFilter, NodeLivenessFilter
 from node.live import process_live
@@ -68,22 +71,19 @@ from node.serializers import (
 )
 from node.services import NodeChanged, node_heartbeat, node_register_named, node_update
 from node.versions import node_page_version, node_version, node_version_at
-from util import shutdown
-from util.admission import CLIENT, LimitReached
-from util.asyncviews import Completion, complete_later
+from observability.metrics import WATCH_REFUSALS
+from serving import shutdown
 from util.conditional import PreconditionFailed, if_match_required_tags, is_not_modified, not_modified
-from util.credentials import Credential, recheck_credentials, request_credential
-from util.fanout import take_turn
 from util.filters import FilterFormBackend, FilterSetRunner
 from util.http import EVENT_STREAM, FirstRendererNegotiation, prefers_representation
-from util.lockout import client_ip
-from util.metrics import WATCH_REFUSALS
 from util.ordering import ORDER_PARAM, OrderParamFilter, OrderTerm
 from util.pagination import StrictPageNumberPagination
-from util.permissions import ModelViewPermission
 from util.query import KnownQueryParams, int_param
 from util.renderers import OrjsonRenderer
 from util.sqlcache import built_once
+from waiting.admission import CLIENT, LimitReached
+from waiting.asyncviews import Completion, complete_later
+from waiting.fanout import take_turn
 
 NODE_FILTERS = FilterSetRunner(NodeFilter)
 PAGE_PARAMS = (StrictPageNumberPagination.page_query_param, StrictPageNumberPagination.page_size_query_param)
@@ -401,7 +401,7 @@ def read_changes_answer(*, after: int, page_size: int, render: Callable[[dict], 
 class NodeChangesView(KnownQueryParams, APIView):
     """The nodes changed after a change index, in the order of their changes; optionally waits for one."""
 
-    # Served through ``util.asyncviews.awaiting`` (node.urls): an answer with nothing new and time
+    # Served through ``waiting.asyncviews.awaiting`` (node.urls): an answer with nothing new and time
     # left to wait is handed to ``complete_later``, whose coroutine waits on the event loop, holding
     # no thread and no database connection, and then completes the response. The requests woken by
     # one change with the same question share one read of it and its rendered bytes (``shared_read``)

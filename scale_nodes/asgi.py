@@ -2,7 +2,7 @@
 
 import os
 
-from util.asgi import get_single_thread_asgi_application
+from serving.asgi import get_single_thread_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scale_nodes.settings")
 

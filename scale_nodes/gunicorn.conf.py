@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scale_nodes.env import env_bool, max_body_bytes
-from scale_nodes.workers import ServingLimits
+from serving.workers import ServingLimits
 
 
 def _int(name: str, default: int) -> int:
@@ -35,7 +35,7 @@ def _float(name: str, default: float) -> float:
 
 
 bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
-# A second address for the load balancer's health probes only (scale_nodes.workers.ServingLimits.probe_bind).
+# A second address for the load balancer's health probes only (serving.workers.ServingLimits.probe_bind).
 probe_bind = os.environ.get("GUNICORN_PROBE_BIND", "").strip()
 if probe_bind:
     bind.append(probe_bind)
@@ -52,8 +52,8 @@ if server not in {"asgi", "sync"}:
 threads = _int("GUNICORN_THREADS", 1)
 if server == "asgi":
     wsgi_app = "scale_nodes.asgi:application"
-    # gunicorn's ASGI worker, answering the requests gunicorn refuses itself in JSON (scale_nodes.workers).
-    worker_class = "scale_nodes.workers.AsgiWorker"
+    # gunicorn's ASGI worker, answering the requests gunicorn refuses itself in JSON (serving.workers).
+    worker_class = "serving.workers.AsgiWorker"
     # One process per core: its event loop never blocks on a request (the sync part runs on the
     # process's thread), so each keeps its core busy, and its idle connections cost memory only.
     workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count())
@@ -64,14 +64,14 @@ if server == "asgi":
     worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 10_000)
     asgi_lifespan = "off"
     # The pure-Python parser, whatever else is installed: the worker reads the chunk sizes it parses
-    # to refuse an impossible or too large one before its data (scale_nodes.workers.LimitedProtocol).
+    # to refuse an impossible or too large one before its data (serving.workers.LimitedProtocol).
     http_parser = "python"
 else:
     wsgi_app = "scale_nodes.wsgi:application"
     # Sync workers: one request at a time per process; 2 per core plus one keeps the cores busy while
     # others wait on the database.
     workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
-    worker_class = "scale_nodes.workers.ThreadWorker" if threads > 1 else "scale_nodes.workers.SyncWorker"
+    worker_class = "serving.workers.ThreadWorker" if threads > 1 else "serving.workers.SyncWorker"
 
 # What gunicorn refuses before the service sees a request (answered in JSON by the workers above):
 # a request line (method, path and query) over 4094 bytes is a 414; more than 100 header fields, or
@@ -106,7 +106,7 @@ keepalive = _int("GUNICORN_KEEPALIVE", 5)
 max_requests = _int("GUNICORN_MAX_REQUESTS", 10_000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", max_requests)
 
-# What the ASGI worker allows a client (scale_nodes.workers.ServingLimits, where each is explained).
+# What the ASGI worker allows a client (serving.workers.ServingLimits, where each is explained).
 # The body limit is Django's DATA_UPLOAD_MAX_MEMORY_SIZE, read from the same variable.
 SERVING_LIMITS = ServingLimits(
     header_timeout=_float("GUNICORN_HEADER_TIMEOUT", 10.0),
@@ -130,7 +130,7 @@ SERVING_LIMITS = ServingLimits(
 # Heartbeat files in memory rather than on a possibly slow disk.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 (gunicorn's documented choice)
 
-# The service itself writes one line per request, with its request id (util.middleware); the access
+# The service itself writes one line per request, with its request id (serving.middleware); the access
 # log below is for operators who also want gunicorn's, and names the same id.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s'
@@ -152,7 +152,7 @@ control_socket_disable = control_socket is None
 proc_name = os.environ.get("GUNICORN_PROC_NAME", "scale-nodes")
 
 
-# Prometheus metrics across workers (util.metrics): each worker writes its figures to files in
+# Prometheus metrics across workers (observability.metrics): each worker writes its figures to files in
 # PROMETHEUS_MULTIPROC_DIR, and a scrape answered by any worker adds them up. The directory must be
 # this instance's alone and start empty: the master empties it (or makes a temporary one, removed
 # on exit) before the first worker starts, and drops the gauges of each worker that exits.
@@ -183,7 +183,7 @@ def post_fork(server, worker) -> None:
 
 def post_worker_init(worker) -> None:
     from node import reaper
-    from scale_nodes.workers import freeze_loaded_app
+    from serving.workers import freeze_loaded_app
 
     freeze_loaded_app()
     # Each worker records the nodes that went offline or came back (node.reaper); the database decides who does.

@@ -73,9 +73,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    # API tokens stored as hashes, expiring and revocable (util.tokens, util.authentication).
+    # API tokens stored as hashes, expiring and revocable (accounts.tokens, accounts.authentication).
     "knox",
-    # Lockout of repeated failed logins and tokens, recorded in the database (util.lockout).
+    # Lockout of repeated failed logins and tokens, recorded in the database (accounts.lockout).
     "axes",
     "django_filters",
     "drf_spectacular",
@@ -85,43 +85,43 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # Outermost, so the request metrics cover the whole stack; it also answers /metrics itself.
-    "util.metrics.MetricsMiddleware",
+    "observability.metrics.MetricsMiddleware",
     # Next, so every response (errors and static files included) carries the request id and is logged.
-    "util.middleware.RequestLogMiddleware",
+    "serving.middleware.RequestLogMiddleware",
     # Before anything reads the Host header: a host ALLOWED_HOSTS refuses is a JSON 400 for the API
     # and the probes (JSON_ERROR_PATHS), in DEBUG too.
-    "util.middleware.JsonHostCheckMiddleware",
+    "serving.middleware.JsonHostCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every answer (CONTENT_SECURITY_POLICY below): django-csp's middleware,
     # with the policy of an answer that changes nothing built once.
-    "util.middleware.ContentSecurityPolicyMiddleware",
+    "serving.middleware.ContentSecurityPolicyMiddleware",
     # whitenoise, async-capable: every middleware here is, so async views run on the event loop.
-    "util.middleware.StaticFilesMiddleware",
+    "serving.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Django's messages, their storage made only for a request that uses them (the admin, not the API).
-    "util.middleware.LazyMessageMiddleware",
+    "serving.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, as django-axes asks: turns a locked-out login into its 429 answer (util.lockout).
+    # Last, as django-axes asks: turns a locked-out login into its 429 answer (accounts.lockout).
     "axes.middleware.AxesMiddleware",
 ]
 
 # django-axes first: a locked-out client is refused before its password is hashed. Then Django's
-# model backend, reading a user's permissions in one query (util.permissions).
+# model backend, reading a user's permissions in one query (accounts.permissions).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "util.permissions.PermissionsModelBackend",
+    "accounts.permissions.PermissionsModelBackend",
 ]
 # After LOGIN_FAILURE_LIMIT failed logins for one user name, or failed logins and API tokens from one
 # address, that user name or address is refused (429) for LOGIN_LOCKOUT_MINUTES; every instance sees
 # the same attempts (they are rows in the database). A successful login clears the user's count.
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = "util.lockout.lockout_parameters"
-AXES_CLIENT_IP_CALLABLE = "util.lockout.client_ip"
-AXES_LOCKOUT_CALLABLE = "util.lockout.lockout_response"
+AXES_LOCKOUT_PARAMETERS = "accounts.lockout.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 # In DEBUG (a developer's machine) the loopback addresses are never locked out, nor their failures counted.
 AXES_NEVER_LOCKOUT_WHITELIST = DEBUG
@@ -204,7 +204,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DB_TRANSACTION_POOLING = env_bool("DB_TRANSACTION_POOLING", False)
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DB_TRANSACTION_POOLING
     # Django's backend, whose queries take the statement timeout of API requests (util.statement_timeout).
-    DATABASES["default"]["ENGINE"] = "util.postgresql"
+    DATABASES["default"]["ENGINE"] = "serving.postgresql"
 
 # Every query an API request runs is cancelled by PostgreSQL after this many milliseconds (0: never),
 # and the request answered 503. The slowest legitimate API query at a million nodes (a full list
@@ -228,8 +228,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Django's database sessions, ignoring cookies that cannot be session keys (see util/sessions.py).
-SESSION_ENGINE = "util.sessions"
+# Django's database sessions, ignoring cookies that cannot be session keys (see accounts/sessions.py).
+SESSION_ENGINE = "accounts.sessions"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -292,21 +292,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["util.parsers.StrictJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its scheme is what a 401 names in WWW-Authenticate.
-        "util.authentication.TokenAuthentication",
-        "util.authentication.SessionAuthentication",
+        "accounts.authentication.TokenAuthentication",
+        "accounts.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["util.permissions.ModelPermissionWritesPublicReads"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.ModelPermissionWritesPublicReads"],
     "EXCEPTION_HANDLER": "util.exceptions.api_exception_handler",
     # DRF's negotiation, its choice for each Accept header made once (util.http).
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "util.http.RememberedContentNegotiation",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_SCHEMA_CLASS": "util.schema.AutoSchema",
     # How many proxies in front of the service append to X-Forwarded-For: the client address of the
-    # login lockout (util.lockout.client_ip) is the entry the nearest of them added; 0: REMOTE_ADDR.
+    # login lockout (accounts.lockout.client_ip) is the entry the nearest of them added; 0: REMOTE_ADDR.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 
-# API tokens (util.tokens): new tokens expire after this many days unless created with another
+# API tokens (accounts.tokens): new tokens expire after this many days unless created with another
 # lifetime (`manage.py create_api_token --expires`); 0 means they never expire.
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90)
 REST_KNOX = {
@@ -329,7 +329,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Prometheus metrics at /metrics (util.metrics): readable with "Authorization: Bearer <METRICS_TOKEN>"
+# Prometheus metrics at /metrics (observability.metrics): readable with "Authorization: Bearer <METRICS_TOKEN>"
 # or from METRICS_ALLOWED_ADDRESSES (addresses or networks; by default this host only). The
 # collectors add figures read from the database at scrape time.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
@@ -345,14 +345,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"()": "util.logging.PlainFormatter"},
-        "json": {"()": "util.logging.JsonFormatter"},
+        "plain": {"()": "observability.logging.PlainFormatter"},
+        "json": {"()": "observability.logging.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
     "loggers": {
         # Django's own console handler would print every request warning a second time, and the
-        # request log line (util.middleware) already reports each 4xx/5xx.
+        # request log line (serving.middleware) already reports each 4xx/5xx.
         "django": {"handlers": ["console"], "propagate": False},
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },

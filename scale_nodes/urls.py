@@ -6,11 +6,11 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularSwaggerSplitView
 from knox.models import AuthToken
 
+from node.admin_display import ApiTokenAdmin
 from node.views import ServiceIndexView
-from util.admin import ApiTokenAdmin
-from util.docs import OfflineRedocView, RedocBundleView, SchemaView
+from serving.docs import OfflineRedocView, RedocBundleView, SchemaView
+from serving.health import healthz, readyz
 from util.exceptions import api_not_found, bad_request_handler, server_error_handler
-from util.health import healthz, readyz
 
 API_PREFIX = "/v6/"
 

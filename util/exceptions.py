@@ -32,9 +32,9 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from observability.metrics import DATABASE_ERRORS, count_database_error
 from util.conditional import InvalidPrecondition, PreconditionFailed
 from util.hosts import DISALLOWED_HOST_DETAIL
-from util.metrics import DATABASE_ERRORS, count_database_error
 from util.request_limits import body_too_large_message
 from util.statement_timeout import current_statement_timeout, is_query_canceled
 from util.values import shown

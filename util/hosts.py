@@ -1,9 +1,9 @@
 """The JSON refusal of a ``Host`` header that ``ALLOWED_HOSTS`` does not allow, for the API and the probes.
 
 Django refuses such a host wherever it is first read, with an HTML page (its debug page in DEBUG).
-Under ``JSON_ERROR_PATHS`` the clients read JSON: ``util.middleware.JsonHostCheckMiddleware`` reads
-the host before anything else does, and ``util.asgi`` does for the views it serves outside the
-middleware. Imports nothing of DRF, as ``util.asgi`` is imported before Django is set up.
+Under ``JSON_ERROR_PATHS`` the clients read JSON: ``serving.middleware.JsonHostCheckMiddleware`` reads
+the host before anything else does, and ``serving.asgi`` does for the views it serves outside the
+middleware. Imports nothing of DRF, as ``serving.asgi`` is imported before Django is set up.
 """
 
 from __future__ import annotations

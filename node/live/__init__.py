@@ -8,7 +8,7 @@ Its parts, from the database up:
   clock watch once caught up (``manage.py nodes watch``, and the tests);
 - ``encoding``: a change as a Server-Sent Event;
 - ``pump``: the process's reader thread, which follows the clock into an in-memory
-  ``util.fanout.IndexedLog``;
+  ``waiting.fanout.IndexedLog``;
 - ``limits``: the caps on open streams and waiting long-polls, and the change feed's limits and the
   messages of its refusals;
 - ``streams``: the event streams read from the log, their credential rechecks and farewells;
@@ -17,7 +17,7 @@ Its parts, from the database up:
 
 Lifecycle: ``process_live()`` gives the process's ``Live``; nothing runs until the first stream or
 long-poll starts it (after the server's fork, so each process has its own threads and connection).
-``util.shutdown`` interrupts every wait when the process begins to stop; ``reset()`` stops the
+``serving.shutdown`` interrupts every wait when the process begins to stop; ``reset()`` stops the
 threads and forgets the object (tests, and database switches).
 """
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connections
 
 from node.selectors import current_change_index
-from util.notify import PollingWaiter, PostgresListener
+from waiting.notify import PollingWaiter, PostgresListener
 
 CHANNEL = "node_changes"
 

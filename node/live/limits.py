@@ -7,8 +7,8 @@ import threading
 
 from django.conf import settings
 
-from util.admission import ConcurrencyLimiter
-from util.metrics import EVENT_STREAMS_OPEN, LONG_POLLS_WAITING
+from observability.metrics import EVENT_STREAMS_OPEN, LONG_POLLS_WAITING
+from waiting.admission import ConcurrencyLimiter
 
 # The change feed's limits (GET /v6/nodes/changes/), enforced by its view and stated by its schema.
 CHANGES_PAGE_SIZE = 100

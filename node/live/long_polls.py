@@ -10,7 +10,7 @@ from typing import NamedTuple, TypeVar
 from asgiref.sync import sync_to_async
 
 from node.live.process import process_live
-from util import shutdown
+from serving import shutdown
 
 T = TypeVar("T")
 

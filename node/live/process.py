@@ -10,8 +10,8 @@ from django.conf import settings
 from node.live.clock_watch import ClockWatch, clock_watch_for_database
 from node.live.limits import WatchCaps
 from node.live.pump import NodeEventPump
-from util import shutdown
-from util.fanout import IndexedLog
+from serving import shutdown
+from waiting.fanout import IndexedLog
 
 
 class Live:
@@ -21,7 +21,7 @@ class Live:
       poll of the clock elsewhere, made on first use;
     - the pump (``start()``): the thread that follows the clock into the in-memory log every stream
       and waiting long-poll reads; its first start also has the process's stopping
-      (``util.shutdown``) interrupt every wait on the log;
+      (``serving.shutdown``) interrupt every wait on the log;
     - the caps (``caps``) on open streams and waiting long-polls, counted from this object's making.
 
     Nothing runs until first used: a server process starts its threads after the fork, on its first

@@ -3,7 +3,7 @@
 The thread waits for the clock to advance (``node.live.clock_watch``), reads the changes committed
 since its last read (``node.selectors.node_events``: a page of history records and the nodes they
 changed, in two statements) on its own database connection, encodes each as one event
-(``node.live.encoding``) and appends it to a ``util.fanout.IndexedLog``. Every stream and waiting
+(``node.live.encoding``) and appends it to a ``waiting.fanout.IndexedLog``. Every stream and waiting
 long-poll of the process reads that log: it costs no database connection and no thread.
 """
 
@@ -18,7 +18,7 @@ from django.db import connections
 from node.live.clock_watch import ClockWatch
 from node.live.encoding import encode_events
 from node.selectors import current_change_index, node_events
-from util.fanout import IndexedLog
+from waiting.fanout import IndexedLog
 
 logger = logging.getLogger(__name__)
 

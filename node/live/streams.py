@@ -6,7 +6,7 @@ from a position older than the log still holds first catches up from the databas
 time, then follows the log. Each event is encoded by ``node.live.encoding``.
 
 A stream ends, after a last message saying why (its farewell), when the process begins to stop
-(``util.shutdown``) or when the periodic recheck of the credential it was opened with (one task per
+(``serving.shutdown``) or when the periodic recheck of the credential it was opened with (one task per
 event loop, all credentials at once) finds that it no longer holds.
 """
 
@@ -25,10 +25,10 @@ from node.live.encoding import encode_events
 from node.live.process import process_live
 from node.live.pump import READ_PAGE
 from node.selectors import NodeEventPage, node_events
-from util import shutdown
-from util.admission import Lease
-from util.fanout import IndexedLog, take_turn
+from serving import shutdown
 from util.renderers import OrjsonRenderer
+from waiting.admission import Lease
+from waiting.fanout import IndexedLog, take_turn
 
 logger = logging.getLogger(__name__)
 

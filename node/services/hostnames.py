@@ -7,10 +7,10 @@ import logging
 from django.db import IntegrityError, transaction
 
 from node.actors import SYSTEM, Actor
+from node.hostnames import validate_hostname
 from node.models import HOSTNAME_MAX_LENGTH, Node
 from node.selectors import nodes_with_hostnames
 from node.services import clock, history
-from util.hostnames import validate_hostname
 
 logger = logging.getLogger(__name__)
 

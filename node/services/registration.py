@@ -18,13 +18,13 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 
 from node.actors import SYSTEM, Actor
+from node.hostnames import validate_hostname
 from node.models import HOSTNAME_MAX_LENGTH, Node, NodeChange
 from node.selectors import known_hostname_keys, nodes_with_hostnames
 from node.services import clock, history
 from node.services.clock import Stamps
 from node.services.hostnames import node_validate_hostname, taken_message
 from node.services.rules import initial_state, validate_changes
-from util.hostnames import validate_hostname
 
 logger = logging.getLogger(__name__)
 

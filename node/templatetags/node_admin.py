@@ -5,7 +5,7 @@ from typing import Any
 from django import template
 from django.contrib.admin.views.main import ChangeList
 
-from util.admin import date_hierarchy_from_range
+from node.admin_display import date_hierarchy_from_range
 
 register = template.Library()
 

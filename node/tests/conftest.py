@@ -8,10 +8,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
+from accounts.tokens import create_api_token
 from node.models import Node, NodeChange
 from node.services import node_create
 from node.tests.helpers import T0
-from util.tokens import create_api_token
 
 
 @pytest.fixture

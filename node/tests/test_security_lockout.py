@@ -16,10 +16,10 @@ from django.test import Client, RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from accounts.lockout import client_ip
+from accounts.tokens import create_api_token
 from node.models import Node
 from node.tests.helpers import body
-from util.lockout import client_ip
-from util.tokens import create_api_token
 
 PASSWORD = "the-right-password-1"
 LIMIT = 5

@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from accounts.tokens import create_api_token
 from node.models import Node, NodeChange
 from node.tests.helpers import body
-from util.tokens import create_api_token
 
 
 def token_client(*, username: str, permissions: tuple[str, ...] = (), **flags: bool) -> APIClient:

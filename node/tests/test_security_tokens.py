@@ -16,9 +16,9 @@ from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from accounts.tokens import create_api_token
 from node.models import Node
 from node.tests.helpers import body
-from util.tokens import create_api_token
 
 hash_migration = importlib.import_module("node.migrations.0005_hash_api_tokens")
 

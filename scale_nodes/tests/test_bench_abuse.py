@@ -24,7 +24,7 @@ from bench.abuse import (
     statuses_of_metrics,
     verdicts,
 )
-from scale_nodes.tests.servers import REPO
+from bench.served import REPO
 
 PORT = int(os.environ.get("ABUSE_BENCH_PORT", "8863"))
 

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from scale_nodes.tests.servers import REPO
+from bench.served import REPO
 
 HARNESS = (
     "bench.run",

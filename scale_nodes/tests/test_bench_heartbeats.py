@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from scale_nodes.tests.servers import REPO
+from bench.served import REPO
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the benchmark measures PostgreSQL")
 

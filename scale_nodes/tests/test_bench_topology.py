@@ -19,7 +19,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from scale_nodes.tests.servers import REPO
+from bench.served import REPO
 
 # Instances on PORT+1 .. PORT+5, its PgBouncer on PGBOUNCER_PORT.
 PORT = int(os.environ.get("TOPOLOGY_BENCH_PORT", "8470"))

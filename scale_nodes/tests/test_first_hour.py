@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.served import REPO, DemoServer, demo_server, manage, request
 from node.tests.admin.browser import TIMEOUT_MS, chromium_page, require_chromium
-from scale_nodes.tests.servers import REPO, DemoServer, demo_server, manage, request
 
 PORT = int(os.environ.get("FIRST_HOUR_PORT", "8871"))
 SCREENSHOTS = REPO / "test-artifacts" / "first-hour"

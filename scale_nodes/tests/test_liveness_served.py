@@ -22,8 +22,8 @@ import dj_database_url
 import pytest
 from django.conf import settings
 
-from scale_nodes.tests.servers import GunicornInstance, manage, request
-from scale_nodes.tests.sse import EventStream
+from bench.served import GunicornInstance, manage, request
+from bench.sse import EventStream
 
 PORT = int(os.environ.get("LIVENESS_PORT", "8890"))
 TTL_SECONDS = 3

@@ -15,7 +15,7 @@ from django.db import OperationalError, connection
 
 from node.models import Node
 from node.services import node_register
-from scale_nodes.tests.test_serving import PRODUCTION_ENV, manage
+from serving.tests.test_serving import PRODUCTION_ENV, manage
 from util.statement_timeout import is_query_canceled, statement_timeout
 
 REPO = Path(settings.BASE_DIR)
@@ -45,7 +45,7 @@ class TestPoolingSettings:
         assert setting("DB_STATEMENT_TIMEOUT_MS", env) == "5000"
         # PgBouncer refuses the "options" startup parameter: the timeout is set per statement instead.
         assert "options" not in setting("DATABASES['default']['OPTIONS']", env)
-        assert setting("DATABASES['default']['ENGINE']", env) == "util.postgresql"
+        assert setting("DATABASES['default']['ENGINE']", env) == "serving.postgresql"
 
     def test_the_statement_timeout_is_on_by_default(self) -> None:
         assert setting("DB_STATEMENT_TIMEOUT_MS", PRODUCTION_ENV) == "2000"
@@ -65,7 +65,7 @@ SESSION_STATE = re.compile(
 )
 
 
-LISTENER_MODULES = {"util/notify.py"}
+LISTENER_MODULES = {"waiting/notify.py"}
 
 
 def test_no_code_of_the_service_keeps_state_in_a_database_session() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from scale_nodes.tests.servers import REPO, DemoServer, demo_server, request
+from bench.served import REPO, DemoServer, demo_server, request
 
 PORT = int(os.environ.get("README_EXAMPLES_PORT", "8870"))
 README = REPO / "README.md"

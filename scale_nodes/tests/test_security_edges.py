@@ -19,7 +19,7 @@ from unittest import mock
 
 import pytest
 
-from scale_nodes.tests.servers import REPO, GunicornInstance, manage, request
+from bench.served import REPO, GunicornInstance, manage, request
 
 PORT = int(os.environ.get("SECURITY_EDGE_PORT", "8731"))
 CONFIG = str(REPO / "scale_nodes" / "gunicorn.conf.py")

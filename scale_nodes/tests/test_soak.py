@@ -22,11 +22,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from accounts.tokens import create_api_token
+from bench.served import GunicornInstance, Reply, TcpProxy, request, rss_bytes
 from node.models import Node
 from node.services import node_register
 from node.tests.helpers import create_node
-from scale_nodes.tests.servers import GunicornInstance, Reply, TcpProxy, request, rss_bytes
-from util.tokens import create_api_token
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the soak tests run on PostgreSQL only")
 

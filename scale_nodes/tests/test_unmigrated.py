@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from scale_nodes.tests.servers import REPO, GunicornInstance, fresh_database_url, request
-from util.migrations import NOT_MIGRATED
+from bench.served import REPO, GunicornInstance, fresh_database_url, request
+from serving.migrations import NOT_MIGRATED
 
 PORT = int(os.environ.get("UNMIGRATED_PORT", "8450"))
 

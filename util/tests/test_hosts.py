@@ -5,8 +5,8 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest
 from django.test import RequestFactory, override_settings
 
+from serving.wsgi import HostCheckedOnceWSGIHandler
 from util.hosts import HostCheckedOnceWSGIRequest
-from util.wsgi import HostCheckedOnceWSGIHandler
 
 
 def request_for(host: str) -> HostCheckedOnceWSGIRequest:
@@ -41,7 +41,7 @@ def test_the_wsgi_handler_makes_such_requests() -> None:
 
 
 def test_the_served_asgi_handler_makes_such_requests() -> None:
-    from util.asgi import SingleThreadASGIHandler
+    from serving.asgi import SingleThreadASGIHandler
     from util.hosts import HostCheckedOnceASGIRequest
 
     assert SingleThreadASGIHandler.request_class is HostCheckedOnceASGIRequest

@@ -7,9 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
+from accounts.tokens import create_api_token, revoke_api_tokens
+from serving.migrations import MigratedDatabaseCommand
 from util.iso8601 import parse_iso8601_duration
-from util.migrations import MigratedDatabaseCommand
-from util.tokens import create_api_token, revoke_api_tokens
 
 
 class Command(MigratedDatabaseCommand):

@@ -14,6 +14,7 @@ from django.utils.text import capfirst
 
 from node.actions import NODE_ACTIONS, STATE_FILTERS, state_words
 from node.actors import command_actor
+from node.hostnames import validate_hostname
 from node.live import follow
 from node.models import HOSTNAME_MAX_LENGTH, NODE_FIELDS, Node, NodeChange, NodeLiveness
 from node.selectors import (
@@ -25,8 +26,7 @@ from node.selectors import (
     search_text,
 )
 from node.services import node_deactivate_offline, node_heartbeat, node_liveness_reap, node_update_many
-from util.hostnames import validate_hostname
-from util.migrations import MigratedDatabaseCommand
+from serving.migrations import MigratedDatabaseCommand
 
 STATES = tuple(STATE_FILTERS)
 

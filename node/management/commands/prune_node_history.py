@@ -4,8 +4,8 @@ from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from node.services import node_history_prune
+from serving.migrations import MigratedDatabaseCommand
 from util.iso8601 import parse_iso8601_instant
-from util.migrations import MigratedDatabaseCommand
 
 
 class Command(MigratedDatabaseCommand):

@@ -3,8 +3,8 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError, CommandParser
 
-from util.migrations import MigratedDatabaseCommand
-from util.tokens import revoke_api_tokens
+from accounts.tokens import revoke_api_tokens
+from serving.migrations import MigratedDatabaseCommand
 
 
 class Command(MigratedDatabaseCommand):

@@ -9,11 +9,11 @@ from django.core.management.base import CommandError, CommandParser
 
 from node.actors import command_actor
 from node.demo import demo_nodes
+from node.hostnames import validate_hostname
+from node.management.progress import ProgressBar, wants_progress
 from node.models import HOSTNAME_MAX_LENGTH, Node
 from node.services import node_register
-from util.hostnames import validate_hostname
-from util.migrations import MigratedDatabaseCommand
-from util.progress import ProgressBar, wants_progress
+from serving.migrations import MigratedDatabaseCommand
 
 # How many already-known hostnames are listed by name at normal verbosity (-v 2 lists all).
 LISTED_NAMES = 20

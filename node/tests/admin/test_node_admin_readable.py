@@ -13,10 +13,10 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from accounts.tokens import create_api_token
 from node.models import Node
 from node.tests.admin.test_node_admin import CHANGELIST, confirm_action
 from node.tests.helpers import T0, body
-from util.tokens import create_api_token
 
 PASSWORD = "a-long-test-password"
 

@@ -13,9 +13,9 @@ from collections import Counter
 import pytest
 from django.contrib.auth import get_user_model
 
+from accounts.tokens import create_api_token
 from node.models import Node, NodeChange
 from node.tests.helpers import create_node
-from util.tokens import create_api_token
 
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 15

@@ -22,7 +22,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from util.tokens import create_api_token
+from accounts.tokens import create_api_token
 
 # Property-based cases per operation; the examples and coverage phases add theirs on top.
 FUZZ_CASES = 100
@@ -74,7 +74,7 @@ def run_schemathesis(base_url: str, workdir: Path, *options: str) -> subprocess.
         "--workers=1",
         "--no-color",
         # An event stream never ends, so no answer of it can be checked whole; its refusals are
-        # tested by the documented-status tests, its stream by scale_nodes/tests/test_events.py.
+        # tested by the documented-status tests, its stream by node/tests/api/test_events.py.
         f"--exclude-path={EVENTS_PATH}",
         *options,
     ]

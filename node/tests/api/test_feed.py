@@ -23,11 +23,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
+from accounts.tokens import create_api_token
 from node import live
 from node.models import Node
 from node.services import node_register, node_update, node_update_many, registration
 from node.services.clock import Stamps
-from util.tokens import create_api_token
 
 TIMEOUT_SECONDS = 30
 BATCH = 40

@@ -21,6 +21,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from accounts.tokens import create_api_token
 from node.models import Node, NodeChange, RegistryClock
 from node.services.clock import to_time
 from node.tests.helpers import (
@@ -37,7 +38,6 @@ from node.tests.helpers import (
     state,
     unchanged,
 )
-from util.tokens import create_api_token
 
 
 @pytest.mark.django_db
@@ -423,7 +423,7 @@ class TestNodePatch:
     def test_impossible_token_is_a_401_without_a_database_lookup(self, node: Node, token: str) -> None:
         client = APIClient(raise_request_exception=False)
         client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-        # The lockout (util.lockout) counts the failure; the tokens are never searched for it.
+        # The lockout (accounts.lockout) counts the failure; the tokens are never searched for it.
         with CaptureQueriesContext(connection) as queries:
             response = client.patch(detail_url(node), {"is_paused": True}, format="json")
         assert not [query for query in queries if "knox_authtoken" in query["sql"]], queries.captured_queries

@@ -14,11 +14,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from drf_spectacular.generators import SchemaGenerator
 
+from accounts.tokens import create_api_token
 from node.models import Node
 from node.views import NodeChangesView, NodeDetailView, NodeEventsView, NodeHistoryView, NodeListView
-from util.docs import SchemaView
+from serving.docs import SchemaView
 from util.query import CACHE_BUSTER
-from util.tokens import create_api_token
 
 TIMEOUT_SECONDS = 30
 

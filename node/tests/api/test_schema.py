@@ -17,7 +17,7 @@ from node.live import process_live
 from node.models import Node
 from node.selectors import current_change_index
 from node.tests.helpers import body, detail_url
-from util.admission import ConcurrencyLimiter
+from waiting.admission import ConcurrencyLimiter
 
 COMMITTED_SCHEMA = Path(settings.BASE_DIR) / "openapi.yaml"
 

@@ -18,7 +18,7 @@ from node.models import Node
 from node.services import node_create, node_update
 from node.tests.api.test_schema import TEST_CLIENT, _held, _waiting, _with_newest
 from node.tests.helpers import body
-from util.admission import ConcurrencyLimiter
+from waiting.admission import ConcurrencyLimiter
 
 LIST = "/v6/nodes/"
 DETAIL = "/v6/nodes/{id}/"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
+from accounts.tokens import create_api_token
 from node.models import Node
-from util.tokens import create_api_token
 
 TIMEOUT_SECONDS = 30
 # The node the schema's path examples name (`node 4`).
