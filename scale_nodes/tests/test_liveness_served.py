@@ -10,19 +10,16 @@ reaches the event stream exactly once. Each instance is stopped by its process i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
-import dj_database_url
 import pytest
-from django.conf import settings
+from django.db import connection
 
-from bench.served import GunicornInstance, manage, request
+from bench.served import GunicornInstance, fresh_database_url, manage, request
 from bench.sse import EventStream
 
 PORT = int(os.environ.get("LIVENESS_PORT", "8890"))
@@ -31,41 +28,13 @@ NODES = 30
 TIMEOUT = 30.0
 
 
-@contextlib.contextmanager
-def _database_url(directory: Path) -> Iterator[str]:
-    """A fresh database of the configured kind, removed afterwards."""
-    default = settings.DATABASES["default"]
-    if default["ENGINE"] != "django.db.backends.postgresql":
-        yield f"sqlite:///{directory / 'liveness.sqlite3'}"
-        return
-    import psycopg2
-
-    name = f"{default['NAME']}_liveness"
-    config = dj_database_url.parse(os.environ["DATABASE_URL"])
-    admin = {"dbname": "postgres", "user": config["USER"], "host": config["HOST"], "port": config["PORT"] or 5432}
-    if config["PASSWORD"]:
-        admin["password"] = config["PASSWORD"]
-
-    def run(statement: str) -> None:
-        connection = psycopg2.connect(**admin)
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-        connection.close()
-
-    run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    run(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgres://{config['USER']}@{config['HOST']}:{config['PORT'] or 5432}/{name}"
-    finally:
-        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """Two instances on one migrated database, and the token of a user who may register nodes and send heartbeats."""
     directory = tmp_path_factory.mktemp("liveness")
-    with _database_url(directory) as url:
+    with fresh_database_url(directory, name="liveness") as url:
+        # The instances run on the database the suite runs on: PostgreSQL decides between their reapers there.
+        assert url.startswith("postgres://") == (connection.vendor == "postgresql"), url
         env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "scale_nodes.settings"}
         manage(env, "migrate", "--noinput", "-v", "0")
         manage(
