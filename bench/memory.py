@@ -14,14 +14,10 @@ import contextlib
 import http.client
 import json
 import random
-import signal
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _rss_mb(pid: int) -> float:
@@ -29,11 +25,6 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(line) for line in out.split()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from bench.run import server_env
+    from bench.servers import SERVED_STACK, child_pids, start_gunicorn, stop_gunicorn
 
     env = {
         **server_env(args.database_url),
@@ -56,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         "GUNICORN_BIND": f"127.0.0.1:{args.port}",
     }
     env.update(dict(item.split("=", 1) for item in args.env))
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    server = subprocess.Popen([gunicorn, "-c", "scale_nodes/gunicorn.conf.py"], env=env, cwd=ROOT)
+    server = start_gunicorn(SERVED_STACK, env=env)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -82,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
         for _ in range(args.workers * 4):
             get(1)
-        workers = _children(server.pid)
+        workers = sorted(child_pids(server.pid))
         start = {pid: _rss_mb(pid) for pid in workers}
         peak = dict(start)
         sent = [0]
@@ -134,11 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_gunicorn(server, timeout=30)
 
 
 if __name__ == "__main__":

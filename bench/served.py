@@ -10,7 +10,6 @@ import contextlib
 import http.client
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,11 +23,9 @@ import dj_database_url
 from django.conf import settings
 from django.db import connections
 
+from bench.servers import SERVED_STACK, child_pids, start_gunicorn, stop_gunicorn
+
 REPO = Path(settings.BASE_DIR)
-GUNICORN = REPO / ".venv" / "bin" / "gunicorn"
-if not GUNICORN.exists():
-    # Running from another virtual environment: gunicorn sits beside its Python.
-    GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
 @dataclass
@@ -125,23 +122,6 @@ def fresh_database_url(directory: Path, *, name: str) -> Iterator[str]:
         run(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
-def child_pids(pid: int) -> set[int]:
-    """The ids of the live child processes of ``pid`` (gunicorn's workers, for a master)."""
-    children = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # Fields after the parenthesised command name: state, ppid, ...
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            children.add(int(entry.name))
-    return children
-
-
 def rss_bytes(pid: int) -> int:
     """The resident set size of process ``pid``."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -180,15 +160,7 @@ class GunicornInstance:
             **self.extra_env,
         }
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(GUNICORN), "-c", str(REPO / "scale_nodes" / "gunicorn.conf.py")],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = start_gunicorn(SERVED_STACK, env=env, log=self.log_path)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -212,18 +184,8 @@ class GunicornInstance:
 
     def stop(self) -> None:
         """Stop the master gracefully, then kill it and any worker left, by their ids."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        workers = self.worker_pids()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        if self.process is not None:
+            stop_gunicorn(self.process, timeout=15)
 
 
 class TcpProxy:

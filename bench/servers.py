@@ -1,7 +1,16 @@
-"""The benchmarks' gunicorn launcher for WSGI servers: sync workers on loopback, stopped by process id."""
+"""The one gunicorn launcher of the benchmarks and the tests: servers on loopback, stopped by process id.
+
+``start_gunicorn`` starts a gunicorn master (the served stack with ``SERVED_STACK``, make serve's
+config, or any WSGI app with its arguments) and ``stop_gunicorn`` stops it, then any worker it left;
+``sync_server`` serves a WSGI app with sync workers for the time of a ``with`` block. This module
+imports no Django, so a benchmark's own process can use it before any settings exist.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,11 +20,66 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+if not GUNICORN.exists():
+    # Running from another virtual environment: gunicorn sits beside its Python.
+    GUNICORN = Path(sys.executable).with_name("gunicorn")
+# The arguments of the served stack: make serve's gunicorn config, which reads the rest from the environment.
+SERVED_STACK = ("-c", str(ROOT / "scale_nodes" / "gunicorn.conf.py"))
 
 
-def _command(app: str, *, port: int, workers: int = 1, cwd: Path = ROOT) -> list[str]:
+def child_pids(pid: int) -> set[int]:
+    """The ids of the live child processes of ``pid`` (gunicorn's workers, for a master)."""
+    children = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the parenthesised command name: state, ppid, ...
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.add(int(entry.name))
+    return children
+
+
+def start_gunicorn(
+    arguments: tuple[str, ...] | list[str], *, env: dict[str, str], cwd: Path = ROOT, log: Path | None = None
+) -> subprocess.Popen:
+    """Start a gunicorn master with ``arguments`` in a session of its own; its output goes to ``log`` if given."""
+    if log is None:
+        return subprocess.Popen([str(GUNICORN), *arguments], cwd=cwd, env=env, start_new_session=True)
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [str(GUNICORN), *arguments],
+            cwd=cwd,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_gunicorn(process: subprocess.Popen, *, timeout: float = 20.0) -> None:
+    """Stop the master gracefully (SIGTERM) within ``timeout``, else kill it; then kill any worker it left."""
+    if process.poll() is not None:
+        return
+    workers = child_pids(process.pid)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+    for pid in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _sync_arguments(app: str, *, port: int, workers: int, cwd: Path) -> list[str]:
     return [
-        str(Path(sys.executable).parent / "gunicorn"),
         app,
         f"--workers={workers}",
         "--worker-class=sync",
@@ -30,7 +94,7 @@ def _command(app: str, *, port: int, workers: int = 1, cwd: Path = ROOT) -> list
 @contextmanager
 def sync_server(app: str, *, port: int, env: dict[str, str], workers: int = 1, cwd: Path = ROOT) -> Iterator[str]:
     """Serve the WSGI ``app`` with gunicorn's sync workers on 127.0.0.1:``port``; yield its base URL, then stop it."""
-    process = subprocess.Popen(_command(app, port=port, workers=workers, cwd=cwd), env=env, cwd=cwd)
+    process = start_gunicorn(_sync_arguments(app, port=port, workers=workers, cwd=cwd), env=env, cwd=cwd)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -43,9 +107,4 @@ def sync_server(app: str, *, port: int, env: dict[str, str], workers: int = 1, c
                 time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_gunicorn(process)

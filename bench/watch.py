@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import socket
 import statistics
 import subprocess
@@ -36,7 +35,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-GUNICORN = REPO / ".venv" / "bin" / "gunicorn"
 PYTHON = REPO / ".venv" / "bin" / "python"
 PORT = 8850
 SYNC_PORT = 8851
@@ -48,6 +46,7 @@ SECTION = "## Live watch: event streams, long-polls and slow clients"
 SQLITE_SECTION = "## Live watch on SQLite, the embedded default"
 
 sys.path.insert(0, str(REPO))
+from bench.servers import SERVED_STACK, child_pids, start_gunicorn, stop_gunicorn  # noqa: E402
 from bench.sse import EventStream  # noqa: E402
 
 
@@ -132,15 +131,7 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Server:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(GUNICORN), "-c", "scale_nodes/gunicorn.conf.py"],
-                cwd=REPO,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = start_gunicorn(SERVED_STACK, env=self.env, log=self.log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -155,14 +146,7 @@ class Server:
     def workers(self) -> list[int]:
         if self.process is None:
             raise RuntimeError("not started")
-        children = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError):
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                    if int(fields[1]) == self.process.pid:
-                        children.append(int(entry.name))
-        return children
+        return sorted(child_pids(self.process.pid))
 
     def pids(self) -> list[int]:
         if self.process is None:
@@ -185,18 +169,8 @@ class Server:
         return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        workers = self.workers()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        if self.process is not None:
+            stop_gunicorn(self.process)
 
 
 async def get(port: int, path: str, *, timeout: float = 10, headers: dict[str, str] | None = None) -> tuple[int, bytes]:

@@ -1,6 +1,7 @@
 """The benchmark harness runs outside Django: its modules import without settings (``make bench`` once failed so)."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -33,3 +34,14 @@ def test_every_module_of_the_harness_imports_without_django_set_up() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_one_module_of_the_benchmarks_and_tests_starts_gunicorn() -> None:
+    """``bench.servers`` is the one launcher: no other module of the project finds gunicorn's program to run it."""
+    finds_gunicorn = re.compile(r'(/|with_name\()\s*"gunicorn"')
+    starting = sorted(
+        str(path.relative_to(REPO))
+        for path in REPO.rglob("*.py")
+        if ".venv" not in path.parts and finds_gunicorn.search(path.read_text())
+    )
+    assert starting == ["bench/servers.py"]
