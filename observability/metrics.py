@@ -101,7 +101,8 @@ SERVER_REFUSALS = Counter(
     "and 'body_timeout' (408), 'body_too_large' (413), 'bad_length' (400: an impossible Content-Length or chunk "
     "size), 'unsupported_transfer_coding' (501), 'slow_reader' (a client that does not read what it is sent), "
     "and gunicorn's own refusals: 'malformed_request' (400), 'request_line_too_long' (414), "
-    "'header_fields_too_large' (431); 'not_a_probe' (404: another path asked of the probe listener).",
+    "'header_fields_too_large' (431); 'not_a_probe' (404: another path asked of the probe listener), "
+    "'loop_stalled' (503 to a probe: the process's event loop has not turned for 5 s).",
     ["reason"],
 )
 SERVER_REFUSAL_REASONS = (
@@ -118,6 +119,7 @@ SERVER_REFUSAL_REASONS = (
     "request_line_too_long",
     "header_fields_too_large",
     "not_a_probe",
+    "loop_stalled",
 )
 for _reason in SERVER_REFUSAL_REASONS:
     SERVER_REFUSALS.labels(reason=_reason)

@@ -22,6 +22,9 @@ client can take a process down (see ``LimitedProtocol`` for each rule):
   streams (``serving.shutdown``), keeps the heartbeat the master watches, and closes what is left at
   a deadline below ``graceful_timeout``; the processes of an instance recycle one at a time.
 
+The probe listener (``ServingLimits.probe_bind``) is served on a thread and event loop of its own
+(``ProbeServing``), so that a busy event loop never delays a health probe.
+
 Every refusal is logged (one line, with the peer) and counted in ``/metrics``
 (``scale_nodes_server_refusals_total`` by reason).
 """
@@ -44,6 +47,7 @@ import random
 import resource
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -750,16 +754,123 @@ _GUNICORN_REFUSALS = {
 
 
 class ProbeProtocol(LimitedProtocol):
-    """A connection of the probe listener (``ServingLimits.probe_bind``): never refused at the connection cap,
-    and answered 404 for anything but the probe paths."""
+    """A connection of the probe listener (``ServingLimits.probe_bind``), served by ``ProbeServing``: never
+    refused at the connection cap, answered 404 for anything but the probe paths, and 503 while the
+    process's event loop is stalled."""
 
     refused_at_cap = False
+    worker: ProbeServing
 
     def _refusal_of_head(self, parser: object) -> tuple[int, str, str] | None:
         path = (parser.path or b"").split(b"?", 1)[0].decode("latin-1")
         if path not in self.limits.probe_paths:
             return 404, "not_a_probe", f"This address answers health probes only: {', '.join(self.limits.probe_paths)}."
+        stalled = self.worker.loop_stalled_for()
+        if stalled is not None:
+            return 503, "loop_stalled", f"This server process's event loop has been stalled for {stalled:.0f}s."
         return super()._refusal_of_head(parser)
+
+
+class ProbeServing:
+    """The probe listener of a process (``ServingLimits.probe_bind``), served on a thread and event loop of its own.
+
+    A process's event loop serves all its connections, and thousands of them busy at once (a change
+    fanned out to 10,000 event streams, 8,000 long-polls woken together, a flood closing) keep it
+    busy for a second or more: a probe waiting its turn there would be late although the process is
+    sound. On a loop of its own, a probe waits only for the interpreter, which the loop's thread gives
+    up every ``ServingLimits.switch_interval``. A loop busy for longer than ``STALLED_SECONDS`` (a hung
+    process) is reported: the probe is answered 503 ``loop_stalled``.
+
+    It stands in for the worker to ``ProbeProtocol``, with connections, timers and counts of its own
+    (its requests do not count towards the recycle) and the worker's configuration, application and
+    state for the rest.
+    """
+
+    # The worker's loop marks each turn of its serving loop (``AsgiWorker.loop_turned``), once a second.
+    STALLED_SECONDS = 5.0
+
+    def __init__(self, worker: AsgiWorker, listeners: list[object]) -> None:
+        self._worker = worker
+        self._listeners = listeners
+        self.loop = asyncio.new_event_loop()
+        self.idle: dict[LimitedProtocol, None] = {}
+        self.connections: set[LimitedProtocol] = set()
+        self.nr_conns = 0
+        self.nr = 0
+        self.max_requests = sys.maxsize
+        self.lingering = 0
+        self._servers: list[asyncio.Server] = []
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="probe-listener", daemon=True)
+
+    def __getattr__(self, name: str) -> object:
+        # The worker's configuration (cfg, log, asgi, limits, alive, state...) for the rest.
+        return getattr(self._worker, name)
+
+    def loop_stalled_for(self) -> float | None:
+        """Seconds since the worker's loop last turned, when more than ``STALLED_SECONDS``; else None."""
+        turned = getattr(self._worker, "loop_turned", None)
+        if turned is None:
+            return None
+        since = time.monotonic() - turned
+        return since if since > self.STALLED_SECONDS else None
+
+    def start(self) -> None:
+        """Start serving the probe listeners (returns once they accept)."""
+        self._thread.start()
+        self._ready.wait(timeout=10)
+
+    def stop_accepting(self) -> None:
+        """Accept no more probes (the drain): the instance's other processes answer them."""
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self._close_servers)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Close the probe connections and end the thread (waits up to ``timeout`` seconds)."""
+        if not self._thread.is_alive():
+            return
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self._stop_now)
+        self._thread.join(timeout)
+
+    def _close_servers(self) -> None:
+        for server in self._servers:
+            server.close()
+
+    def _stop_now(self) -> None:
+        self._close_servers()
+        for protocol in list(self.connections):
+            if protocol.transport is not None:
+                protocol.transport.abort()
+        if self._stop is not None:
+            self._stop.set()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._serve())
+        except Exception:
+            self.log.exception("The probe listener failed")
+        finally:
+            self._ready.set()
+            with contextlib.suppress(Exception):
+                pending = [task for task in asyncio.all_tasks(self.loop) if not task.done()]
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    self.loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
+            self.loop.close()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        for listener in self._listeners:
+            server = await self.loop.create_server(
+                functools.partial(ProbeProtocol, self), sock=listener.sock, start_serving=True
+            )
+            self._servers.append(server)
+        self._ready.set()
+        await self._stop.wait()
 
 
 def _peer_text(peer: object) -> str:
@@ -795,6 +906,10 @@ class AsgiWorker(GunicornAsgiWorker):
         self.accepted_unmade = 0
         # The listeners of ``ServingLimits.probe_bind`` (set in ``init_process``).
         self.probe_listeners: set[object] = set()
+        # Serves them on a thread of its own (set in ``_serve_limited``), and when the serving loop last
+        # turned, for it to tell a stalled loop.
+        self.probe_serving: ProbeServing | None = None
+        self.loop_turned: float | None = None
         # The others, accepted on through ``PacedAccepts`` at the process's ``AcceptRate``, and the
         # asyncio server now accepting on each (None while its accept rate is spent).
         self.paced_listeners: set[object] = set()
@@ -980,14 +1095,14 @@ class AsgiWorker(GunicornAsgiWorker):
         self._stopping = asyncio.Event()
         if not self.alive:
             self._stopping.set()
+        self.loop_turned = time.monotonic()
         for listener in self.sockets:
             if listener in self.paced_listeners:
                 await self.start_accepting(listener)
-                continue
-            server = await self.loop.create_server(
-                functools.partial(ProbeProtocol, self), sock=listener.sock, start_serving=True
-            )
-            self.servers.append(server)
+        if self.probe_listeners:
+            probes = [listener for listener in self.sockets if listener in self.probe_listeners]
+            self.probe_serving = ProbeServing(self, probes)
+            self.probe_serving.start()
         self.log.info(
             "ASGI server listening on %s, at most %d connections per process",
             ", ".join(str(listener) for listener in self.sockets),
@@ -998,6 +1113,7 @@ class AsgiWorker(GunicornAsgiWorker):
             fcntl.flock(self._recycle_lock, fcntl.LOCK_UN)
         while self.alive:
             self.notify()
+            self.loop_turned = time.monotonic()
             if self._recycle_waiting and self.may_recycle():
                 self.log.info("Autorestarting worker now that no other process is starting or draining")
                 self.alive = False
@@ -1025,6 +1141,8 @@ class AsgiWorker(GunicornAsgiWorker):
         self._draining = True
         for server in self.servers:
             server.close()
+        if self.probe_serving is not None:
+            self.probe_serving.stop_accepting()
         self.log.info("Draining %d connections", self.nr_conns)
         try:
             shutdown.begin()
@@ -1036,6 +1154,7 @@ class AsgiWorker(GunicornAsgiWorker):
         deadline = started + max(self.cfg.graceful_timeout - 1.0, 0.5)
         while self.nr_conns > 0 and time.monotonic() < deadline and not self._quick_shutdown:
             self.notify()
+            self.loop_turned = time.monotonic()
             await asyncio.sleep(0.05)
         if self.nr_conns > 0:
             self.log.warning("Closing %d connections left at the drain deadline", self.nr_conns)
@@ -1049,7 +1168,9 @@ class AsgiWorker(GunicornAsgiWorker):
         self.notify()
 
     def _close_loop(self) -> None:
-        """Cancel what still runs, give it a second to finish, close the loop and the sockets."""
+        """Cancel what still runs, give it a second to finish, close the loop, the probe listener's and the sockets."""
+        if self.probe_serving is not None:
+            self.probe_serving.stop()
         try:
             pending = [task for task in asyncio.all_tasks(self.loop) if not task.done()]
             for task in pending:

@@ -509,3 +509,59 @@ def test_a_shared_socket_closes_without_closing_the_listener() -> None:
         client.close()
     finally:
         plain.close()
+
+
+def _probe(port: int, path: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_probes_are_answered_on_a_thread_of_their_own_and_refused_once_the_loop_stalls() -> None:
+    import time
+    import types
+    from unittest import mock
+
+    from gunicorn.config import Config
+
+    from serving.asgi import get_single_thread_asgi_application
+    from serving.workers import ProbeServing, ServingLimits
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    worker = types.SimpleNamespace(
+        cfg=Config(),
+        log=mock.Mock(),
+        asgi=get_single_thread_asgi_application(),
+        limits=ServingLimits(probe_bind=f"127.0.0.1:{port}"),
+        alive=True,
+        loop_turned=time.monotonic(),
+        log_refusal=mock.Mock(),
+    )
+    serving = ProbeServing(worker, [mock.Mock(sock=sock)])
+    serving.start()
+    try:
+        # No event loop runs on this thread (the worker's, here): the probe is answered all the same.
+        answer = _probe(port, "/healthz")
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+        assert b'{"status": "ok"}' in answer, answer
+        answer = _probe(port, "/v6/nodes/")
+        assert answer.startswith(b"HTTP/1.1 404 "), answer
+        # The worker's loop last turned 10 s ago: the process is reported as not serving.
+        worker.loop_turned = time.monotonic() - 10
+        answer = _probe(port, "/healthz")
+        assert answer.startswith(b"HTTP/1.1 503 "), answer
+        assert b"event loop has been stalled for 10s" in answer, answer
+        # Probes count on their own, not towards the worker's recycle.
+        assert serving.nr == 1
+        assert not hasattr(worker, "nr")
+    finally:
+        serving.stop()
+        sock.close()
+    assert not serving._thread.is_alive()
+    assert serving.loop.is_closed()
