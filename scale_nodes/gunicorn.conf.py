@@ -122,6 +122,7 @@ SERVING_LIMITS = ServingLimits(
     retry_after=_int("GUNICORN_RETRY_AFTER", 1),
     linger=_float("GUNICORN_LINGER", 2.0),
     free_memory_kept=_int("GUNICORN_FREE_MEMORY_KEPT", 64 * 1024 * 1024),
+    full_collection_seconds=_float("GUNICORN_FULL_COLLECTION_SECONDS", 600.0),
     probe_bind=probe_bind,
     switch_interval=_float("GUNICORN_SWITCH_INTERVAL", 0.0005),
     accept_rate=_float("GUNICORN_ACCEPT_RATE", 500.0),

@@ -98,12 +98,15 @@ class ServingLimits:
     # Bytes a connection buffers in the process before a streaming answer waits for its client
     # (asyncio's default is 64 KiB): thousands of event streams to clients that read slowly would
     # otherwise hold that much each. A stream to such a client holds this, the part of events it
-    # is sending (some 16 KB) and that part's copy being written; one that reads keeps up through
+    # is sending (at most 8 KB) and that part's copy being written; one that reads keeps up through
     # the kernel's send buffer (``stream_send_buffer``).
     write_buffer_high: int = 8_192
     # The kernel's send buffer (SO_SNDBUF) of a connection once it answers with no Content-Length
     # (an event stream); 0 leaves it as it is.
     stream_send_buffer: int = 32_768
+    # Every this many seconds a process collects its garbage completely, the objects a full collection
+    # leaves out (``LongLivedObjects``) included; 0 never does.
+    full_collection_seconds: float = 600.0
     # Memory the C allocator may hold free (freed by connections that drained or closed) before it
     # is given back to the system (``FreeMemory``); 0 never gives it back.
     free_memory_kept: int = 64 * 1024 * 1024
@@ -466,8 +469,39 @@ class LimitedProtocol(ASGIProtocol):
             self._conn_lost_handled = True
             self._closed = True
             self.worker.nr_conns -= 1
+        task = self._task
+        if task is not None and not task.done():
+            task.add_done_callback(self._release_cycles)
+        else:
+            self._release_cycles()
+
+    def _release_cycles(self, _task: object = None) -> None:
+        """Drop, once the connection is closed and its task has ended, what it holds that refers back to it.
+
+        gunicorn's parser calls back the connection's methods, its request and body receiver hold
+        asyncio events and the connection's task, and asyncio's socket transport refers to its own
+        read callback: cycles, which only a garbage collection frees, and a process with thousands of
+        connections may run one but rarely (``LongLivedObjects``). Without them an ended connection
+        is freed as soon as its last reference goes.
+        """
+        if not self._conn_lost_handled or (self._task is not None and not self._task.done()):
+            return
+        self._callback_parser = None
+        self._body_receiver = None
+        self._current_request = None
+        self._request_ready = None
+        self._flow_control = None
+        self._finishing_calls = {}
+        self._task = None
+        self.reader = None
+        self.writer = None
+        if self.transport is not None and hasattr(self.transport, "_read_ready_cb"):
+            # asyncio's socket transport keeps its own bound read method (``set_protocol``).
+            self.transport._read_ready_cb = None
 
     def _keepalive_timeout(self) -> None:
+        if self._conn_lost_handled:
+            return
         if self._started:
             super()._keepalive_timeout()
         else:
@@ -1082,12 +1116,14 @@ class AsgiWorker(GunicornAsgiWorker):
         if self.limits.switch_interval > 0:
             sys.setswitchinterval(self.limits.switch_interval)
         self.free_memory = FreeMemory(kept=self.limits.free_memory_kept)
+        self.long_lived = LongLivedObjects(full_every=self.limits.full_collection_seconds)
         self.loop.set_exception_handler(self._loop_exception)
         try:
             self.loop.run_until_complete(self._serve_limited())
         except Exception:
             self.log.exception("Worker exception")
         finally:
+            self.long_lived.close()
             self._close_loop()
             self._note_recycle_done()
 
@@ -1121,6 +1157,7 @@ class AsgiWorker(GunicornAsgiWorker):
             if self.ppid != os.getppid():
                 self.log.info("Parent changed, shutting down: %s", self)
                 break
+            self.long_lived.tick()
             if self.free_memory.due():
                 await asyncio.to_thread(self.free_memory.release)
             with contextlib.suppress(TimeoutError):
@@ -1286,6 +1323,47 @@ class FreeMemory:
         """Give the free pages back (blocks for as long as the heaps take to walk: off the event loop)."""
         if _libc is not None:
             _libc.malloc_trim(0)
+
+
+class LongLivedObjects:
+    """Leaves out of garbage collection what outlived a full collection, and collects everything once in a while.
+
+    A full collection traverses every object the process tracks. With thousands of event streams
+    open, each holding a few hundred objects (its connection, parser, task and generator), one
+    takes 400-500 ms, all the while holding the interpreter: no stream gets its event, no request
+    its answer, no probe its reply. Objects that outlived one full collection mostly live on (the
+    loaded application, open connections): each full collection, as it ends, moves them to the
+    generation collections skip (``gc.freeze``), so the next traverses only what is newer.
+
+    What is left out is still freed when its last reference goes (an ended connection,
+    ``LimitedProtocol._release_cycles``), but a cycle among such objects would be kept: every
+    ``full_every`` seconds (0: never), ``tick`` collects completely, frozen objects included.
+    """
+
+    def __init__(self, *, full_every: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.full_every = full_every
+        self._clock = clock
+        self._last_complete = clock()
+        gc.callbacks.append(self._collected)
+
+    @staticmethod
+    def _collected(phase: str, info: dict) -> None:
+        if phase == "stop" and info.get("generation") == 2:
+            gc.freeze()
+
+    def tick(self) -> None:
+        """Collect completely (frozen objects included) when ``full_every`` seconds have passed since the last time."""
+        if self.full_every <= 0 or self._clock() - self._last_complete < self.full_every:
+            return
+        self._last_complete = self._clock()
+        gc.unfreeze()
+        # A full collection: what outlives it is frozen again as it ends.
+        gc.collect()
+
+    def close(self) -> None:
+        """Stop freezing after full collections."""
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._collected)
 
 
 def freeze_loaded_app() -> None:

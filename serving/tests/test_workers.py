@@ -251,6 +251,7 @@ def test_the_serving_limits_come_from_the_environment_with_their_defaults() -> N
     assert (limits.header_timeout, limits.body_min_rate, limits.max_body_bytes) == (2.5, 1000, 10)
     assert ServingLimits().max_body_bytes == 2_621_440
     assert (_config()["backlog"], _config(GUNICORN_BACKLOG="512")["backlog"]) == (4096, 512)
+    assert _config(GUNICORN_FULL_COLLECTION_SECONDS="60")["SERVING_LIMITS"].full_collection_seconds == 60.0
 
 
 def test_django_and_the_worker_read_one_body_limit_from_the_environment() -> None:
@@ -565,3 +566,91 @@ def test_probes_are_answered_on_a_thread_of_their_own_and_refused_once_the_loop_
         sock.close()
     assert not serving._thread.is_alive()
     assert serving.loop.is_closed()
+
+
+class _Cycle:
+    """An object in a reference cycle with itself: only a garbage collection frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_what_outlives_a_full_collection_is_left_out_of_the_next_and_collected_completely_in_a_while() -> None:
+    import gc
+    import weakref
+
+    from serving.workers import LongLivedObjects
+
+    now = [0.0]
+    long_lived = LongLivedObjects(full_every=600, clock=lambda: now[0])
+    try:
+        survivor = _Cycle()
+        gc.collect()
+        # Outlived a full collection: frozen, no longer traversed.
+        assert gc.get_freeze_count() > 0
+        assert not any(obj is survivor for obj in gc.get_objects())
+        ref = weakref.ref(survivor)
+        del survivor
+        gc.collect()
+        assert ref() is not None, "a frozen cycle is left to the complete collection"
+        now[0] = 599.0
+        long_lived.tick()
+        assert ref() is not None
+        now[0] = 600.0
+        long_lived.tick()
+        assert ref() is None
+        # Frozen again as that collection ended.
+        assert gc.get_freeze_count() > 0
+    finally:
+        long_lived.close()
+        gc.unfreeze()
+    gc.collect()
+    assert gc.get_freeze_count() == 0
+
+
+def test_an_ended_connection_is_freed_without_a_garbage_collection() -> None:
+    import gc
+    import time
+    import types
+    import weakref
+    from unittest import mock
+
+    from gunicorn.config import Config
+
+    from serving.asgi import get_single_thread_asgi_application
+    from serving.workers import ProbeServing, ServingLimits
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    worker = types.SimpleNamespace(
+        cfg=Config(),
+        log=mock.Mock(),
+        asgi=get_single_thread_asgi_application(),
+        limits=ServingLimits(probe_bind=f"127.0.0.1:{port}"),
+        alive=True,
+        loop_turned=time.monotonic(),
+        log_refusal=mock.Mock(),
+    )
+    serving = ProbeServing(worker, [mock.Mock(sock=sock)])
+    serving.start()
+    gc.collect()
+    gc.disable()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert client.recv(65536).startswith(b"HTTP/1.1 200 ")
+            (protocol,) = serving.connections
+            connection = weakref.ref(protocol)
+            transport = weakref.ref(protocol.transport)
+            del protocol
+        deadline = time.monotonic() + 5
+        while (connection() is not None or transport() is not None) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert connection() is None, gc.get_referrers(connection())
+        assert transport() is None
+    finally:
+        gc.enable()
+        serving.stop()
+        sock.close()
