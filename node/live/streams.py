@@ -16,7 +16,7 @@ import asyncio
 import logging
 import random
 import threading
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Iterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -32,9 +32,13 @@ from waiting.fanout import IndexedLog, take_turn
 
 logger = logging.getLogger(__name__)
 
-# Events sent to a stream at a time (some 16 KB): the server waits for a client that does not read
-# before it takes the next part, so a slow stream holds one part of its own, not a page.
-SEND_EVENTS = 64
+# Events a stream takes from the log at a time, and the most bytes of whole events it sends at a time
+# (an event longer than that goes alone): the server waits for a client that does not read before it
+# takes the next part, so a slow stream holds one part of its own (and the server its copy), not a
+# page. As large as the server's write buffer (``GUNICORN_WRITE_BUFFER``): a larger part would wait
+# for the client while still held.
+READ_EVENTS = 64
+SEND_BYTES = 8 * 1024
 # A stream ended because the process stops tells its client to reconnect after 1-3 s.
 _RECONNECT_MILLISECONDS = 1000
 HEARTBEAT = b": keep-alive\n\n"
@@ -44,6 +48,23 @@ _renderer = OrjsonRenderer()
 
 def _catch_up_page(after: int) -> NodeEventPage:
     return node_events(after=after, limit=READ_PAGE)
+
+
+def parts(entries: Iterable[tuple[int, bytes]], *, limit: int = SEND_BYTES) -> Iterator[tuple[int, bytes]]:
+    """``entries`` (index, encoded event) joined into parts of at most ``limit`` bytes of whole events, each with
+    the index of its last event; an event longer than ``limit`` is a part of its own."""
+    part: list[bytes] = []
+    size = 0
+    last = 0
+    for index, payload in entries:
+        if part and size + len(payload) > limit:
+            yield last, b"".join(part)
+            part, size = [], 0
+        part.append(payload)
+        size += len(payload)
+        last = index
+    if part:
+        yield last, b"".join(part)
 
 
 def _farewell_stopping() -> bytes:
@@ -163,13 +184,13 @@ async def node_event_stream(
             if stream.farewell is not None:
                 yield stream.farewell
                 return
-            entries = log.read(position, limit=SEND_EVENTS)
+            entries = log.read(position, limit=READ_EVENTS)
             if entries is None:
                 # Older than the log holds: one page from the database, on the thread of the sync views.
                 page = await sync_to_async(_catch_up_page)(position)
                 entries = encode_events(page.events)
-                for start in range(0, len(entries), SEND_EVENTS):
-                    yield b"".join(payload for _, payload in entries[start : start + SEND_EVENTS])
+                for _, part in parts(entries):
+                    yield part
                 # The page is complete up to its head (ids may skip, and the last change may have
                 # been a write the history does not record); with nothing newer in the database
                 # although the log dropped entries beyond this position, the log is complete from here.
@@ -178,10 +199,9 @@ async def node_event_stream(
                     heartbeat_due = loop.time() + heartbeat_seconds
                 continue
             if entries:
-                for start in range(0, len(entries), SEND_EVENTS):
-                    part = entries[start : start + SEND_EVENTS]
-                    position = part[-1][0]
-                    yield b"".join(payload for _, payload in part)
+                for last, part in parts(entries):
+                    position = last
+                    yield part
                 heartbeat_due = loop.time() + heartbeat_seconds
                 continue
             # An interrupted wait (another stream told to end) goes round again, its heartbeat still due.

@@ -184,12 +184,12 @@ def test_the_waiters_woken_by_one_change_share_one_read_and_answer_as_a_plain_re
     assert process_live().caps.waiting().open == 0
 
 
-def test_a_stream_sends_its_backlog_in_parts_of_a_few_events(fresh_process: None) -> None:
+def test_a_stream_sends_its_backlog_in_parts_of_a_few_whole_events(fresh_process: None) -> None:
     # A client that does not read holds one part in the process, not a page of hundreds of events.
-    for number in range(streams.SEND_EVENTS * 3 + 5):
+    total = streams.READ_EVENTS * 3 + 5
+    for number in range(total):
         node_create(hostname=f"part-{number}.test")
     app = SingleThreadASGIHandler()
-    total = streams.SEND_EVENTS * 3 + 5
 
     async def scenario() -> Exchange:
         stream = Exchange(app, "/v6/nodes/events/", "after=0")
@@ -200,6 +200,16 @@ def test_a_stream_sends_its_backlog_in_parts_of_a_few_events(fresh_process: None
         return stream
 
     stream = asyncio.run(scenario())
-    parts = [message["body"].count(b"\nevent: node\n") for message in stream.messages[1:] if message.get("body")]
-    assert sum(parts) == total, parts
-    assert max(parts) == streams.SEND_EVENTS, parts
+    bodies = [message["body"] for message in stream.messages[1:] if message.get("body")]
+    counts = [body.count(b"\nevent: node\n") for body in bodies]
+    assert sum(counts) == total, counts
+    assert max(len(body) for body in bodies) <= streams.SEND_BYTES
+    # Whole events: each part ends where an event does.
+    assert all(body.endswith(b"\n\n") for body in bodies)
+    assert max(counts) > 1, counts
+
+
+def test_parts_hold_whole_events_up_to_the_limit_and_a_longer_event_alone() -> None:
+    entries = [(1, b"a" * 3), (2, b"b" * 3), (3, b"c" * 10), (4, b"d" * 2), (5, b"e" * 2)]
+    assert list(streams.parts(entries, limit=6)) == [(2, b"aaabbb"), (3, b"c" * 10), (5, b"ddee")]
+    assert list(streams.parts([], limit=6)) == []
