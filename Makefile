@@ -21,11 +21,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 migrate: venv
 	DEBUG=1 $(PY) manage.py migrate --noinput
 
+# The environment the server starts with (bench/servers.py's SERVED_ENV says the same): Python's small
+# objects from the C allocator, which gives back what thousands of closed connections held (README,
+# "Serving limits"); Python's own allocator keeps it in arenas that one object still in use pins.
+SERVE_ENV := PYTHONMALLOC=malloc
+
 # The same server as `make serve` (gunicorn's ASGI worker, so the event stream and waiting long-polls
 # behave as in production), one process, restarted when the code changes.
 run: migrate
 	DEBUG=1 $(PY) manage.py seed_nodes --demo --if-empty
-	DEBUG=1 GUNICORN_BIND=$(HOST):$(PORT) WEB_CONCURRENCY=1 GUNICORN_MAX_REQUESTS=0 \
+	DEBUG=1 GUNICORN_BIND=$(HOST):$(PORT) WEB_CONCURRENCY=1 GUNICORN_MAX_REQUESTS=0 $(SERVE_ENV) \
 		exec $(VENV)/bin/gunicorn -c scale_nodes/gunicorn.conf.py --reload
 
 test: venv
@@ -69,7 +74,7 @@ check-alerts:
 # (and ALLOWED_HOSTS etc., see README "Production"). Migrations are a separate step: `manage.py migrate`.
 serve: venv
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	exec $(VENV)/bin/gunicorn -c scale_nodes/gunicorn.conf.py
+	$(SERVE_ENV) exec $(VENV)/bin/gunicorn -c scale_nodes/gunicorn.conf.py
 
 # Several gunicorn instances on one PostgreSQL database under racing writes, database outage,
 # worker crash and a long list run (DATABASE_URL must point at PostgreSQL; skipped otherwise).

@@ -26,6 +26,8 @@ if not GUNICORN.exists():
     GUNICORN = Path(sys.executable).with_name("gunicorn")
 # The arguments of the served stack: make serve's gunicorn config, which reads the rest from the environment.
 SERVED_STACK = ("-c", str(ROOT / "scale_nodes" / "gunicorn.conf.py"))
+# The environment make serve starts it with (the Makefile's SERVE_ENV), under what the caller sets.
+SERVED_ENV = {"PYTHONMALLOC": "malloc"}
 
 
 def child_pids(pid: int) -> set[int]:
@@ -48,7 +50,12 @@ def child_pids(pid: int) -> set[int]:
 def start_gunicorn(
     arguments: tuple[str, ...] | list[str], *, env: dict[str, str], cwd: Path = ROOT, log: Path | None = None
 ) -> subprocess.Popen:
-    """Start a gunicorn master with ``arguments`` in a session of its own; its output goes to ``log`` if given."""
+    """Start a gunicorn master with ``arguments`` in a session of its own; its output goes to ``log`` if given.
+
+    The served stack (``SERVED_STACK``) starts in make serve's environment (``SERVED_ENV``) as well.
+    """
+    if tuple(arguments[:2]) == SERVED_STACK:
+        env = {**SERVED_ENV, **env}
     if log is None:
         return subprocess.Popen([str(GUNICORN), *arguments], cwd=cwd, env=env, start_new_session=True)
     with log.open("ab") as output:

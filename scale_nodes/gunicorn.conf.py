@@ -46,11 +46,11 @@ if probe_bind:
 # process serves requests one at a time like a sync worker while its connections wait for free.
 # Sync workers (GUNICORN_WORKER=sync, the former stack) hold a process per connection: a waiting
 # or slow client takes a whole worker, and event streams would need one each.
-server = os.environ.get("GUNICORN_WORKER", "asgi").strip().lower()
-if server not in {"asgi", "sync"}:
-    raise ValueError(f"GUNICORN_WORKER must be asgi or sync, got {server!r}.")
+server_kind = os.environ.get("GUNICORN_WORKER", "asgi").strip().lower()
+if server_kind not in {"asgi", "sync"}:
+    raise ValueError(f"GUNICORN_WORKER must be asgi or sync, got {server_kind!r}.")
 threads = _int("GUNICORN_THREADS", 1)
-if server == "asgi":
+if server_kind == "asgi":
     wsgi_app = "scale_nodes.asgi:application"
     # gunicorn's ASGI worker, answering the requests gunicorn refuses itself in JSON (serving.workers).
     worker_class = "serving.workers.AsgiWorker"
@@ -164,6 +164,12 @@ _recycle_lock = None
 
 def on_starting(server) -> None:
     global _metrics_dir_made, _recycle_lock
+    if server_kind == "asgi" and os.environ.get("PYTHONMALLOC") != "malloc":
+        # Read by the interpreter as it starts: too late to set here (make serve sets it).
+        server.log.warning(
+            "PYTHONMALLOC is not malloc: a worker keeps much of the memory of the connections it closed "
+            "(README, Serving limits); start gunicorn with PYTHONMALLOC=malloc, as make serve does"
+        )
     descriptor, _recycle_lock = tempfile.mkstemp(prefix="scale-nodes-recycle-", suffix=".lock")
     os.close(descriptor)
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()

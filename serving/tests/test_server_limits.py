@@ -813,3 +813,31 @@ def test_the_sync_workers_answer_their_own_refusals_in_json(database: dict[str, 
     assert too_large[1] == "Request Header Fields Too Large"
     assert_json_error(malformed, 400, "Invalid Request Line")
     assert served.status == 200, served
+
+
+class TestAllocator:
+    def test_workers_take_small_objects_from_the_c_allocator_as_make_serve_starts_them(
+        self, database: dict[str, str]
+    ) -> None:
+        dry_run = subprocess.run(  # noqa: S603 (make, on our own Makefile)
+            [shutil.which("make") or "/usr/bin/make", "-n", "-o", ".venv/.installed", "serve", "run"],
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.replace("\\\n", " ")
+        gunicorn_lines = [line for line in dry_run.splitlines() if "bin/gunicorn" in line]
+        assert len(gunicorn_lines) == 2, dry_run
+        assert all("PYTHONMALLOC=malloc" in line for line in gunicorn_lines), gunicorn_lines
+        instance = _instance(database, PORT + 11)
+        with _serving(instance):
+            for pid in instance.worker_pids():
+                environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                assert b"PYTHONMALLOC=malloc" in environment
+        assert "PYTHONMALLOC is not malloc" not in instance.log_path.read_text()
+
+    def test_an_instance_started_with_pythons_own_allocator_says_so(self, database: dict[str, str]) -> None:
+        instance = _instance(database, PORT + 12, PYTHONMALLOC="pymalloc")
+        with _serving(instance):
+            assert request(PORT + 12, "GET", "/healthz", timeout=5).status == 200
+        assert "PYTHONMALLOC is not malloc" in instance.log_path.read_text()
