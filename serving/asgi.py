@@ -62,6 +62,7 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.http import HttpResponseBase, JsonResponse
+from django.http.response import ResponseHeaders
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
 from rest_framework.exceptions import APIException, MethodNotAllowed
 from rest_framework.permissions import SAFE_METHODS
@@ -167,11 +168,15 @@ class SingleThreadASGIHandler(ASGIHandler):
             await self.handle_on_event_loop(scope, receive, send, match=match)
             return
         timeout = settings.DB_STATEMENT_TIMEOUT_MS if is_api_view(view) else None
+        if view is not None and iscoroutinefunction(view):
+            serving = self.handle(scope, receive, send)
+        else:
+            serving = self.handle_sync(scope, receive, send, match=match)
+        # An event stream is served for as long as its client stays, all the while in this frame: it
+        # keeps what it needs itself, not the URL match (its pattern, the patterns tried).
+        del match, view
         with statement_timeout(timeout):
-            if view is not None and iscoroutinefunction(view):
-                await self.handle(scope, receive, send)
-            else:
-                await self.handle_sync(scope, receive, send, match=match)
+            await serving
 
     @staticmethod
     def resolve(scope: dict) -> ResolverMatch | None:
@@ -249,6 +254,8 @@ class SingleThreadASGIHandler(ASGIHandler):
             if refusal is not None:
                 await self.send_response(refusal, send)
                 return
+        # Not needed beyond this point, and this frame may last as long as an event stream.
+        del match
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
@@ -336,6 +343,8 @@ class SingleThreadASGIHandler(ASGIHandler):
         cookies, each part of the content in chunks, and an empty closing body.
         """
         await send({"type": "http.response.start", "status": response.status_code, "headers": _headers(response)})
+        # The response lives as long as its stream (its content refers to it): what was sent is let go.
+        response.headers = ResponseHeaders({})
         content = response.streaming_content
         try:
             async for part in content:

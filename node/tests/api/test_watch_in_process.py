@@ -213,3 +213,29 @@ def test_parts_hold_whole_events_up_to_the_limit_and_a_longer_event_alone() -> N
     entries = [(1, b"a" * 3), (2, b"b" * 3), (3, b"c" * 10), (4, b"d" * 2), (5, b"e" * 2)]
     assert list(streams.parts(entries, limit=6)) == [(2, b"aaabbb"), (3, b"c" * 10), (5, b"ddee")]
     assert list(streams.parts([], limit=6)) == []
+
+
+def test_an_open_stream_keeps_neither_its_url_match_nor_the_headers_it_sent(fresh_process: None) -> None:
+    import gc
+
+    from django.http import StreamingHttpResponse
+    from django.urls import ResolverMatch
+
+    app = SingleThreadASGIHandler()
+
+    async def scenario() -> tuple[list, list]:
+        stream = Exchange(app, "/v6/nodes/events/", "after=0")
+        await stream.until(lambda: streams.HEARTBEAT in stream.body)
+        gc.collect()
+        matches = [obj for obj in gc.get_objects() if type(obj) is ResolverMatch and obj.url_name == "node-events"]
+        responses = [obj for obj in gc.get_objects() if type(obj) is StreamingHttpResponse]
+        stream.task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stream.task
+        return matches, responses
+
+    matches, responses = asyncio.run(scenario())
+    assert matches == []
+    # The response lives as long as its content, with nothing of what was sent.
+    assert len(responses) == 1
+    assert len(responses[0].headers) == 0
