@@ -49,7 +49,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -1444,6 +1444,18 @@ async def measure(args: argparse.Namespace, scale: Scale, database_url: str, log
     return results
 
 
+async def until_terminated(work: Coroutine[object, object, dict]) -> dict:
+    """Await ``work``, cancelling it on SIGTERM: its ``finally`` stops the client processes and the instance,
+    which would otherwise outlive the benchmark. Raises CancelledError then."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await task
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def _scale(args: argparse.Namespace) -> Scale:
     scale = SMOKE if args.smoke else Scale()
     overrides = {
@@ -1516,7 +1528,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.sqlite
         else os.environ.get("ABUSE_BENCH_DATABASE_URL", DEFAULT_DATABASE)
     )
-    results = asyncio.run(asyncio.wait_for(measure(args, scale, database_url, log_dir), 7200))
+    try:
+        results = asyncio.run(until_terminated(asyncio.wait_for(measure(args, scale, database_url, log_dir), 7200)))
+    except asyncio.CancelledError:
+        print(f"stopped by SIGTERM: client processes and the instance stopped, nothing written; logs: {log_dir}",
+              file=sys.stderr)  # fmt: skip
+        return 128 + signal.SIGTERM
     summary = {name: {k: v for k, v in f.items() if k != "timeline"} for name, f in results["scenarios"].items()}
     print(json.dumps({"meta": results["meta"], "scenarios": summary, "verdicts": results["verdicts"]}, indent=1))
     print(f"server and client logs: {log_dir}", file=sys.stderr)

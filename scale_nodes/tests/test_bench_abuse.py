@@ -220,3 +220,29 @@ def test_smoke_run_measures_every_target_and_writes_its_section_beside_the_other
     assert "## Another benchmark\n\nIts text." in page
     assert "## Yet another\n\nMore." in page
     assert "| idle |" in page
+
+
+def test_a_terminated_run_stops_its_instance_and_clients_and_writes_nothing(tmp_path: Path) -> None:
+    import time
+
+    command = [sys.executable, "-m", "bench.abuse", "--smoke", "--sqlite", "--only", "idle"]
+    command += ["--port", str(PORT + 1), "--out-dir", str(tmp_path)]
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    run = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
+    try:
+        # The scenario starts once the instance serves.
+        for line in run.stderr:
+            if line.startswith("  idle:"):
+                break
+        time.sleep(3)
+        run.send_signal(signal.SIGTERM)
+        _, errors = run.communicate(timeout=90)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 128 + signal.SIGTERM, errors[-3000:]
+    assert "stopped by SIGTERM" in errors
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", PORT + 1), timeout=2):
+        pass
+    assert not (tmp_path / "bench" / "abuse.json").exists()
