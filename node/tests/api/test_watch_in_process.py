@@ -223,12 +223,19 @@ def test_an_open_stream_keeps_neither_its_url_match_nor_the_headers_it_sent(fres
 
     app = SingleThreadASGIHandler()
 
+    def alive() -> tuple[list, list]:
+        gc.collect()
+        objects = gc.get_objects()
+        matches = [obj for obj in objects if type(obj) is ResolverMatch and obj.url_name == "node-events"]
+        return matches, [obj for obj in objects if type(obj) is StreamingHttpResponse]
+
+    # What earlier tests left alive is not this stream's.
+    earlier = {id(obj) for found in alive() for obj in found}
+
     async def scenario() -> tuple[list, list]:
         stream = Exchange(app, "/v6/nodes/events/", "after=0")
         await stream.until(lambda: streams.HEARTBEAT in stream.body)
-        gc.collect()
-        matches = [obj for obj in gc.get_objects() if type(obj) is ResolverMatch and obj.url_name == "node-events"]
-        responses = [obj for obj in gc.get_objects() if type(obj) is StreamingHttpResponse]
+        matches, responses = ([obj for obj in found if id(obj) not in earlier] for found in alive())
         stream.task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await stream.task
