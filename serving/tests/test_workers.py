@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from serving import workers
-from serving.workers import AcceptRate, PacedAccepts
+from serving.workers import AcceptRate, PacedAccepts, ProbeServing, ServingLimits
 
 
 @pytest.fixture
@@ -512,16 +512,10 @@ def test_a_shared_socket_closes_without_closing_the_listener() -> None:
         plain.close()
 
 
-def _probe(port: int, path: str) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
-        client.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
-        answer = b""
-        while chunk := client.recv(65536):
-            answer += chunk
-    return answer
-
-
-def test_probes_are_answered_on_a_thread_of_their_own_and_refused_once_the_loop_stalls() -> None:
+@pytest.fixture
+def probe_serving() -> Iterator[tuple[ProbeServing, object, int]]:
+    """A probe listener on a free loopback port served by ``ProbeServing`` for a stand-in worker whose loop last
+    turned now: the serving, the stand-in and the port."""
     import time
     import types
     from unittest import mock
@@ -529,7 +523,6 @@ def test_probes_are_answered_on_a_thread_of_their_own_and_refused_once_the_loop_
     from gunicorn.config import Config
 
     from serving.asgi import get_single_thread_asgi_application
-    from serving.workers import ProbeServing, ServingLimits
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -547,6 +540,28 @@ def test_probes_are_answered_on_a_thread_of_their_own_and_refused_once_the_loop_
     serving = ProbeServing(worker, [mock.Mock(sock=sock)])
     serving.start()
     try:
+        yield serving, worker, port
+    finally:
+        serving.stop()
+        sock.close()
+
+
+def _probe(port: int, path: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_probes_are_answered_on_a_thread_of_their_own_and_refused_once_the_loop_stalls(
+    probe_serving: tuple[ProbeServing, object, int],
+) -> None:
+    import time
+
+    serving, worker, port = probe_serving
+    try:
         # No event loop runs on this thread (the worker's, here): the probe is answered all the same.
         answer = _probe(port, "/healthz")
         assert answer.startswith(b"HTTP/1.1 200 "), answer
@@ -563,7 +578,6 @@ def test_probes_are_answered_on_a_thread_of_their_own_and_refused_once_the_loop_
         assert not hasattr(worker, "nr")
     finally:
         serving.stop()
-        sock.close()
     assert not serving._thread.is_alive()
     assert serving.loop.is_closed()
 
@@ -608,33 +622,14 @@ def test_what_outlives_a_full_collection_is_left_out_of_the_next_and_collected_c
     assert gc.get_freeze_count() == 0
 
 
-def test_an_ended_connection_is_freed_without_a_garbage_collection() -> None:
+def test_an_ended_connection_is_freed_without_a_garbage_collection(
+    probe_serving: tuple[ProbeServing, object, int],
+) -> None:
     import gc
     import time
-    import types
     import weakref
-    from unittest import mock
 
-    from gunicorn.config import Config
-
-    from serving.asgi import get_single_thread_asgi_application
-    from serving.workers import ProbeServing, ServingLimits
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    port = sock.getsockname()[1]
-    worker = types.SimpleNamespace(
-        cfg=Config(),
-        log=mock.Mock(),
-        asgi=get_single_thread_asgi_application(),
-        limits=ServingLimits(probe_bind=f"127.0.0.1:{port}"),
-        alive=True,
-        loop_turned=time.monotonic(),
-        log_refusal=mock.Mock(),
-    )
-    serving = ProbeServing(worker, [mock.Mock(sock=sock)])
-    serving.start()
+    serving, _, port = probe_serving
     gc.collect()
     gc.disable()
     try:
@@ -652,5 +647,3 @@ def test_an_ended_connection_is_freed_without_a_garbage_collection() -> None:
         assert transport() is None
     finally:
         gc.enable()
-        serving.stop()
-        sock.close()
